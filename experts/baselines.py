@@ -1,0 +1,94 @@
+"""Simple baselines reported beside every teacher, so it is visible what the encoder adds.
+
+- classify / pair: TF-IDF (word 1-2-grams + char 2-4-grams) + logistic regression; a pair
+  is read as "a ||| b";
+- tag: a linear-chain CRF (python-crfsuite) on word shape, affix and neighbour features.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from experts.data.formats import Example, TaskKind
+from experts.metrics import classification_metrics, tagging_metrics
+
+
+def _text(kind: TaskKind, ex: Example) -> str:
+    return f"{ex.a} ||| {ex.b}" if kind == "pair" else ex.text
+
+
+def tfidf_logreg(kind: TaskKind, train: list[Example], test: list[Example]) -> dict:
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    t0 = time.perf_counter()
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=50000),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
+                        max_features=100000),
+    )
+    clf = make_pipeline(features, LogisticRegression(max_iter=300, C=10.0))
+    clf.fit([_text(kind, e) for e in train], [e.label for e in train])
+    proba = clf.predict_proba([_text(kind, e) for e in test])
+    classes = clf.classes_
+    ranked = [[classes[i] for i in row] for row in np.argsort(-proba, axis=1)[:, :5]]
+    out = classification_metrics([e.label for e in test], ranked)
+    out["train_seconds"] = round(time.perf_counter() - t0, 1)
+    out["method"] = "tfidf+logreg"
+    return out
+
+
+def _word_features(words: tuple[str, ...], i: int) -> list[str]:
+    w = words[i]
+    feats = [
+        "bias", f"w={w.lower()}", f"suf3={w[-3:].lower()}", f"pre2={w[:2].lower()}",
+        f"shape={_shape(w)}", f"digit={any(c.isdigit() for c in w)}",
+        f"upper={w.isupper()}", f"title={w.istitle()}",
+    ]
+    for off in (-2, -1, 1, 2):
+        j = i + off
+        feats.append(f"{off}:w={words[j].lower()}" if 0 <= j < len(words) else f"{off}:pad")
+        if 0 <= j < len(words):
+            feats.append(f"{off}:shape={_shape(words[j])}")
+    return feats
+
+
+def _shape(word: str) -> str:
+    out = []
+    for c in word:
+        s = "X" if c.isupper() else "x" if c.islower() else "d" if c.isdigit() else c
+        if not out or out[-1] != s:
+            out.append(s)
+    return "".join(out)
+
+
+def crf(train: list[Example], test: list[Example], critical: tuple[str, ...]) -> dict:
+    import pycrfsuite
+
+    t0 = time.perf_counter()
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for ex in train:
+        trainer.append([_word_features(ex.tokens, i) for i in range(len(ex.tokens))],
+                       list(ex.tags))
+    trainer.set_params({"c1": 0.1, "c2": 0.01, "max_iterations": 100})
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "crf.model")
+        trainer.train(path)
+        tagger = pycrfsuite.Tagger()
+        tagger.open(path)
+        pred = [tagger.tag([_word_features(ex.tokens, i) for i in range(len(ex.tokens))])
+                for ex in test]
+        tagger.close()
+    out = tagging_metrics([list(e.tags) for e in test], pred, critical)
+    out["train_seconds"] = round(time.perf_counter() - t0, 1)
+    out["method"] = "crf"
+    return out
+
+
+def baseline(kind: TaskKind, train: list[Example], test: list[Example],
+             critical: tuple[str, ...] = ()) -> dict:
+    return crf(train, test, critical) if kind == "tag" else tfidf_logreg(kind, train, test)

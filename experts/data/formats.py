@@ -1,0 +1,147 @@
+"""The documented dataset formats, read and written with clear errors.
+
+- classification JSONL: one `{"text": str, "label": str}` per line (category, fault_codes);
+- pair JSONL: one `{"a": str, "b": str, "label": str}` per line (compatibility);
+- tagging CoNLL: one `token TAG` per line, a blank line between sentences, BIO tags
+  (attributes). Tokens are whitespace-free words as `split_words` makes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from experts.errors import TinyExpertsError
+
+TaskKind = Literal["classify", "pair", "tag"]
+
+# Words keep inner dots, dashes, slashes ("M14x1.25", "2012-2015", "3/8"); other punctuation
+# stands alone. The same function splits training titles and user queries.
+_WORD_RE = re.compile(r"[A-Za-z0-9&][A-Za-z0-9.\-/+&#']*[A-Za-z0-9#]|[A-Za-z0-9]|[^\sA-Za-z0-9]")
+
+
+def split_words(text: str) -> list[str]:
+    return _WORD_RE.findall(text)
+
+
+@dataclass(frozen=True)
+class TextExample:
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class PairExample:
+    a: str
+    b: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TagExample:
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+Example = TextExample | PairExample | TagExample
+
+FILE_SUFFIX: dict[str, str] = {"classify": ".jsonl", "pair": ".jsonl", "tag": ".conll"}
+
+
+def write_examples(path: Path, kind: TaskKind, examples: list[Example]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            if kind == "tag":
+                for tok, tag in zip(ex.tokens, ex.tags, strict=True):
+                    f.write(f"{tok} {tag}\n")
+                f.write("\n")
+            elif kind == "pair":
+                f.write(json.dumps({"a": ex.a, "b": ex.b, "label": ex.label}) + "\n")
+            else:
+                f.write(json.dumps({"text": ex.text, "label": ex.label}) + "\n")
+    tmp.replace(path)
+
+
+def read_examples(path: Path, kind: TaskKind) -> list[Example]:
+    """Read one split; any malformed line stops with its file and line number."""
+    if not path.is_file():
+        raise TinyExpertsError(
+            "dataset file not found", where=str(path),
+            fix=f"create it in the {kind} format described in README (Datasets)",
+        )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise TinyExpertsError("file is not UTF-8 text", where=str(path),
+                               fix="save the file as UTF-8") from None
+    examples = _read_conll(path, lines) if kind == "tag" else _read_jsonl(path, lines, kind)
+    if not examples:
+        raise TinyExpertsError("dataset file holds no examples", where=str(path),
+                               fix="add at least one example")
+    return examples
+
+
+def _read_jsonl(path: Path, lines: list[str], kind: TaskKind) -> list[Example]:
+    fields = ("a", "b", "label") if kind == "pair" else ("text", "label")
+    out: list[Example] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TinyExpertsError(f"not valid JSON ({err.msg})", where=where,
+                                   fix="one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise TinyExpertsError("expected a JSON object", where=where,
+                                   fix=f"write {{{', '.join(repr(f) for f in fields)}}}")
+        for f in fields:
+            value = row.get(f)
+            if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+                raise TinyExpertsError(
+                    f"field {f!r} is missing or not a non-empty string", where=where,
+                    fix=f"every line needs {', '.join(repr(x) for x in fields)} as strings",
+                )
+        if kind == "pair":
+            out.append(PairExample(str(row["a"]), str(row["b"]), str(row["label"])))
+        else:
+            out.append(TextExample(str(row["text"]), str(row["label"])))
+    return out
+
+
+def _read_conll(path: Path, lines: list[str]) -> list[Example]:
+    out: list[Example] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for n, line in enumerate([*lines, ""], 1):
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if tokens:
+                out.append(TagExample(tuple(tokens), tuple(tags)))
+                tokens, tags = [], []
+            continue
+        parts = line.split()
+        tag = parts[-1]
+        if len(parts) < 2 or not (tag == "O" or re.fullmatch(r"[BI]-[A-Za-z0-9_]+", tag)):
+            raise TinyExpertsError(
+                f"expected 'token TAG' with a BIO tag (O, B-X, I-X), got {line!r}",
+                where=f"{path}:{n}", fix="one token and its tag per line, blank line between "
+                "sentences; the tag is the last column",
+            )
+        tokens.append(parts[0])
+        tags.append(tag)
+    return out
+
+
+def labels_of(kind: TaskKind, examples: list[Example]) -> list[str]:
+    """The sorted label set; for tagging, the BIO tags with 'O' first."""
+    if kind == "tag":
+        tags = {t for ex in examples for t in ex.tags} - {"O"}
+        types = sorted({t[2:] for t in tags})
+        return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+    return sorted({ex.label for ex in examples})

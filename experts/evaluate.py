@@ -1,0 +1,49 @@
+"""Score an expert on a split: quality metrics, size and latency in one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from experts.data.formats import Example
+from experts.errors import TinyExpertsError
+from experts.latency import measure_latency
+from experts.metrics import classification_metrics, tagging_metrics
+from experts.predictor import Predictor
+from experts.specs import get_spec
+
+
+def quality(predictor: Predictor, examples: list[Example]) -> dict[str, float]:
+    """The expert's quality metrics on labelled examples."""
+    spec = get_spec(predictor.name)
+    if predictor.kind == "tag":
+        unknown = {t for ex in examples for t in ex.tags} - set(predictor.labels)
+        if unknown:
+            raise TinyExpertsError(
+                f"tags {sorted(unknown)[:5]} are not among the model's labels",
+                where=f"expert {predictor.name}",
+                fix=f"use tags from: {', '.join(predictor.labels)}")
+        pred = predictor.predict_tags(examples)
+        return tagging_metrics([list(e.tags) for e in examples], pred, spec.critical_labels)
+    unknown = {e.label for e in examples} - set(predictor.labels)
+    if unknown:
+        raise TinyExpertsError(
+            f"{len(unknown)} label(s) not known to the model, e.g. {sorted(unknown)[:3]}",
+            where=f"expert {predictor.name}",
+            fix="evaluate on data with the model's label set (`tinyexperts registry show`)")
+    ranked = [[lab for lab, _ in r] for r in predictor.rank(examples, k=5)]
+    return classification_metrics([e.label for e in examples], ranked)
+
+
+def evaluate(predictor: Predictor, examples: list[Example], folder: Path | None = None,
+             latency: bool = True) -> dict:
+    """Quality + params + artifact bytes + latency at batch 1 and 32."""
+    report: dict = {"n_examples": len(examples), **quality(predictor, examples)}
+    report["params"] = predictor.model.num_params()
+    if folder is not None:
+        report["file_bytes"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    if latency:
+        report["latency_b1"] = measure_latency(predictor.model, predictor.tokenizer,
+                                               examples, batch_size=1, runs=20)
+        report["latency_b32"] = measure_latency(predictor.model, predictor.tokenizer,
+                                                examples, batch_size=32, runs=3)
+    return report

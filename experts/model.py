@@ -1,0 +1,107 @@
+"""An expert = a BERT-style encoder (MiniLM for teachers) + one task head, in one file.
+
+- classify / pair: mean-pooled, L2-normalised sentence vector -> linear head (a cosine
+  classifier; with `prototype` rows it starts from the encoded label descriptions);
+- tag: every token's vector -> linear head (labels on first sub-tokens only).
+
+Saved as `config.json` ({"encoder": BertConfig dict, "head": HeadConfig}) and
+`model.safetensors`; no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from experts.data.formats import TaskKind
+
+PROTOTYPE_SCALE = 20.0  # logit scale for cosine heads (softmax over cos in [-1, 1] is too flat)
+
+
+@dataclass
+class HeadConfig:
+    task: TaskKind
+    num_labels: int
+    max_length: int
+
+
+class ExpertModel(nn.Module):
+    def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
+        super().__init__()
+        self.head_config = head
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(encoder_config.hidden_dropout_prob)
+        self.classifier = nn.Linear(encoder_config.hidden_size, head.num_labels)
+
+    @property
+    def task(self) -> TaskKind:
+        return self.head_config.task
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Token vectors (B, T, H) for tagging, else normalised sentence vectors (B, H)."""
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                         token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
+        if self.task == "tag":
+            return h
+        return mean_pool(h, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits: (B, T, L) for tagging, (B, L) otherwise."""
+        return self.classifier(self.dropout(self.embed(input_ids, attention_mask,
+                                                       token_type_ids)))
+
+    def set_prototypes(self, label_vectors: torch.Tensor) -> None:
+        """Start the head from label embeddings (L, H): logits = scale * cos(x, label)."""
+        with torch.no_grad():
+            self.classifier.weight.copy_(F.normalize(label_vectors, dim=-1) * PROTOTYPE_SCALE)
+            self.classifier.bias.zero_()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ---- files ------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"encoder": self.encoder.config.to_dict(), "head": asdict(self.head_config)}
+        (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+        state = {k: v.contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"))
+        return [folder / "config.json", folder / "model.safetensors"]
+
+    @classmethod
+    def load(cls, folder: Path) -> ExpertModel:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        model = cls(BertConfig.from_dict(config["encoder"]), HeadConfig(**config["head"]))
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return model.eval()
+
+    @classmethod
+    def from_encoder(cls, encoder_dir: Path, head: HeadConfig) -> ExpertModel:
+        """A new expert on a pretrained encoder folder (MiniLM); the head is random."""
+        encoder = BertModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
+        model = cls(encoder.config, head)
+        model.encoder = encoder
+        return model
+
+
+def mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+    pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, H)
+    return F.normalize(pooled, dim=-1)
+
+
+def tiny_encoder_config(vocab_size: int = 30522) -> BertConfig:
+    """A 2-layer, 64-dim BERT for unit tests (random weights, same tokenizer)."""
+    return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, intermediate_size=128,
+                      max_position_embeddings=128)

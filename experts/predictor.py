@@ -1,0 +1,89 @@
+"""A loaded expert that answers requests: the model, its tokenizer and its labels together.
+
+The same object serves the CLI, evaluation and the Ray Serve deployments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from seqeval.metrics.sequence_labeling import get_entities
+
+from experts.data.formats import Example, TagExample
+from experts.encoding import as_examples, encode, model_inputs
+from experts.model import ExpertModel
+
+
+@dataclass
+class Predictor:
+    name: str
+    model: ExpertModel
+    tokenizer: object
+    labels: list[str]
+    label_info: dict[str, dict[str, str]] = field(default_factory=dict)
+    version: str = ""
+    batch_size: int = 64
+
+    @property
+    def kind(self):
+        return self.model.task
+
+    @torch.inference_mode()
+    def logits(self, examples: list[Example]) -> list[torch.Tensor]:
+        """Per example: (L,) logits, or (words, L) for tagging (first sub-token of each word)."""
+        self.model.eval()
+        out: list[torch.Tensor] = []
+        for i in range(0, len(examples), self.batch_size):
+            chunk = examples[i : i + self.batch_size]
+            batch = encode(self.tokenizer, self.kind, chunk, self.model.head_config.max_length)
+            logits = self.model(**model_inputs(batch))
+            if self.kind != "tag":
+                out.extend(logits)
+                continue
+            for b, ex in enumerate(chunk):
+                words = torch.full((len(ex.tokens), logits.shape[-1]), float("-inf"))
+                words[:, 0] = 0.0  # words cut off by max_length are tagged O
+                idx = batch["word_index"][b]
+                keep = idx >= 0
+                words[idx[keep]] = logits[b][keep]
+                out.append(words)
+        return out
+
+    def predict_tags(self, examples: list[TagExample]) -> list[list[str]]:
+        return [[self.labels[i] for i in lg.argmax(-1).tolist()] for lg in self.logits(examples)]
+
+    def rank(self, examples: list[Example], k: int) -> list[list[tuple[str, float]]]:
+        """Top-k (label, probability) per example, best first."""
+        out = []
+        for lg in self.logits(examples):
+            probs = lg.softmax(-1)
+            top = probs.topk(min(k, len(self.labels)))
+            out.append([(self.labels[i], float(p)) for p, i in zip(top.values, top.indices,
+                                                                    strict=True)])
+        return out
+
+    def predict(self, inputs: list, top_k: int = 5) -> list[dict]:
+        """Answer raw inputs: strings, (a, b) pairs, or word lists for tagging."""
+        examples = as_examples(self.kind, inputs)
+        if self.kind == "tag":
+            return [self._tag_result(ex, tags)
+                    for ex, tags in zip(examples, self.predict_tags(examples), strict=True)]
+        results = []
+        for ranked in self.rank(examples, top_k):
+            best, score = ranked[0]
+            res: dict = {"label": best, "score": round(score, 4)}
+            if self.kind == "classify":
+                res["top_k"] = [{"label": lab, "score": round(p, 4),
+                                 **self.label_info.get(lab, {})} for lab, p in ranked]
+                res.update({k: v for k, v in self.label_info.get(best, {}).items()})
+            results.append(res)
+        return results
+
+    @staticmethod
+    def _tag_result(ex: TagExample, tags: list[str]) -> dict:
+        entities = [
+            {"type": typ, "text": " ".join(ex.tokens[s : e + 1]), "start": s, "end": e + 1}
+            for typ, s, e in get_entities(tags)
+        ]
+        return {"words": list(ex.tokens), "tags": tags, "entities": entities}

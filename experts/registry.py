@@ -1,0 +1,225 @@
+"""The artifact registry: one folder per expert version, hash-checked, written atomically.
+
+    <root>/<expert>/<version>/manifest.json      pydantic Manifest, sha256 of every file
+                             /model.safetensors  weights (no pickle)
+                             /config.json        encoder + head config
+                             /tokenizer.json ... tokenizer files
+                             /labels.json        label -> info (descriptions, subsystem)
+    <root>/<expert>/ACTIVE                       {"version": ..., "history": [...]}
+
+A version is written into a hidden temp folder and renamed into place, so readers never see
+half an artifact. Loading re-hashes every file and refuses anything that does not match.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from experts.assets import offline, sha256_file
+from experts.data.formats import TaskKind
+from experts.errors import ArtifactError, NotFoundError, TinyExpertsError
+
+VERSION_RE = re.compile(r"^v(\d+)$")
+MANIFEST = "manifest.json"
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    task: TaskKind
+    base_model: str
+    labels: list[str]
+    critical_labels: list[str] = Field(default_factory=list)
+    parent_version: str | None = None
+    recipe: dict[str, Any] | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    params: int
+    created_at: str
+    files: dict[str, str]  # file name -> sha256
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def experts(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def versions(self, name: str) -> list[str]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = [p.name for p in folder.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def path(self, name: str, version: str) -> Path:
+        if version not in self.versions(name):
+            known = ", ".join(self.versions(name)) or "none"
+            raise NotFoundError(f"no version {version!r} of expert {name!r} (known: {known})",
+                                where=str(self.root / name),
+                                fix="pick a version from `tinyexperts registry list`")
+        return self.root / name / version
+
+    def manifest(self, name: str, version: str | None = None) -> Manifest:
+        folder = self.path(name, version or self.active(name))
+        try:
+            return Manifest.model_validate_json((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ArtifactError(f"unreadable manifest ({str(err)[:120]})", where=str(folder),
+                                fix="the artifact is damaged; activate another version") from None
+
+    def active(self, name: str) -> str:
+        state = self._read_active(name)
+        if not state.get("version"):
+            if not self.versions(name):
+                raise NotFoundError(f"expert {name!r} has no registered version",
+                                    where=str(self.root),
+                                    fix=f"run `tinyexperts build --experts {name}`")
+            raise NotFoundError(f"expert {name!r} has no active version", where=str(self.root),
+                                fix=f"run `tinyexperts registry activate {name} VERSION`")
+        return state["version"]
+
+    def verify(self, name: str, version: str) -> Manifest:
+        """Re-hash every file; raise ArtifactError on a missing, changed or extra file."""
+        folder = self.path(name, version)
+        manifest = self.manifest(name, version)
+        present = {p.name for p in folder.iterdir()} - {MANIFEST}
+        extra = present - set(manifest.files)
+        if extra:
+            raise ArtifactError(f"unexpected file(s) {sorted(extra)} in the artifact",
+                                where=str(folder), fix="remove them or re-register the model")
+        for fname, digest in manifest.files.items():
+            f = folder / fname
+            if not f.is_file():
+                raise ArtifactError(f"file {fname} is missing", where=str(folder),
+                                    fix="the artifact is damaged; activate another version")
+            if sha256_file(f) != digest:
+                raise ArtifactError(f"sha256 of {fname} does not match the manifest "
+                                    "(damaged or tampered)", where=str(folder),
+                                    fix="activate another version or rebuild this one")
+        return manifest
+
+    def load(self, name: str, version: str | None = None):
+        """Verify, then load a Predictor. Never loads a file that fails its hash."""
+        from transformers import AutoTokenizer
+
+        from experts.model import ExpertModel
+        from experts.predictor import Predictor
+
+        version = version or self.active(name)
+        manifest = self.verify(name, version)
+        folder = self.path(name, version)
+        offline()
+        model = ExpertModel.load(folder)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        info = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+        if model.head_config.num_labels != len(manifest.labels):
+            raise ArtifactError(
+                f"model has {model.head_config.num_labels} outputs but the manifest lists "
+                f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
+        return Predictor(name, model, tokenizer, manifest.labels, info, version)
+
+    # ---- writing ----------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        with (self.root / name / ".lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def register(self, name: str, write_files: Callable[[Path], None],
+                 **manifest_fields: Any) -> Manifest:
+        """Write a new version atomically: files + manifest into a temp folder, then rename.
+
+        `write_files(folder)` writes the model files; every file it leaves is hashed.
+        """
+        tmp = self.root / name / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir(parents=True)
+        try:
+            write_files(tmp)
+            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            with self._locked(name):
+                existing = self.versions(name)
+                version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
+                manifest = Manifest(name=name, version=version, files=files,
+                                    created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                                    **manifest_fields)
+                _write_durably(tmp / MANIFEST, manifest.model_dump_json(indent=1))
+                os.replace(tmp, self.root / name / version)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return manifest
+
+    def activate(self, name: str, version: str) -> str:
+        """Point `name` at a verified version; returns the version that was active before."""
+        self.verify(name, version)
+        with self._locked(name):
+            state = self._read_active(name)
+            previous = state.get("version")
+            history = list(state.get("history", []))
+            if previous and previous != version:
+                history.append(previous)
+            self._write_active(name, {"version": version, "history": history[-50:]})
+        return previous or ""
+
+    def rollback(self, name: str) -> str:
+        """Re-activate the previously active version; returns it."""
+        with self._locked(name):
+            state = self._read_active(name)
+            history = list(state.get("history", []))
+            while history:
+                candidate = history.pop()
+                if candidate in self.versions(name):
+                    self.verify(name, candidate)
+                    self._write_active(name, {"version": candidate, "history": history})
+                    return candidate
+        raise TinyExpertsError(f"expert {name!r} has no earlier active version to roll back to",
+                               where=str(self.root / name),
+                               fix="activate a version explicitly with `registry activate`")
+
+    def _read_active(self, name: str) -> dict:
+        path = self.root / name / "ACTIVE"
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise ArtifactError("ACTIVE pointer is not valid JSON", where=str(path),
+                                fix=f"run `tinyexperts registry activate {name} VERSION`") from None
+
+    def _write_active(self, name: str, state: dict) -> None:
+        path = self.root / name / "ACTIVE"
+        tmp = path.with_name(f".ACTIVE.{uuid.uuid4().hex}")
+        _write_durably(tmp, json.dumps(state))
+        os.replace(tmp, path)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,70 @@
+"""The four experts: what each one reads, predicts and how its teacher is trained.
+
+One table, one place: the CLI, the datasets, training and serving all look experts up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from experts.data.formats import TaskKind
+from experts.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    lr: float = 5e-5
+    head_lr: float = 2e-3
+    batch_size: int = 32
+    patience: int = 1  # epochs without validation gain before stopping
+    quick_max_steps: int = 40
+    quick_max_train: int = 640
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    name: str
+    kind: TaskKind
+    description: str
+    max_length: int
+    main_metric: str
+    critical_labels: tuple[str, ...] = ()
+    # Initialise the classifier rows from the encoded label descriptions (fault codes: 2k
+    # classes, so a zero-shot start matters more than for 33 categories).
+    prototype_head: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+EXPERTS: dict[str, ExpertSpec] = {
+    "category": ExpertSpec(
+        name="category", kind="classify", max_length=64, main_metric="macro_f1",
+        description="product title or description -> part category",
+        prototype_head=True,
+        train=TrainConfig(epochs=2),
+    ),
+    "attributes": ExpertSpec(
+        name="attributes", kind="tag", max_length=64, main_metric="f1",
+        description="product title words -> BIO attribute tags (brand, part number, ...)",
+        critical_labels=("PART_NUMBER", "VEHICLE"),
+        train=TrainConfig(epochs=3, head_lr=3e-3),
+    ),
+    "compatibility": ExpertSpec(
+        name="compatibility", kind="pair", max_length=112, main_metric="accuracy",
+        description="(listing, vehicle or listing) -> compatible / incompatible",
+        train=TrainConfig(epochs=2, lr=6e-5, batch_size=32),
+    ),
+    "fault_codes": ExpertSpec(
+        name="fault_codes", kind="classify", max_length=48, main_metric="top1",
+        description="log line or symptom text -> OBD-II trouble code (top-k) and subsystem",
+        prototype_head=True,
+        train=TrainConfig(epochs=2, lr=8e-5, head_lr=3e-3, quick_max_train=2025),
+    ),
+}
+
+
+def get_spec(name: str) -> ExpertSpec:
+    if name not in EXPERTS:
+        raise NotFoundError(f"unknown expert {name!r}", where="expert name",
+                            fix=f"use one of: {', '.join(EXPERTS)}")
+    return EXPERTS[name]
