@@ -19,7 +19,7 @@ class TrainConfig:
     batch_size: int = 32
     patience: int = 1  # epochs without validation gain before stopping
     quick_max_steps: int = 40
-    quick_max_train: int = 640
+    quick_max_train: int = 1280
 
 
 @dataclass(frozen=True)

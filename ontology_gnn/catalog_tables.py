@@ -84,8 +84,16 @@ PART_CATEGORIES: dict[str, dict] = {
         "nouns": ["Spark Plug", "Spark Plugs", "Sparkplug", "spark plug", "Plug", "Ignition Plug"],
         "brands": ["NGK", "Denso", "Bosch", "Champion", "Autolite", "ACDelco", "Motorcraft"],
         "attrs": {
-            "MATERIAL": ["Iridium", "Platinum", "Double Platinum", "Copper", "Laser Iridium",
-                         "Ruthenium", "Iridium IX", "nickel"],
+            "MATERIAL": [
+                "Iridium",
+                "Platinum",
+                "Double Platinum",
+                "Copper",
+                "Laser Iridium",
+                "Ruthenium",
+                "Iridium IX",
+                "nickel",
+            ],
             "THREAD": ["M14x1.25", "M12x1.25", "M10x1.0", "14mm", "12 mm thread"],
             "SIZE": ["0.044 in gap", "1.1mm gap", "0.032in", "0.8 mm gap", "5/8 in hex"],
             "QUANTITY": ["Pack of 4", "Set of 6", "8 pcs", "4-Pack", "x4", "1 pc", "Set of 8"],
@@ -104,7 +112,14 @@ PART_CATEGORIES: dict[str, dict] = {
     "oxygen sensors": {
         "component": "oxygen sensor",
         "nouns": ["Oxygen Sensor", "O2 Sensor", "HO2S", "Lambda Sensor", "Air Fuel Ratio Sensor"],
-        "brands": ["Bosch", "Denso", "NTK", "ACDelco", "Walker Products", "Standard Motor Products"],
+        "brands": [
+            "Bosch",
+            "Denso",
+            "NTK",
+            "ACDelco",
+            "Walker Products",
+            "Standard Motor Products",
+        ],
         "attrs": {
             "SIZE": ["4-wire", "5 wire", "350mm cable", "14 in harness", "18mm"],
             "VOLTAGE": ["12V", "5V reference"],
@@ -113,7 +128,13 @@ PART_CATEGORIES: dict[str, dict] = {
     },
     "mass air flow sensors": {
         "component": "mass air flow sensor",
-        "nouns": ["Mass Air Flow Sensor", "MAF Sensor", "MAF", "Air Flow Meter", "Mass Airflow Sensor"],
+        "nouns": [
+            "Mass Air Flow Sensor",
+            "MAF Sensor",
+            "MAF",
+            "Air Flow Meter",
+            "Mass Airflow Sensor",
+        ],
         "brands": ["Bosch", "Denso", "Hitachi", "Delphi", "Standard Motor Products", "Dorman"],
         "attrs": {
             "SIZE": ["70mm housing", "80 mm", "3 in", "76mm"],
@@ -238,7 +259,7 @@ PART_CATEGORIES: dict[str, dict] = {
         "nouns": ["Radiator Fan Assembly", "Cooling Fan", "Electric Fan", "Fan Motor"],
         "brands": ["Spectra Premium", "Dorman", "Four Seasons", "TYC"],
         "attrs": {
-            "SIZE": ["16 in", "14\"", "400mm", "12 inch"],
+            "SIZE": ["16 in", '14"', "400mm", "12 inch"],
             "VOLTAGE": ["12V", "12 Volt"],
             "COLOR": ["Black"],
         },
@@ -251,7 +272,12 @@ PART_CATEGORIES: dict[str, dict] = {
     },
     "evap purge valves": {
         "component": "evap purge valve",
-        "nouns": ["EVAP Purge Valve", "Purge Solenoid", "Canister Purge Valve", "Vapor Canister Valve"],
+        "nouns": [
+            "EVAP Purge Valve",
+            "Purge Solenoid",
+            "Canister Purge Valve",
+            "Vapor Canister Valve",
+        ],
         "brands": ["Standard Motor Products", "Dorman", "ACDelco", "Delphi", "Bosch"],
         "attrs": {"VOLTAGE": ["12V"], "COLOR": ["Black", "Gray", "White"]},
     },
@@ -263,7 +289,13 @@ PART_CATEGORIES: dict[str, dict] = {
     },
     "batteries": {
         "component": "battery",
-        "nouns": ["Car Battery", "Battery", "AGM Battery", "Starting Battery", "Automotive Battery"],
+        "nouns": [
+            "Car Battery",
+            "Battery",
+            "AGM Battery",
+            "Starting Battery",
+            "Automotive Battery",
+        ],
         "brands": ["Optima", "Interstate", "DieHard", "Bosch", "ACDelco", "Odyssey", "Varta"],
         "attrs": {
             "VOLTAGE": ["12V", "12 Volt", "12-volt"],
@@ -310,7 +342,7 @@ PART_CATEGORIES: dict[str, dict] = {
         "nouns": ["Air Filter", "Engine Air Filter", "Air Cleaner Element", "air filter"],
         "brands": ["K&N", "Fram", "Wix", "Mann-Filter", "Purolator", "Bosch"],
         "attrs": {
-            "SIZE": ["10.2 x 8.1 in", "11 in", "9.5\"", "300mm", "2.5 in tall"],
+            "SIZE": ["10.2 x 8.1 in", "11 in", '9.5"', "300mm", "2.5 in tall"],
             "MATERIAL": ["paper", "cotton gauze", "synthetic", "washable cotton"],
             "COLOR": ["Red", "White", "Orange", "Blue"],
         },
@@ -321,7 +353,7 @@ PART_CATEGORIES: dict[str, dict] = {
         "brands": ["Fram", "Wix", "Mobil 1", "Purolator", "K&N", "Bosch", "Mann-Filter"],
         "attrs": {
             "THREAD": ["M20x1.5", "3/4-16 UNF", "M22x1.5", "13/16-16"],
-            "SIZE": ["3.2 in tall", "76mm", "4 in", "2.7\" OD"],
+            "SIZE": ["3.2 in tall", "76mm", "4 in", '2.7" OD'],
             "COLOR": ["Blue", "Orange", "Black", "White"],
             "QUANTITY": ["Pack of 2", "6-Pack", "x12", "1 pc"],
         },
@@ -331,7 +363,7 @@ PART_CATEGORIES: dict[str, dict] = {
         "nouns": ["Wiper Blade", "Wiper Blades", "Windshield Wiper", "Beam Wiper Blade"],
         "brands": ["Bosch", "Rain-X", "Michelin", "Trico", "Valeo", "Denso"],
         "attrs": {
-            "SIZE": ["22 in", "24\"", "26 inch", "550mm", "16in", "20 in"],
+            "SIZE": ["22 in", '24"', "26 inch", "550mm", "16in", "20 in"],
             "MATERIAL": ["rubber", "silicone", "natural rubber", "graphite coated"],
             "COLOR": ["Black"],
             "QUANTITY": ["Pair", "Set of 2", "single", "2 pcs"],
@@ -363,7 +395,7 @@ PART_CATEGORIES: dict[str, dict] = {
         "nouns": ["Brake Rotor", "Brake Rotors", "Disc Brake Rotor", "Rotor"],
         "brands": ["Brembo", "Wagner", "Raybestos", "ACDelco", "Power Stop", "Centric"],
         "attrs": {
-            "SIZE": ["280mm", "11.7 in", "320 mm", "12.6\"", "296mm"],
+            "SIZE": ["280mm", "11.7 in", "320 mm", '12.6"', "296mm"],
             "MATERIAL": ["cast iron", "carbon", "G3000 iron"],
             "COLOR": ["Black", "Silver", "Gray"],
             "QUANTITY": ["Pair", "Set of 2", "single"],

@@ -1,4 +1,4 @@
-"""The real OBD-II trouble-code table, read as data: code -> subsystem -> system, code -> components.
+"""The real OBD-II trouble-code table as data: code -> subsystem -> system, code -> components.
 
 The table comes from the `obd` package (`obd.codes.DTC`, 2,066 codes). Subsystems follow the
 standard SAE J2012 code ranges; components are found in each description through a lexicon
@@ -72,7 +72,9 @@ COMPONENT_LEXICON: dict[str, list[str]] = {
     "crankshaft position sensor": [r"crankshaft position", r"engine speed input"],
     "camshaft position sensor": [r"camshaft position sensor"],
     "variable valve timing solenoid": [
-        r"camshaft position .*actuator", r"camshaft position - timing", r"intake valve control"
+        r"camshaft position .*actuator",
+        r"camshaft position - timing",
+        r"intake valve control",
     ],
     "egr valve": [r"exhaust gas recirculation", r"\bEGR\b"],
     "catalytic converter": [r"catalyst"],
@@ -103,7 +105,12 @@ COMPONENT_LEXICON: dict[str, list[str]] = {
     "alternator": [r"generator", r"alternator"],
     "battery": [r"system voltage", r"battery"],
     "starter": [r"starter"],
-    "engine control module": [r"\bECM\b", r"\bPCM\b", r"internal control module", r"engine control"],
+    "engine control module": [
+        r"\bECM\b",
+        r"\bPCM\b",
+        r"internal control module",
+        r"engine control",
+    ],
     "transmission control module": [r"\bTCM\b", r"transmission control module"],
     "can bus wiring": [r"\bCAN\b", r"communication bus", r"\bbus\b"],
     "nox sensor": [r"\bNOx\b"],
@@ -121,7 +128,9 @@ _MODULE_RE = re.compile(
     r"(?:with|from)\s+(?:the\s+)?([A-Za-z0-9/ \-]+?(?:module|cluster|unit|sensor))",
     re.IGNORECASE,
 )
-_COMPILED = {c: [re.compile(p, re.IGNORECASE) for p in pats] for c, pats in COMPONENT_LEXICON.items()}
+_COMPILED = {
+    c: [re.compile(p, re.IGNORECASE) for p in pats] for c, pats in COMPONENT_LEXICON.items()
+}
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,9 @@ def subsystem_of(code: str) -> str:
 def components_of(description: str) -> tuple[str, ...]:
     found = [c for c, pats in _COMPILED.items() if any(p.search(description) for p in pats)]
     m = _MODULE_RE.search(description)
-    if m and description.lower().startswith(("lost communication", "software incompatibility",
-                                              "invalid data")):
+    if m and description.lower().startswith(
+        ("lost communication", "software incompatibility", "invalid data")
+    ):
         found.append(" ".join(m.group(1).lower().split()))
     return tuple(dict.fromkeys(found))
 

@@ -134,10 +134,10 @@ class Ontology(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as err:
             first = err.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            loc = ".".join(str(p) for p in first["loc"])
             msg = first["msg"].removeprefix("Value error, ")
             raise TinyExpertsError(
-                f"{loc}: {msg}",
+                f"{loc}: {msg}" if loc else msg,
                 where=str(path),
                 fix="see the ontology format in README (nodes, edges, relation types)",
             ) from None

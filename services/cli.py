@@ -179,6 +179,7 @@ def _registry_rows() -> list[dict]:
                          "parent": m.parent_version, "params": m.params,
                          "metric": metric,
                          "test": m.metrics.get("test", {}).get(metric),
+                         "baseline": m.metrics.get("baseline_test", {}).get(metric),
                          "created": m.created_at})
     return rows
 
@@ -193,11 +194,13 @@ def _registry_table() -> str:
     rows = _registry_rows()
     if not rows:
         return "registry is empty — run `tinyexperts build`"
-    lines = [f"{'expert':<14} {'version':<8} {'active':<6} {'params':>10}  test metric"]
+    lines = [f"{'expert':<14} {'version':<8} {'active':<6} {'params':>10}  {'metric':<9}"
+             f"{'test':>7} {'baseline':>9}"]
     for r in rows:
-        score = f"{r['metric']}={r['test']:.4f}" if isinstance(r["test"], float) else "-"
+        test, base = (f"{x:.4f}" if isinstance(x, float) else "-"
+                      for x in (r["test"], r["baseline"]))
         lines.append(f"{r['expert']:<14} {r['version']:<8} {'*' if r['active'] else '':<6} "
-                     f"{r['params']:>10}  {score}")
+                     f"{r['params']:>10}  {r['metric']:<9}{test:>7} {base:>9}")
     return "\n".join(lines)
 
 

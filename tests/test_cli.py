@@ -1,0 +1,56 @@
+"""The CLI: one table of commands, --help on each, README in sync, one-line errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.cli import COMMANDS, main, parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        parser().parse_args([command, "--help"])
+    assert done.value.code == 0
+    assert COMMANDS[command][0] in capsys.readouterr().out
+
+
+def test_readme_documents_exactly_the_commands():
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^tinyexperts (\w+)", readme, flags=re.M))
+    assert documented == set(COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "nope"], "unknown expert 'nope'"),
+        (["predict", "category", "   "], "empty text"),
+        (["predict", "compatibility", "plug"], "needs two items"),
+        (["predict", "category", "x", "--top-k", "0"], "out of range"),
+        (["registry", "activate", "category", "v7"], "no version 'v7'"),
+        (["registry", "show", "fault_codes"], "no registered version"),
+        (["build", "--experts", "category,nope"], "unknown expert 'nope'"),
+        (["build", "--data-dir", "/nonexistent/dir"], "data directory not found"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYEXPERTS_HOME", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "fix:" in err and "\n" not in err
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    env = {"TINYEXPERTS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "services.cli", "registry", "list"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0
+    assert "registry is empty" in done.stdout

@@ -1,0 +1,101 @@
+"""Dataset formats, deterministic splits, and that test phrasings/products never reach training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experts.data.datasets import load_expert_data, write_default_datasets
+from experts.data.fault_text import WITH_CODE, WITHOUT_CODE
+from experts.data.formats import labels_of, read_examples, split_words
+from experts.data.phrasing import detokenize, split_templates
+from experts.data.product_text import TITLE_TEMPLATES, title_datasets
+from experts.errors import TinyExpertsError
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, small_ontology):
+    d = tmp_path_factory.mktemp("data")
+    write_default_datasets(small_ontology, d, seed=0)
+    return d
+
+
+def test_every_expert_gets_three_readable_splits(data_dir):
+    for expert in ("category", "attributes", "compatibility", "fault_codes"):
+        data = load_expert_data(expert, data_dir)
+        assert all(len(rows) > 0 for rows in data.splits.values()), expert
+
+
+def test_writing_twice_gives_identical_files(tmp_path, small_ontology, data_dir):
+    write_default_datasets(small_ontology, tmp_path, seed=0)
+    for f in ("category/train.jsonl", "attributes/test.conll", "fault_codes/test.jsonl"):
+        assert (tmp_path / f).read_text() == (data_dir / f).read_text()
+
+
+def test_test_products_and_templates_never_appear_in_training(small_ontology):
+    cat, _ = title_datasets(small_ontology, 0, {"train": 2, "validation": 1, "test": 2})
+    # products are split by id: part numbers of test products never occur in train titles
+    products = {n.attrs["part_number"].lower(): n for n in small_ontology.by_type("product")}
+    train_text = " ".join(e.text.lower() for e in cat["train"])
+    test_pns = {pn for pn, n in products.items() if any(pn in e.text.lower() for e in cat["test"])}
+    assert test_pns
+    assert not [pn for pn in test_pns if len(pn) > 4 and pn in train_text]
+    for templates in (TITLE_TEMPLATES, WITH_CODE, WITHOUT_CODE):
+        parts = split_templates(templates, 0, n_val=2, n_test=3)
+        assert not set(parts["train"]) & set(parts["test"])
+        assert not set(parts["train"]) & set(parts["validation"])
+        assert sorted(parts["train"] + parts["validation"] + parts["test"]) == sorted(templates)
+
+
+def test_held_out_nouns_only_in_evaluation(small_ontology):
+    cat, _ = title_datasets(small_ontology, 0, {"train": 3, "validation": 1, "test": 3})
+    train = " ".join(e.text for e in cat["train"] if e.label == "spark plugs")
+    assert "Ignition Plug" not in train  # the held-out noun of spark plugs
+
+
+def test_tags_align_with_words_and_round_trip(data_dir):
+    rows = read_examples(data_dir / "attributes" / "train.conll", "tag")
+    assert {"B-PART_NUMBER", "B-VEHICLE", "B-BRAND"} <= {t for r in rows for t in r.tags}
+    for r in rows[:200]:
+        assert len(r.tokens) == len(r.tags)
+        assert split_words(detokenize(list(r.tokens))) == list(r.tokens)
+        for prev, tag in zip(("O",) + r.tags, r.tags, strict=False):
+            if tag.startswith("I-"):
+                assert prev[2:] == tag[2:], r  # I- never follows another type
+
+
+def test_labels_of_orders_bio_tags():
+    from experts.data.formats import TagExample
+
+    rows = [TagExample(("a", "b"), ("B-X", "I-X")), TagExample(("c",), ("B-A",))]
+    assert labels_of("tag", rows) == ["O", "B-A", "I-A", "B-X", "I-X"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "message"),
+    [
+        ("classify", '{"text": "x", "label": "a"}\n{"text": "y"\n', ":2: not valid JSON"),
+        ("classify", '{"text": "x"}\n', "field 'label'"),
+        ("classify", '["x", "a"]\n', "expected a JSON object"),
+        ("pair", '{"a": "x", "b": "", "label": "1"}\n', "field 'b'"),
+        ("tag", "Bosch B-BRAND\nplug\n", ":2: expected 'token TAG'"),
+        ("tag", "Bosch X-BRAND\n", "BIO tag"),
+        ("classify", "\n\n", "no examples"),
+    ],
+)
+def test_malformed_files_name_the_line(tmp_path, kind, content, message):
+    path = tmp_path / "f.txt"
+    path.write_text(content)
+    with pytest.raises(TinyExpertsError) as err:
+        read_examples(path, kind)
+    assert message in err.value.message
+
+
+def test_user_data_with_one_label_is_refused(tmp_path):
+    d = tmp_path / "category"
+    d.mkdir()
+    for split in ("train", "validation", "test"):
+        (d / f"{split}.jsonl").write_text(json.dumps({"text": "x", "label": "a"}) + "\n")
+    with pytest.raises(TinyExpertsError, match="at least 2"):
+        load_expert_data("category", tmp_path)
