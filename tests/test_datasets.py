@@ -10,7 +10,7 @@ from experts.data.datasets import load_expert_data, write_default_datasets
 from experts.data.fault_text import WITH_CODE, WITHOUT_CODE
 from experts.data.formats import labels_of, read_examples, split_words
 from experts.data.phrasing import detokenize, split_templates
-from experts.data.product_text import TITLE_TEMPLATES, title_datasets
+from experts.data.product_text import NOUNLESS_TEMPLATES, TITLE_TEMPLATES, title_datasets
 from experts.errors import TinyExpertsError
 
 
@@ -41,8 +41,8 @@ def test_test_products_and_templates_never_appear_in_training(small_ontology):
     test_pns = {pn for pn, n in products.items() if any(pn in e.text.lower() for e in cat["test"])}
     assert test_pns
     assert not [pn for pn in test_pns if len(pn) > 4 and pn in train_text]
-    for templates in (TITLE_TEMPLATES, WITH_CODE, WITHOUT_CODE):
-        parts = split_templates(templates, 0, n_val=2, n_test=3)
+    for templates in (TITLE_TEMPLATES, NOUNLESS_TEMPLATES, WITH_CODE, WITHOUT_CODE):
+        parts = split_templates(templates, 0, n_val=1, n_test=1)
         assert not set(parts["train"]) & set(parts["test"])
         assert not set(parts["train"]) & set(parts["validation"])
         assert sorted(parts["train"] + parts["validation"] + parts["test"]) == sorted(templates)

@@ -37,12 +37,17 @@ TITLE_TEMPLATES = [
     "{QTY} x {BRAND} {NOUN} {PN} {ATTRS} w / fitment {VEHICLE}",
     "brand new {NOUN} {BRAND} {PN} {ATTRS} for your {VEHICLE}",
     "{BRAND} {PN} {ATTRS} {NOUN}",
-    "{BRAND} {PN} {ATTRS} for {VEHICLE}",
-    "{BRAND} {PN} - {ATTRS}",
     "{NOUN} {BRAND} {PN} {QTY} {ATTRS} ( {VEHICLE} )",
     "Aftermarket {NOUN} , {BRAND} {PN} , {ATTRS} , {VEHICLE}",
     "{BRAND} - {NOUN} - {PN} - {ATTRS}",
     "{ATTRS} {BRAND} {PN} {NOUN} to fit {VEHICLE}",
+]
+# Listings that never name the part: the category must come from brand, part-number shape
+# and attributes. Split on their own so every split gets one.
+NOUNLESS_TEMPLATES = [
+    "{BRAND} {PN} {ATTRS} for {VEHICLE}",
+    "{BRAND} {PN} - {ATTRS}",
+    "{ATTRS} {BRAND} {PN} ( {VEHICLE} )",
 ]
 
 ATTR_PREFIXES = {
@@ -164,6 +169,9 @@ def title_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
     """(category examples, attribute examples) per split, from the same rendered titles."""
     products = _split_products(onto, seed)
     templates = split_templates(TITLE_TEMPLATES, seed, n_val=3, n_test=5)
+    nounless = split_templates(NOUNLESS_TEMPLATES, seed, n_val=1, n_test=1)
+    for split in templates:
+        templates[split] = templates[split] + nounless[split]
     cat: dict[str, list[TextExample]] = {}
     tag: dict[str, list[TagExample]] = {}
     for split, nodes in products.items():
