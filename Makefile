@@ -16,16 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m services.grpc_stubs
 	touch $(STAMP)
 
 # Builds what is missing (ontology, datasets, four teachers) into $$TINYEXPERTS_HOME.
 build: install
 	$(CLI) build
 
-# Serving lands with the Ray Serve issue; until then `run` stops after the build and
-# shows the registry.
+# Builds what is missing, then serves deploy/serve_local.yaml until Ctrl-C.
 run: build
-	$(CLI) registry list
+	$(CLI) serve
 
 test: install
 	$(PY) -m pytest -q tests

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +159,9 @@ def add_registry(p: argparse.ArgumentParser) -> None:
     act.add_argument("version")
     rb = sub.add_parser("rollback", help="re-activate the previously active version")
     rb.add_argument("expert")
+    for s in (act, rb):
+        s.add_argument("--url", help="a running server: switch it live (needs "
+                                     "TINYEXPERTS_ADMIN_TOKEN), e.g. http://127.0.0.1:8000")
     for s in sub.choices.values():
         s.add_argument("--json", action="store_true")
 
@@ -213,6 +217,12 @@ def run_registry(a: argparse.Namespace) -> int:
     elif a.action == "show":
         get_spec(a.expert)
         _print(reg.manifest(a.expert, a.version).model_dump(), True)
+    elif a.action in ("activate", "rollback") and a.url:
+        get_spec(a.expert)
+        body = {"version": a.version} if a.action == "activate" else None
+        out = _http("POST", f"{a.url.rstrip('/')}/v1/experts/{a.expert}/{a.action}", body)
+        _print(out if a.json else f"{a.expert}: {out['active']} is live (was "
+               f"{out['previous'] or 'none'})", a.json)
     elif a.action == "activate":
         get_spec(a.expert)
         previous = reg.activate(a.expert, a.version)
@@ -226,6 +236,118 @@ def run_registry(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---- serve / query / status --------------------------------------------------------------
+
+def add_serve(p: argparse.ArgumentParser) -> None:
+    from services.runner import DEFAULT_CONFIG
+
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="a Serve config (default: deploy/serve_local.yaml)")
+    p.add_argument("--address", help="an existing Ray cluster (default: start one here)")
+
+
+def run_serve(a: argparse.Namespace) -> int:
+    import signal
+
+    from services import runner
+
+    config = runner.load_serve_config(a.config)
+    missing = [e for e in _served_experts(config) if not _registry().versions(e)]
+    if missing:
+        print(f"warning: no model for {', '.join(missing)} — those experts answer 503; "
+              "run `tinyexperts build` to build them", file=sys.stderr)
+    runner.start(config, address=a.address, home=runner.home_from_env())
+    url = runner.http_url(config)
+    try:
+        health = runner.wait_healthy(url)
+        print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
+              f"API docs: {url}/docs; Ctrl-C stops")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        print("shutting down", file=sys.stderr)
+    finally:
+        runner.stop()
+    return 0
+
+
+def _served_experts(config) -> list[str]:
+    from services.schemas import AppArgs
+
+    return [e for app in config.applications for e in AppArgs.model_validate(app.args).experts]
+
+
+def _http(method: str, url: str, body: dict | None = None) -> dict:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    token = os.environ.get("TINYEXPERTS_ADMIN_TOKEN")
+    if token and url.rsplit("/", 1)[-1] in ("activate", "rollback"):
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode(errors="replace")
+        try:
+            detail = json.loads(detail).get("detail", detail)
+        except json.JSONDecodeError:
+            pass
+        raise TinyExpertsError(f"server answered {err.code}: {detail}", where=url,
+                               fix="see the message; `tinyexperts status` shows the experts") \
+            from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+        raise TinyExpertsError(f"server not reachable ({getattr(err, 'reason', err)})",
+                               where=url, fix="start it with `tinyexperts serve`") from None
+
+
+def add_query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text")
+    p.add_argument("--experts", help="comma-separated experts to call (until the router lands)")
+    p.add_argument("--b", help="second item for compatibility (vehicle or listing)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC instead, e.g. 127.0.0.1:9000")
+    p.add_argument("--json", action="store_true")
+
+
+def run_query(a: argparse.Namespace) -> int:
+    body = {"text": a.text, "top_k": a.top_k, "experts": _expert_names(a.experts),
+            "context": {"b": a.b} if a.b else None}
+    if a.grpc:
+        from services.grpc_client import query as grpc_query
+
+        out = grpc_query(a.grpc, **body)
+    else:
+        out = _http("POST", f"{a.url.rstrip('/')}/v1/query", body)
+    _print(out, True)
+    return 0
+
+
+def add_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--json", action="store_true")
+
+
+def run_status(a: argparse.Namespace) -> int:
+    url = a.url.rstrip("/")
+    health = _http("GET", f"{url}/healthz")
+    experts = _http("GET", f"{url}/v1/experts")["experts"]
+    if a.json:
+        _print({"health": health, "experts": experts}, True)
+        return 0
+    print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']})")
+    for e in experts:
+        state = e["version"] or "-"
+        note = f"  last error: {e['last_error']}" if e.get("last_error") else ""
+        print(f"  {e['expert']:<14} {state:<6} {'ready' if e['ready'] else 'NOT READY'}{note}")
+    return 0
+
+
 # ---- the table --------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
@@ -234,6 +356,11 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "predict": ("run one expert on one input", add_predict, run_predict),
     "registry": ("list, show, activate or roll back expert versions", add_registry,
                  run_registry),
+    "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,
+              run_serve),
+    "query": ("send a query to a running server (HTTP or gRPC)", add_query, run_query),
+    "status": ("show a running server's experts, versions and health", add_status,
+               run_status),
 }
 
 

@@ -1,0 +1,108 @@
+"""One Ray Serve deployment class for every expert, bound with different names and args.
+
+`user_config: {version: vN | active}` selects the model; changing it calls `reconfigure()`,
+which loads and hash-checks the new artifact beside the old one and swaps in one assignment.
+A load that fails keeps the old model serving and reports why (`info()["last_error"]`).
+Concurrent requests share one forward pass through `@serve.batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import torch
+from ray import serve
+
+from experts.errors import TinyExpertsError
+from experts.registry import Registry
+
+log = logging.getLogger("ray.serve")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64,
+                  health_check_period_s=5)
+class Expert:
+    def __init__(self, name: str, registry_root: str, torch_threads: int = 1,
+                 max_batch_size: int = 32, batch_wait_timeout_s: float = 0.005) -> None:
+        torch.set_num_threads(torch_threads)
+        self.name = name
+        self.registry = Registry(Path(registry_root))
+        self.state: tuple | None = None  # (predictor, version): swapped in one assignment
+        self.last_error: str | None = None
+        self.loaded_at: float | None = None
+        self._batched.set_max_batch_size(max_batch_size)
+        self._batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self._load("active")
+
+    def reconfigure(self, config: dict) -> None:
+        self._load(str((config or {}).get("version", "active")))
+
+    def _load(self, version: str) -> None:
+        try:
+            wanted = self.registry.active(self.name) if version == "active" else version
+            if self.state and self.state[1] == wanted:
+                return
+            predictor = self.registry.load(self.name, wanted)  # re-hashes every file
+            self.state = (predictor, wanted)
+            self.last_error = None
+            self.loaded_at = time.time()
+            log.info("expert %s now serves %s", self.name, wanted)
+        except TinyExpertsError as err:
+            # keep whatever was serving; the reason is visible in info() and /v1/experts
+            self.last_error = f"could not load {version}: {err.message}"
+            log.warning("expert %s: %s", self.name, self.last_error)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def _batched(self, requests: list[tuple]) -> list[list[dict]]:
+        """requests: (predictor, inputs, top_k) each; one forward pass for all of them."""
+        predictor = requests[0][0]
+        if any(r[0] is not predictor for r in requests):  # a swap landed mid-batch
+            return [await asyncio.to_thread(p.predict, x, k) for p, x, k in requests]
+        flat = [x for _, inputs, _ in requests for x in inputs]
+        top_k = max(k for _, _, k in requests)
+        # the forward pass runs off the event loop so health checks keep answering
+        results = await asyncio.to_thread(predictor.predict, flat, top_k)
+        out, i = [], 0
+        for _, inputs, k in requests:
+            chunk = results[i : i + len(inputs)]
+            i += len(inputs)
+            for r in chunk:
+                if "top_k" in r:
+                    r["top_k"] = r["top_k"][:k]
+            out.append(chunk)
+        return out
+
+    async def predict(self, inputs: list, top_k: int = 5) -> dict:
+        """{"version", "predictions"} or {"status", "error"} when no model can answer."""
+        state = self.state
+        if state is None:
+            return {"status": 503, "error": f"expert {self.name} has no model loaded"
+                    + (f" ({self.last_error})" if self.last_error else "")}
+        predictor, version = state
+        t0 = time.perf_counter()
+        predictions = await self._batched((predictor, inputs, top_k))
+        return {"status": 200, "version": version, "predictions": predictions,
+                "latency_ms": round((time.perf_counter() - t0) * 1000, 3)}
+
+    def info(self) -> dict:
+        state = self.state
+        out: dict = {"expert": self.name, "version": state[1] if state else None,
+                     "ready": state is not None, "last_error": self.last_error,
+                     "loaded_at": self.loaded_at}
+        if state:
+            predictor = state[0]
+            out.update(task=predictor.kind, labels=len(predictor.labels),
+                       params=predictor.model.num_params())
+            try:
+                metrics = self.registry.manifest(self.name, state[1]).metrics.get("test", {})
+                out["test_metrics"] = {k: v for k, v in metrics.items()
+                                       if isinstance(v, float)}
+            except TinyExpertsError as err:
+                out["test_metrics"] = {"error": err.message}
+        return out
+
+    def check_health(self) -> None:
+        """Healthy while serving a model, or while waiting for its first version."""

@@ -1,0 +1,64 @@
+"""Translate between the gRPC messages of tinyexperts.proto and the pydantic API schemas.
+
+Validation happens once, in the pydantic schemas: a bad gRPC request fails exactly where a
+bad HTTP request fails, with the same message.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from experts.errors import TinyExpertsError
+from services.grpc_stubs import load
+from services.schemas import ExpertResult, PairInput, PredictRequest, QueryRequest, QueryResponse
+
+
+def _validated(model, **fields):
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise TinyExpertsError(f"{loc}: {first['msg']}", where="gRPC request", status=400,
+                               fix="see services/tinyexperts.proto and the README") from None
+
+
+def query_from_proto(msg) -> QueryRequest:
+    return _validated(QueryRequest, text=msg.text, experts=list(msg.experts) or None,
+                      context=dict(msg.context) or None, top_k=msg.top_k or 5)
+
+
+def predict_from_proto(msg) -> tuple[str, PredictRequest]:
+    if msg.texts and msg.pairs:
+        raise TinyExpertsError("send texts or pairs, not both", where="PredictRequest",
+                               fix="texts for classify/tag experts, pairs for compatibility")
+    inputs = list(msg.texts) or [PairInput(a=p.a, b=p.b) for p in msg.pairs] \
+        if msg.texts or msg.pairs else []
+    return msg.expert, _validated(PredictRequest, inputs=inputs, top_k=msg.top_k or 5)
+
+
+def _result(pb2, r: ExpertResult):
+    preds = []
+    for p in r.predictions:
+        info = {k: str(v) for k, v in p.items()
+                if k not in ("label", "score", "top_k", "entities", "words", "tags")}
+        preds.append(pb2.Prediction(
+            label=p.get("label", ""), score=p.get("score", 0.0),
+            top_k=[pb2.Candidate(label=c["label"], score=c["score"]) for c in p.get("top_k", [])],
+            entities=[pb2.Entity(type=e["type"], text=e["text"], start=e["start"], end=e["end"])
+                      for e in p.get("entities", [])],
+            info=info,
+        ))
+    return pb2.ExpertResult(expert=r.expert, version=r.version or "", predictions=preds,
+                            error=r.error or "", status=r.status, latency_ms=r.latency_ms or 0.0)
+
+
+def query_reply(resp: QueryResponse):
+    pb2, _ = load()
+    return pb2.QueryReply(results=[_result(pb2, r) for r in resp.results.values()],
+                          route_source=resp.route["source"], total_ms=resp.latency_ms["total"])
+
+
+def predict_reply(result: ExpertResult):
+    pb2, _ = load()
+    return pb2.PredictReply(result=_result(pb2, result))

@@ -1,0 +1,232 @@
+"""The front door: FastAPI routes (HTTP) and the gRPC methods of `tinyexperts.proto`.
+
+Holds a DeploymentHandle per expert (passed to the constructor) and awaits them; experts
+named in one query run in parallel. Admin calls (activate / rollback) change only that
+expert's `user_config` in the live Serve config, so only its replicas reconfigure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from experts.errors import TinyExpertsError
+from experts.registry import Registry
+from experts.specs import EXPERTS
+from services.live_config import set_expert_version
+from services.schemas import (
+    ActivateRequest,
+    AppArgs,
+    ExpertResult,
+    PairInput,
+    PredictRequest,
+    QueryRequest,
+    QueryResponse,
+)
+
+api = FastAPI(title="tinyexperts", version="0.1.0",
+              description="A mixture of tiny experts for one domain ontology.")
+
+
+@api.exception_handler(TinyExpertsError)
+async def _user_error(_: Request, err: TinyExpertsError) -> JSONResponse:
+    return JSONResponse({"detail": err.message}, status_code=err.status)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, experts: dict[str, DeploymentHandle], args: dict) -> None:
+        self.args = AppArgs.model_validate(args)
+        self.experts = experts
+        self.registry = Registry(Path(self.args.home) / "registry") if self.args.home else None
+
+    # ---- shared logic ---------------------------------------------------------------
+
+    def _handle(self, name: str) -> DeploymentHandle:
+        if name not in self.experts:
+            raise TinyExpertsError(f"expert {name!r} is not served here", where="expert",
+                                   status=404, fix=f"use one of: {', '.join(self.experts)}")
+        return self.experts[name]
+
+    async def _call(self, name: str, inputs: list, top_k: int) -> ExpertResult:
+        t0 = time.perf_counter()
+        try:
+            out = await self._handle(name).predict.remote(inputs, top_k)
+        except TinyExpertsError:
+            raise
+        except Exception as err:  # a replica died mid-request: say so for this expert only
+            return ExpertResult(expert=name, status=503,
+                                error=f"expert {name} failed: {type(err).__name__}")
+        result = ExpertResult(expert=name, status=out["status"], error=out.get("error"),
+                              version=out.get("version"), predictions=out.get("predictions", []))
+        result.latency_ms = round((time.perf_counter() - t0) * 1000, 3)
+        return result
+
+    @staticmethod
+    def _inputs_for(name: str, text: str, context: dict[str, str] | None) -> list:
+        if EXPERTS[name].kind != "pair":
+            return [text]
+        other = (context or {}).get("b")
+        if not other:
+            raise TinyExpertsError("compatibility needs a second item", where="context.b",
+                                   fix='add "context": {"b": "2013 Honda Civic 1.8L"}',
+                                   status=422)
+        return [{"a": text, "b": other}]
+
+    async def query(self, req: QueryRequest) -> QueryResponse:
+        t0 = time.perf_counter()
+        if not req.experts:
+            raise TinyExpertsError(
+                "automatic routing is not available: the router model is not built yet",
+                where="POST /v1/query", status=503,
+                fix='name the experts, e.g. "experts": ["category", "attributes"]')
+        names = list(dict.fromkeys(req.experts))
+        for n in names:
+            self._handle(n)
+        calls = [self._call(n, self._inputs_for(n, req.text, req.context), req.top_k)
+                 for n in names]
+        results = dict(zip(names, await asyncio.gather(*calls), strict=True))
+        total = round((time.perf_counter() - t0) * 1000, 3)
+        return QueryResponse(
+            route={"source": "request", "experts": names},
+            results=results,
+            versions={n: r.version for n, r in results.items()},
+            latency_ms={"total": total, **{n: r.latency_ms or 0.0 for n, r in results.items()}},
+        )
+
+    async def predict_one(self, name: str, req: PredictRequest) -> ExpertResult:
+        kind = EXPERTS[name].kind if name in EXPERTS else None
+        self._handle(name)
+        inputs = []
+        for i, x in enumerate(req.inputs):
+            if (kind == "pair") != isinstance(x, PairInput):
+                want = '{"a": ..., "b": ...}' if kind == "pair" else "a string"
+                raise TinyExpertsError(f"inputs[{i}] must be {want} for expert {name}",
+                                       where="inputs", status=422,
+                                       fix=f"send every input as {want}")
+            inputs.append(x.model_dump() if isinstance(x, PairInput) else x)
+        return await self._call(name, inputs, req.top_k)
+
+    def _check_admin(self, authorization: str | None) -> None:
+        token = os.environ.get(self.args.admin_token_env, "")
+        if not token:
+            raise HTTPException(503, f"admin API disabled: set {self.args.admin_token_env} "
+                                     "in the server's environment")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer …)")
+
+    def _registry(self) -> Registry:
+        if self.registry is None:
+            from experts.assets import home
+
+            self.registry = Registry(home() / "registry")
+        return self.registry
+
+    async def _switch(self, name: str, version: str, previous: str) -> dict:
+        """Point the expert's live user_config at `version` and wait until it serves it."""
+        await set_expert_version(name, version)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = await self._handle(name).info.remote()
+            if info["version"] == version:
+                return {"expert": name, "active": version, "previous": previous}
+            if info["last_error"] and version in info["last_error"]:
+                raise TinyExpertsError(info["last_error"], where=f"expert {name}", status=409,
+                                       fix="the previous version keeps serving")
+            await asyncio.sleep(0.2)
+        raise TinyExpertsError(f"expert {name} did not report {version} within 60 s",
+                               where=f"expert {name}", status=504,
+                               fix="check `tinyexperts status`")
+
+    # ---- HTTP -------------------------------------------------------------------------
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        infos = await asyncio.gather(*(h.info.remote() for h in self.experts.values()))
+        experts = {i["expert"]: {"version": i["version"], "ready": i["ready"]} for i in infos}
+        return {"status": "ok" if all(e["ready"] for e in experts.values()) else "degraded",
+                "experts": experts, "router": "not built", "llm": "not built"}
+
+    @api.get("/v1/experts")
+    async def list_experts(self) -> dict:
+        infos = await asyncio.gather(*(h.info.remote() for h in self.experts.values()))
+        return {"experts": infos}
+
+    @api.post("/v1/query", response_model=QueryResponse)
+    async def http_query(self, req: QueryRequest) -> QueryResponse:
+        return await self.query(req)
+
+    @api.post("/v1/experts/{name}/predict", response_model=ExpertResult)
+    async def http_predict(self, name: str, req: PredictRequest) -> ExpertResult:
+        return await self.predict_one(name, req)
+
+    @api.post("/v1/experts/{name}/activate")
+    async def http_activate(self, name: str, req: ActivateRequest,
+                            authorization: str | None = Header(None)) -> dict:
+        self._check_admin(authorization)
+        self._handle(name)
+        reg = self._registry()
+        await asyncio.to_thread(reg.verify, name, req.version)  # refuse before touching Serve
+        previous = await asyncio.to_thread(reg.activate, name, req.version)
+        return await self._switch(name, req.version, previous)
+
+    @api.post("/v1/experts/{name}/rollback")
+    async def http_rollback(self, name: str, authorization: str | None = Header(None)) -> dict:
+        self._check_admin(authorization)
+        self._handle(name)
+        reg = self._registry()
+        previous = await asyncio.to_thread(reg.active, name)
+        version = await asyncio.to_thread(reg.rollback, name)
+        return await self._switch(name, version, previous)
+
+    # ---- gRPC (method names match the service in tinyexperts.proto) ---------------------
+
+    async def Query(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
+        from services.grpc_codec import query_from_proto, query_reply
+
+        try:
+            req = query_from_proto(request)
+            return query_reply(await self.query(req))
+        except (TinyExpertsError, ValueError) as err:
+            return _grpc_error(grpc_context, err, "QueryReply")
+
+    async def Predict(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
+        from services.grpc_codec import predict_from_proto, predict_reply
+
+        try:
+            name, req = predict_from_proto(request)
+            return predict_reply(await self.predict_one(name, req))
+        except (TinyExpertsError, ValueError) as err:
+            return _grpc_error(grpc_context, err, "PredictReply")
+
+
+def _grpc_error(grpc_context, err: Exception, reply: str):
+    import grpc
+
+    from services.grpc_stubs import load
+
+    pb2, _ = load()
+    status = getattr(err, "status", 400)
+    code = {404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE,
+            409: grpc.StatusCode.FAILED_PRECONDITION}.get(status,
+                                                          grpc.StatusCode.INVALID_ARGUMENT)
+    if grpc_context is not None:
+        grpc_context.set_code(code)
+        grpc_context.set_details(getattr(err, "message", None) or _first_line(err))
+    return getattr(pb2, reply)()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err)
+    return text.splitlines()[0] if text else type(err).__name__
+

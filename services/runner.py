@@ -1,0 +1,108 @@
+"""Start, wait for and stop a local Serve instance from a deploy/serve_*.yaml file.
+
+The app is deployed from its config (import path + args + per-deployment options), exactly
+as `serve run CONFIG` or a KubeRay RayService would, which is what lets one expert's
+`user_config` change live without touching the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from experts.errors import TinyExpertsError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "deploy" / "serve_local.yaml"
+
+
+def load_serve_config(path: Path):
+    """Read and validate a Serve config file (Ray's ServeDeploySchema + our AppArgs)."""
+    from pydantic import ValidationError
+    from ray.serve.schema import ServeDeploySchema
+
+    from services.schemas import AppArgs
+
+    if not path.is_file():
+        raise TinyExpertsError("serve config not found", where=str(path),
+                               fix=f"pass --config, e.g. {DEFAULT_CONFIG.relative_to(ROOT)}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = ServeDeploySchema.model_validate(raw)
+        for app in config.applications:
+            if app.import_path != "services.app:build_app":
+                raise TinyExpertsError(
+                    f"application {app.name!r} imports {app.import_path!r}; this server only "
+                    "runs services.app:build_app", where=str(path),
+                    fix="set import_path: services.app:build_app")
+            AppArgs.model_validate(app.args or {})
+    except yaml.YAMLError as err:
+        raise TinyExpertsError(f"not valid YAML ({str(err).splitlines()[0]})", where=str(path),
+                               fix="fix the YAML syntax") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise TinyExpertsError(f"{loc}: {first['msg']}", where=str(path),
+                               fix="see deploy/serve_local.yaml for a valid example") from None
+    return config
+
+
+def start(config, *, address: str | None = None, home: Path | None = None) -> None:
+    """Connect to (or start) Ray, start Serve with the config's HTTP/gRPC options, deploy."""
+    import ray
+    from ray import serve
+    from ray.serve._private.constants import SERVE_NAMESPACE
+    from ray.serve.config import gRPCOptions
+
+    from services.grpc_stubs import load
+
+    load()  # the gRPC stubs must exist before the proxy imports the servicer function
+    env = {"TINYEXPERTS_HOME": str(home)} if home else {}
+    ray.init(address=address, namespace=SERVE_NAMESPACE, include_dashboard=False,
+             runtime_env={"env_vars": env} if env else None, log_to_driver=False)
+    serve.start(http_options=config.http_options.model_dump(),
+                grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+                proxy_location=config.proxy_location)
+    from ray.serve.context import _get_global_client
+
+    _get_global_client().deploy_apps(config, _blocking=True)
+
+
+def http_url(config) -> str:
+    host = config.http_options.host
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{config.http_options.port}"
+
+
+def wait_healthy(url: str, timeout_s: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
+                return json.loads(r.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+            last = str(err)
+        time.sleep(0.5)
+    raise TinyExpertsError(f"server did not answer /healthz within {timeout_s:.0f}s ({last})",
+                           where=url, fix="see the Ray logs under /tmp/ray/session_latest/logs")
+
+
+def stop() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def home_from_env() -> Path | None:
+    value = os.environ.get("TINYEXPERTS_HOME")
+    return Path(value) if value else None

@@ -1,0 +1,280 @@
+"""Real Ray Serve on 127.0.0.1 with real MiniLM experts: HTTP, gRPC, bad input, live update.
+
+The server is `tinyexperts serve` in a subprocess, exactly as users start it; it is stopped
+with SIGINT at the end and must exit cleanly, leaving no Ray process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from experts.registry import Registry
+from services.grpc_stubs import load
+from services.runner import wait_healthy
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "test-admin-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_processes() -> int:
+    done = subprocess.run(["pgrep", "-f", "gcs_server|raylet"], capture_output=True, text=True)
+    return len(done.stdout.split())
+
+
+@dataclass
+class Server:
+    url: str
+    grpc_target: str
+    home: Path
+    proc: subprocess.Popen
+
+
+def call(method: str, url: str, body=None, token: str | None = None, raw: bytes | None = None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def server(quick_home, tmp_path_factory):
+    before = _ray_processes()
+    http_port, grpc_port = _free_port(), _free_port()
+    config = yaml.safe_load((ROOT / "deploy" / "serve_local.yaml").read_text())
+    config["http_options"]["port"] = http_port
+    config["grpc_options"]["port"] = grpc_port
+    app = config["applications"][0]
+    app["args"]["experts"] = ["category", "compatibility"]
+    app["deployments"] = [d for d in app["deployments"]
+                          if d["name"] in ("Ingress", "Expert_category", "Expert_compatibility")]
+    folder = tmp_path_factory.mktemp("serve")
+    path = folder / "serve_test.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = (folder / "server.log").open("w")
+    env = {**os.environ, "TINYEXPERTS_HOME": str(quick_home), "TINYEXPERTS_ADMIN_TOKEN": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--config",
+                             str(path)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=ROOT, start_new_session=True)
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        wait_healthy(url, timeout_s=240)
+    except Exception:
+        proc.kill()
+        raise AssertionError((folder / "server.log").read_text()[-4000:]) from None
+    yield Server(url, f"127.0.0.1:{grpc_port}", quick_home, proc)
+    proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        rc = "killed"
+    deadline = time.monotonic() + 30
+    while _ray_processes() > before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert rc == 0, (folder / "server.log").read_text()[-3000:]
+    assert _ray_processes() <= before, "Ray processes left behind"
+
+
+def test_health_and_expert_list(server):
+    status, health = call("GET", f"{server.url}/healthz")
+    assert status == 200 and health["status"] == "ok"
+    assert health["experts"] == {"category": {"version": "v1", "ready": True},
+                                 "compatibility": {"version": "v1", "ready": True}}
+    status, listing = call("GET", f"{server.url}/v1/experts")
+    by_name = {e["expert"]: e for e in listing["experts"]}
+    assert by_name["category"]["labels"] == 33
+    assert by_name["category"]["test_metrics"]["macro_f1"] > 0.5
+
+
+def test_query_calls_the_named_experts_in_parallel(server):
+    status, out = call("POST", f"{server.url}/v1/query", {
+        "text": "NGK 6619 laser iridium spark plug, fits 2012-2015 Honda Civic 1.8L",
+        "experts": ["category", "compatibility"],
+        "context": {"b": "2013 Honda Civic 1.8L I4"}, "top_k": 3})
+    assert status == 200, out
+    assert out["route"] == {"source": "request", "experts": ["category", "compatibility"]}
+    assert out["results"]["category"]["predictions"][0]["label"] == "spark plugs"
+    assert len(out["results"]["category"]["predictions"][0]["top_k"]) == 3
+    assert out["results"]["compatibility"]["predictions"][0]["label"] in (
+        "compatible", "incompatible")
+    assert out["versions"] == {"category": "v1", "compatibility": "v1"}
+    assert out["latency_ms"]["total"] > 0
+
+
+def test_predict_batch(server):
+    status, out = call("POST", f"{server.url}/v1/experts/category/predict",
+                       {"inputs": ["Bosch AGM car battery group 35", "Fram oil filter"]})
+    assert status == 200
+    assert [p["label"] for p in out["predictions"]] == ["batteries", "oil filters"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code", "words"),
+    [
+        ("POST", "/v1/query", {"text": "spark plug"}, 503, "router"),
+        ("POST", "/v1/query", {"text": ""}, 422, "text"),
+        ("POST", "/v1/query", {"text": "x" * 1_000_000, "experts": ["category"]}, 422, "text"),
+        ("POST", "/v1/query", {"text": "x", "experts": ["nope"]}, 422, "experts"),
+        ("POST", "/v1/query", {"text": "x", "experts": ["compatibility"]}, 422, "context.b"),
+        ("POST", "/v1/query", {"text": "x", "experts": ["attributes"]}, 404, "not served"),
+        ("POST", "/v1/experts/nope/predict", {"inputs": ["x"]}, 404, "not served"),
+        ("POST", "/v1/experts/category/predict", {"inputs": [{"a": "x", "b": "y"}]}, 422,
+         "must be a string"),
+        ("POST", "/v1/experts/category/predict", {"inputs": ["x"] * 65}, 422, "inputs"),
+        ("POST", "/v1/experts/category/predict", {"inputs": ["x"], "top_k": -1}, 422, "top_k"),
+        ("POST", "/v1/experts/category/activate", {"version": "v1"}, 401, "token"),
+        ("POST", "/v1/experts/category/rollback", None, 401, "token"),
+    ],
+)
+def test_bad_requests_get_a_4xx_or_503_with_a_reason(server, method, path, body, code, words):
+    status, out = call(method, f"{server.url}{path}", body)
+    assert status == code, out
+    assert words in json.dumps(out)
+
+
+def test_invalid_json_and_wrong_token(server):
+    status, _ = call("POST", f"{server.url}/v1/query", raw=b'{"text": ')
+    assert status == 422
+    status, out = call("POST", f"{server.url}/v1/experts/category/activate",
+                       {"version": "v1"}, token="wrong")
+    assert status == 401 and "token" in out["detail"]
+
+
+def test_grpc_query_and_predict(server):
+    pb2, pb2_grpc = load()
+    meta = (("application", "tinyexperts"),)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = pb2_grpc.TinyExpertsStub(channel)
+        reply = stub.Query(pb2.QueryRequest(text="Denso iridium spark plug 4 pcs",
+                                            experts=["category"]), metadata=meta, timeout=60)
+        assert reply.results[0].predictions[0].label == "spark plugs"
+        assert reply.results[0].version == "v1" and reply.route_source == "request"
+        pairs = stub.Predict(pb2.PredictRequest(expert="compatibility", pairs=[
+            pb2.Pair(a="plug | Fits: 2012-2015 Honda Civic 1.8L", b="2013 Honda Civic 1.8L")]),
+            metadata=meta, timeout=60)
+        assert pairs.result.predictions[0].label in ("compatible", "incompatible")
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Query(pb2.QueryRequest(text=""), metadata=meta, timeout=60)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(pb2.PredictRequest(expert="nope", texts=["x"]), metadata=meta,
+                         timeout=60)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _copy_version(home: Path, expert: str, damage: bool = False) -> str:
+    """Register a new version with v1's files (optionally damaged after hashing)."""
+    reg = Registry(home / "registry")
+    src = reg.path(expert, "v1")
+    m = reg.manifest(expert, "v1")
+
+    def write(folder):
+        for f in src.iterdir():
+            if f.name != "manifest.json":
+                shutil.copy(f, folder / f.name)
+
+    new = reg.register(expert, write, task=m.task, base_model=m.base_model, labels=m.labels,
+                       params=m.params, parent_version="v1", metrics=m.metrics)
+    if damage:
+        weights = reg.path(expert, new.version) / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 3] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    return new.version
+
+
+def test_live_update_under_load_then_rollback(server):
+    v2 = _copy_version(server.home, "category")
+    _, before = call("GET", f"{server.url}/v1/experts")
+    compat_loaded = {e["expert"]: e for e in before["experts"]}["compatibility"]["loaded_at"]
+    failures, latencies, stop = [], [], threading.Event()
+
+    def load_loop():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            status, out = call("POST", f"{server.url}/v1/experts/category/predict",
+                               {"inputs": ["NGK iridium spark plug"]})
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                failures.append((status, out))
+
+    threads = [threading.Thread(target=load_loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    status, out = call("POST", f"{server.url}/v1/experts/category/activate",
+                       {"version": v2}, token=TOKEN)
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert status == 200 and out == {"expert": "category", "active": v2, "previous": "v1"}
+    assert failures == [] and len(latencies) > 10
+    _, after = call("GET", f"{server.url}/v1/experts")
+    by_name = {e["expert"]: e for e in after["experts"]}
+    assert by_name["category"]["version"] == v2
+    assert by_name["compatibility"]["loaded_at"] == compat_loaded  # untouched
+    status, out = call("POST", f"{server.url}/v1/experts/category/rollback", token=TOKEN)
+    assert status == 200 and out["active"] == "v1"
+    assert call("GET", f"{server.url}/healthz")[1]["experts"]["category"]["version"] == "v1"
+
+
+def test_a_damaged_version_is_refused_and_the_old_one_keeps_serving(server):
+    bad = _copy_version(server.home, "category", damage=True)
+    status, out = call("POST", f"{server.url}/v1/experts/category/activate",
+                       {"version": bad}, token=TOKEN)
+    assert status == 409 and "sha256" in out["detail"]
+    _, health = call("GET", f"{server.url}/healthz")
+    assert health["experts"]["category"]["version"] == "v1"
+    status, out = call("POST", f"{server.url}/v1/experts/category/predict", {"inputs": ["plug"]})
+    assert status == 200 and out["version"] == "v1"
+
+
+def test_cli_status_and_query_against_the_server(server):
+    env = {**os.environ, "TINYEXPERTS_HOME": str(server.home)}
+    done = subprocess.run([sys.executable, "-m", "services.cli", "query",
+                           "Bosch AGM battery 12V group 35", "--experts", "category",
+                           "--url", server.url, "--json"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["results"]["category"]["predictions"][0]["label"] == \
+        "batteries"
+    done = subprocess.run([sys.executable, "-m", "services.cli", "query", "oil filter",
+                           "--experts", "category", "--grpc", server.grpc_target, "--json"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["results"][0]["predictions"][0]["label"] == "oil filters"
+    done = subprocess.run([sys.executable, "-m", "services.cli", "status", "--url",
+                           server.url], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 0 and "category" in done.stdout and "ready" in done.stdout
