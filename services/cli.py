@@ -256,18 +256,19 @@ def run_serve(a: argparse.Namespace) -> int:
     if missing:
         print(f"warning: no model for {', '.join(missing)} — those experts answer 503; "
               "run `tinyexperts build` to build them", file=sys.stderr)
-    runner.start(config, address=a.address, home=runner.home_from_env())
     url = runner.http_url(config)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     try:
+        runner.start(config, address=a.address, home=runner.home_from_env())
         health = runner.wait_healthy(url)
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
-              f"API docs: {url}/docs; Ctrl-C stops")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+              f"API docs: {url}/docs; Ctrl-C stops", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:
-        print("shutting down", file=sys.stderr)
+        print("shutting down", file=sys.stderr, flush=True)
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown
         runner.stop()
     return 0
 

@@ -62,3 +62,19 @@ def query_reply(resp: QueryResponse):
 def predict_reply(result: ExpertResult):
     pb2, _ = load()
     return pb2.PredictReply(result=_result(pb2, result))
+
+
+def grpc_error(grpc_context, err: Exception, reply: str):
+    """Set the gRPC status from a user error (404 -> NOT_FOUND, ...); return an empty reply."""
+    import grpc
+
+    pb2, _ = load()
+    status = getattr(err, "status", 400)
+    code = {404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE,
+            409: grpc.StatusCode.FAILED_PRECONDITION}.get(status,
+                                                          grpc.StatusCode.INVALID_ARGUMENT)
+    if grpc_context is not None:
+        grpc_context.set_code(code)
+        text = getattr(err, "message", None) or str(err)
+        grpc_context.set_details(text.splitlines()[0] if text else type(err).__name__)
+    return getattr(pb2, reply)()

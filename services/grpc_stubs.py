@@ -25,16 +25,20 @@ def generate() -> None:
                         f"--grpc_python_out={OUT}", str(PROTO)])
     if code != 0:
         raise RuntimeError(f"protoc failed on {PROTO} (exit {code})")
+    # protoc names the module `tinyexperts_pb2` (top level); the messages must carry their
+    # real module path, or Ray cannot pickle them between the gRPC proxy and the replicas
+    pb2_file = OUT / "tinyexperts_pb2.py"
+    pb2_file.write_text(pb2_file.read_text().replace(
+        "'tinyexperts_pb2'", "'services.proto_gen.tinyexperts_pb2'"))
     grpc_file = OUT / "tinyexperts_pb2_grpc.py"
-    # protoc writes a top-level import; make it package-relative so workers can import it
-    text = grpc_file.read_text().replace("import tinyexperts_pb2 as",
-                                         "from . import tinyexperts_pb2 as")
-    grpc_file.write_text(text)
+    grpc_file.write_text(grpc_file.read_text().replace(
+        "import tinyexperts_pb2 as", "from . import tinyexperts_pb2 as"))
 
 
 def _stale() -> bool:
     outs = [OUT / "tinyexperts_pb2.py", OUT / "tinyexperts_pb2_grpc.py"]
-    return any(not p.is_file() or p.stat().st_mtime < PROTO.stat().st_mtime for p in outs)
+    newest_input = max(PROTO.stat().st_mtime, Path(__file__).stat().st_mtime)
+    return any(not p.is_file() or p.stat().st_mtime < newest_input for p in outs)
 
 
 def load():

@@ -5,8 +5,8 @@ named in one query run in parallel. Admin calls (activate / rollback) change onl
 expert's `user_config` in the live Serve config, so only its replicas reconfigure.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must see the real request-model
+# classes on the methods of a Serve ingress class, or it reads them as query parameters.
 import asyncio
 import hmac
 import os
@@ -192,41 +192,19 @@ class Ingress:
     # ---- gRPC (method names match the service in tinyexperts.proto) ---------------------
 
     async def Query(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
-        from services.grpc_codec import query_from_proto, query_reply
+        from services.grpc_codec import grpc_error, query_from_proto, query_reply
 
         try:
             req = query_from_proto(request)
             return query_reply(await self.query(req))
         except (TinyExpertsError, ValueError) as err:
-            return _grpc_error(grpc_context, err, "QueryReply")
+            return grpc_error(grpc_context, err, "QueryReply")
 
     async def Predict(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
-        from services.grpc_codec import predict_from_proto, predict_reply
+        from services.grpc_codec import grpc_error, predict_from_proto, predict_reply
 
         try:
             name, req = predict_from_proto(request)
             return predict_reply(await self.predict_one(name, req))
         except (TinyExpertsError, ValueError) as err:
-            return _grpc_error(grpc_context, err, "PredictReply")
-
-
-def _grpc_error(grpc_context, err: Exception, reply: str):
-    import grpc
-
-    from services.grpc_stubs import load
-
-    pb2, _ = load()
-    status = getattr(err, "status", 400)
-    code = {404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE,
-            409: grpc.StatusCode.FAILED_PRECONDITION}.get(status,
-                                                          grpc.StatusCode.INVALID_ARGUMENT)
-    if grpc_context is not None:
-        grpc_context.set_code(code)
-        grpc_context.set_details(getattr(err, "message", None) or _first_line(err))
-    return getattr(pb2, reply)()
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err)
-    return text.splitlines()[0] if text else type(err).__name__
-
+            return grpc_error(grpc_context, err, "PredictReply")

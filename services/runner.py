@@ -71,7 +71,8 @@ def start(config, *, address: str | None = None, home: Path | None = None) -> No
                 proxy_location=config.proxy_location)
     from ray.serve.context import _get_global_client
 
-    _get_global_client().deploy_apps(config, _blocking=True)
+    # not blocking here: callers wait on /healthz, which answers once every expert does
+    _get_global_client().deploy_apps(config, _blocking=False)
 
 
 def http_url(config) -> str:
@@ -97,6 +98,8 @@ def stop() -> None:
     import ray
     from ray import serve
 
+    if not ray.is_initialized():
+        return
     try:
         serve.shutdown()
     finally:
