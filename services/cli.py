@@ -349,6 +349,34 @@ def run_status(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---- bench ------------------------------------------------------------------------------
+
+def add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", choices=["serving"], default="serving",
+                   help="serving: overhead, concurrency, live update on real Ray Serve")
+    p.add_argument("--out", type=Path, default=Path("bench_out"),
+                   help="folder for CSV, JSON and PNG (default: bench_out/)")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
+    p.add_argument("--json", action="store_true")
+
+
+def run_bench(a: argparse.Namespace) -> int:
+    from services import bench_serving
+
+    if not _registry().versions("category"):
+        raise TinyExpertsError("the serving benchmark needs the category expert",
+                               where=str(_registry().root),
+                               fix="run `tinyexperts build` first")
+    if not 1 <= a.seconds <= 600:
+        raise TinyExpertsError(f"--seconds {a.seconds} out of range", where="--seconds",
+                               fix="use 1..600")
+    results = bench_serving.run(a.out, seconds=a.seconds)
+    if a.json:
+        _print(results, True)
+    print(f"wrote {a.out}/serving.csv, serving.json, serving.png", file=sys.stderr)
+    return 0
+
+
 # ---- the table --------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
@@ -362,6 +390,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "query": ("send a query to a running server (HTTP or gRPC)", add_query, run_query),
     "status": ("show a running server's experts, versions and health", add_status,
                run_status),
+    "bench": ("benchmarks that print a table and write CSV, JSON and PNG", add_bench,
+              run_bench),
 }
 
 

@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+import ray
 import torch
 from ray import serve
 
@@ -91,7 +92,8 @@ class Expert:
         state = self.state
         out: dict = {"expert": self.name, "version": state[1] if state else None,
                      "ready": state is not None, "last_error": self.last_error,
-                     "loaded_at": self.loaded_at}
+                     "loaded_at": self.loaded_at,
+                     "node_id": ray.get_runtime_context().get_node_id()}
         if state:
             predictor = state[0]
             out.update(task=predictor.kind, labels=len(predictor.labels),

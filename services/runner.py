@@ -64,8 +64,9 @@ def start(config, *, address: str | None = None, home: Path | None = None) -> No
 
     load()  # the gRPC stubs must exist before the proxy imports the servicer function
     env = {"TINYEXPERTS_HOME": str(home)} if home else {}
-    ray.init(address=address, namespace=SERVE_NAMESPACE, include_dashboard=False,
-             runtime_env={"env_vars": env} if env else None, log_to_driver=False)
+    options = {} if address else {"include_dashboard": False}  # only for a new local cluster
+    ray.init(address=address, namespace=SERVE_NAMESPACE, log_to_driver=False,
+             runtime_env={"env_vars": env} if env else None, **options)
     serve.start(http_options=config.http_options.model_dump(),
                 grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
                 proxy_location=config.proxy_location)
