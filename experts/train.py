@@ -30,6 +30,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def quick_subset(train: list[Example], spec: ExpertSpec, seed: int) -> list[Example]:
+    """The seeded sample `--quick` trains on (teacher and baseline alike)."""
+    if len(train) <= spec.train.quick_max_train:
+        return list(train)
+    return random.Random(seed).sample(list(train), spec.train.quick_max_train)
+
+
 def _length(ex: Example) -> int:
     if hasattr(ex, "tokens"):
         return sum(len(t) for t in ex.tokens)
@@ -72,9 +79,7 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
     seed_everything(seed)
     model = predictor.model
     rng = random.Random(seed)
-    train = list(train)
-    if quick and len(train) > cfg.quick_max_train:
-        train = rng.sample(train, cfg.quick_max_train)
+    train = quick_subset(train, spec, seed) if quick else list(train)
     epochs = 1 if quick else cfg.epochs
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     total = min(cfg.quick_max_steps, steps_per_epoch) if quick else steps_per_epoch * epochs

