@@ -50,3 +50,11 @@ class AssetError(TinyExpertsError):
 
     def __init__(self, what: str, *, where: str = "", fix: str = "") -> None:
         super().__init__(what, where=where, fix=fix, status=503)
+
+
+def from_validation_error(err, *, where: str, fix: str, status: int = 400) -> TinyExpertsError:
+    """The first problem of a pydantic ValidationError as one line naming the field."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    return TinyExpertsError(f"{loc}: {msg}" if loc else msg, where=where, fix=fix, status=status)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experts.errors import TinyExpertsError
+from experts.errors import TinyExpertsError, from_validation_error
 
 NodeType = Literal[
     "system",  # Powertrain, Network, ...
@@ -133,12 +133,8 @@ class Ontology(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            msg = first["msg"].removeprefix("Value error, ")
-            raise TinyExpertsError(
-                f"{loc}: {msg}" if loc else msg,
-                where=str(path),
+            raise from_validation_error(
+                err, where=str(path),
                 fix="see the ontology format in README (nodes, edges, relation types)",
             ) from None
 

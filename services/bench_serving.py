@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import statistics
 import threading
 import time
@@ -28,16 +27,19 @@ import yaml
 
 from experts.assets import home
 from experts.registry import Registry
-from services.runner import DEFAULT_CONFIG, http_url, load_serve_config, start, stop, wait_healthy
+from services.runner import (
+    DEFAULT_CONFIG,
+    free_port,
+    http_url,
+    load_serve_config,
+    start,
+    stop,
+    wait_healthy,
+)
 
 SINGLE_REQUEST_CASES = ("direct", "http_predict", "http_query_1", "http_query_2")
 TEXT = "NGK 6619 laser iridium spark plug, fits 2012-2015 Honda Civic 1.8L"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: dict, token: str | None = None) -> tuple[int, float]:
@@ -112,8 +114,8 @@ def _direct(expert: str, n: int, threads: int) -> dict:
 
 def _config(experts: list[str]):
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    raw["http_options"]["port"] = _free_port()
-    raw["grpc_options"]["port"] = _free_port()
+    raw["http_options"]["port"] = free_port()
+    raw["grpc_options"]["port"] = free_port()
     app = raw["applications"][0]
     app["args"]["experts"] = experts
     app["deployments"] = [d for d in app["deployments"]

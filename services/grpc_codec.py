@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from experts.errors import TinyExpertsError
+from experts.errors import TinyExpertsError, from_validation_error
 from services.grpc_stubs import load
 from services.schemas import ExpertResult, PairInput, PredictRequest, QueryRequest, QueryResponse
 
@@ -17,10 +17,9 @@ def _validated(model, **fields):
     try:
         return model(**fields)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise TinyExpertsError(f"{loc}: {first['msg']}", where="gRPC request", status=400,
-                               fix="see services/tinyexperts.proto and the README") from None
+        raise from_validation_error(err, where="gRPC request",
+                                    fix="see services/tinyexperts.proto and the README") \
+            from None
 
 
 def query_from_proto(msg) -> QueryRequest:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from experts.errors import TinyExpertsError
+from experts.errors import TinyExpertsError, from_validation_error
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "deploy" / "serve_local.yaml"
@@ -46,10 +46,9 @@ def load_serve_config(path: Path):
         raise TinyExpertsError(f"not valid YAML ({str(err).splitlines()[0]})", where=str(path),
                                fix="fix the YAML syntax") from None
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise TinyExpertsError(f"{loc}: {first['msg']}", where=str(path),
-                               fix="see deploy/serve_local.yaml for a valid example") from None
+        raise from_validation_error(err, where=str(path),
+                                    fix="see deploy/serve_local.yaml for a valid example") \
+            from None
     return config
 
 
@@ -105,6 +104,15 @@ def stop() -> None:
         serve.shutdown()
     finally:
         ray.shutdown()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (benchmarks and tests run servers side by side)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def home_from_env() -> Path | None:

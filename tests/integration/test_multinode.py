@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -11,16 +10,12 @@ import pytest
 import yaml
 
 from services import runner
+from services.runner import free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_experts_run_on_the_nodes_their_resources_name(in_home, tmp_path):
@@ -30,8 +25,8 @@ def test_experts_run_on_the_nodes_their_resources_name(in_home, tmp_path):
     node_a = cluster.add_node(num_cpus=1, resources={"node_a": 1})
     node_b = cluster.add_node(num_cpus=1, resources={"node_b": 1})
     raw = yaml.safe_load((ROOT / "deploy" / "serve_multinode.yaml").read_text())
-    raw["http_options"]["port"] = _free_port()
-    raw["grpc_options"]["port"] = _free_port()
+    raw["http_options"]["port"] = free_port()
+    raw["grpc_options"]["port"] = free_port()
     app = raw["applications"][0]
     app["args"]["experts"] = ["category", "compatibility"]
     app["deployments"] = [d for d in app["deployments"]

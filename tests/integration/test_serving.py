@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,18 +25,13 @@ import yaml
 
 from experts.registry import Registry
 from services.grpc_stubs import load
-from services.runner import wait_healthy
+from services.runner import free_port, wait_healthy
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-admin-token"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ray_processes() -> int:
@@ -69,7 +63,7 @@ def call(method: str, url: str, body=None, token: str | None = None, raw: bytes 
 @pytest.fixture(scope="module")
 def server(quick_home, tmp_path_factory):
     before = _ray_processes()
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     config = yaml.safe_load((ROOT / "deploy" / "serve_local.yaml").read_text())
     config["http_options"]["port"] = http_port
     config["grpc_options"]["port"] = grpc_port
