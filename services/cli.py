@@ -263,9 +263,10 @@ def run_serve(a: argparse.Namespace) -> int:
         print(f"warning: no model for {', '.join(missing)} — those experts answer 503; "
               "run `tinyexperts build` to build them", file=sys.stderr)
     url = runner.http_url(config)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    _stop_on_signals()
     try:
         runner.start(config, address=a.address, home=runner.home_from_env())
+        _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
         health = runner.wait_healthy(url)
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
               f"API docs: {url}/docs; Ctrl-C stops", flush=True)
@@ -277,6 +278,15 @@ def run_serve(a: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown
         runner.stop()
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, even when started in the background
+    (where a shell leaves SIGINT ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _served_experts(config) -> list[str]:
