@@ -76,7 +76,7 @@ class Predictor:
             if self.kind == "classify":
                 res["top_k"] = [{"label": lab, "score": round(p, 4),
                                  **self.label_info.get(lab, {})} for lab, p in ranked]
-                res.update({k: v for k, v in self.label_info.get(best, {}).items()})
+                res.update(self.label_info.get(best, {}))
             results.append(res)
         return results
 

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from experts.assets import home as default_home
 from experts.errors import TinyExpertsError
 from experts.registry import Registry
 from experts.specs import EXPERTS
@@ -47,7 +48,7 @@ class Ingress:
     def __init__(self, experts: dict[str, DeploymentHandle], args: dict) -> None:
         self.args = AppArgs.model_validate(args)
         self.experts = experts
-        self.registry = Registry(Path(self.args.home) / "registry") if self.args.home else None
+        self.registry = Registry(Path(self.args.home or default_home()) / "registry")
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -125,13 +126,6 @@ class Ingress:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer …)")
 
-    def _registry(self) -> Registry:
-        if self.registry is None:
-            from experts.assets import home
-
-            self.registry = Registry(home() / "registry")
-        return self.registry
-
     async def _switch(self, name: str, version: str, previous: str) -> dict:
         """Point the expert's live user_config at `version` and wait until it serves it."""
         await set_expert_version(name, version)
@@ -175,7 +169,7 @@ class Ingress:
                             authorization: str | None = Header(None)) -> dict:
         self._check_admin(authorization)
         self._handle(name)
-        reg = self._registry()
+        reg = self.registry
         await asyncio.to_thread(reg.verify, name, req.version)  # refuse before touching Serve
         previous = await asyncio.to_thread(reg.activate, name, req.version)
         return await self._switch(name, req.version, previous)
@@ -184,7 +178,7 @@ class Ingress:
     async def http_rollback(self, name: str, authorization: str | None = Header(None)) -> dict:
         self._check_admin(authorization)
         self._handle(name)
-        reg = self._registry()
+        reg = self.registry
         previous = await asyncio.to_thread(reg.active, name)
         version = await asyncio.to_thread(reg.rollback, name)
         return await self._switch(name, version, previous)
