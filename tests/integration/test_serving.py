@@ -62,7 +62,11 @@ def call(method: str, url: str, body=None, token: str | None = None, raw: bytes 
 
 @pytest.fixture(scope="module")
 def server(quick_home, tmp_path_factory):
+    """Serves a private copy of the quick build: these tests add versions to its registry,
+    which must not leak into other test files that share `quick_home`."""
     before = _ray_processes()
+    home = tmp_path_factory.mktemp("serve_home") / "home"
+    shutil.copytree(quick_home, home)
     http_port, grpc_port = free_port(), free_port()
     config = yaml.safe_load((ROOT / "deploy" / "serve_local.yaml").read_text())
     config["http_options"]["port"] = http_port
@@ -75,7 +79,7 @@ def server(quick_home, tmp_path_factory):
     path = folder / "serve_test.yaml"
     path.write_text(yaml.safe_dump(config))
     log = (folder / "server.log").open("w")
-    env = {**os.environ, "TINYEXPERTS_HOME": str(quick_home), "TINYEXPERTS_ADMIN_TOKEN": TOKEN}
+    env = {**os.environ, "TINYEXPERTS_HOME": str(home), "TINYEXPERTS_ADMIN_TOKEN": TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--config",
                              str(path)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             cwd=ROOT, start_new_session=True)
@@ -85,7 +89,7 @@ def server(quick_home, tmp_path_factory):
     except Exception:
         proc.kill()
         raise AssertionError((folder / "server.log").read_text()[-4000:]) from None
-    yield Server(url, f"127.0.0.1:{grpc_port}", quick_home, proc)
+    yield Server(url, f"127.0.0.1:{grpc_port}", home, proc)
     proc.send_signal(signal.SIGINT)
     try:
         rc = proc.wait(timeout=90)

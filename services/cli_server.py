@@ -1,0 +1,137 @@
+"""The server-facing `tinyexperts` commands: serve, query, status, bench.
+
+Registered in the one command table, `services.cli.COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from experts.errors import TinyExpertsError
+from services.cli_common import expert_names, http_json, print_out, registry
+
+# ---- serve / query / status --------------------------------------------------------------
+
+
+def add_serve(p: argparse.ArgumentParser) -> None:
+    from services.runner import DEFAULT_CONFIG
+
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="a Serve config (default: deploy/serve_local.yaml)")
+    p.add_argument("--address", help="an existing Ray cluster (default: start one here)")
+
+
+def run_serve(a: argparse.Namespace) -> int:
+    import signal
+
+    from services import runner
+
+    config = runner.load_serve_config(a.config)
+    missing = [e for e in _served_experts(config) if not registry().versions(e)]
+    if missing:
+        print(f"warning: no model for {', '.join(missing)} — those experts answer 503; "
+              "run `tinyexperts build` to build them", file=sys.stderr)
+    url = runner.http_url(config)
+    _stop_on_signals()
+    try:
+        runner.start(config, address=a.address, home=runner.home_from_env())
+        _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
+        health = runner.wait_healthy(url)
+        print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
+              f"API docs: {url}/docs; Ctrl-C stops", flush=True)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        print("shutting down", file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown
+        runner.stop()
+    return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, even when started in the background
+    (where a shell leaves SIGINT ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _served_experts(config) -> list[str]:
+    from services.schemas import AppArgs
+
+    return [e for app in config.applications for e in AppArgs.model_validate(app.args).experts]
+
+
+def add_query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text")
+    p.add_argument("--experts", help="comma-separated experts to call (until the router lands)")
+    p.add_argument("--b", help="second item for compatibility (vehicle or listing)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC instead, e.g. 127.0.0.1:9000")
+    p.add_argument("--json", action="store_true")
+
+
+def run_query(a: argparse.Namespace) -> int:
+    body = {"text": a.text, "top_k": a.top_k, "experts": expert_names(a.experts),
+            "context": {"b": a.b} if a.b else None}
+    if a.grpc:
+        from services.grpc_client import query as grpc_query
+
+        out = grpc_query(a.grpc, **body)
+    else:
+        out = http_json("POST", f"{a.url.rstrip('/')}/v1/query", body)
+    print_out(out, True)
+    return 0
+
+
+def add_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--json", action="store_true")
+
+
+def run_status(a: argparse.Namespace) -> int:
+    url = a.url.rstrip("/")
+    health = http_json("GET", f"{url}/healthz")
+    experts = http_json("GET", f"{url}/v1/experts")["experts"]
+    if a.json:
+        print_out({"health": health, "experts": experts}, True)
+        return 0
+    print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']})")
+    for e in experts:
+        state = e["version"] or "-"
+        note = f"  last error: {e['last_error']}" if e.get("last_error") else ""
+        print(f"  {e['expert']:<14} {state:<6} {'ready' if e['ready'] else 'NOT READY'}{note}")
+    return 0
+
+
+# ---- bench ------------------------------------------------------------------------------
+
+def add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", choices=["serving"], default="serving",
+                   help="serving: overhead, concurrency, live update on real Ray Serve")
+    p.add_argument("--out", type=Path, default=Path("bench_out"),
+                   help="folder for CSV, JSON and PNG (default: bench_out/)")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
+    p.add_argument("--json", action="store_true")
+
+
+def run_bench(a: argparse.Namespace) -> int:
+    from services import bench_serving
+
+    if not registry().versions("category"):
+        raise TinyExpertsError("the serving benchmark needs the category expert",
+                               where=str(registry().root),
+                               fix="run `tinyexperts build` first")
+    if not 1 <= a.seconds <= 600:
+        raise TinyExpertsError(f"--seconds {a.seconds} out of range", where="--seconds",
+                               fix="use 1..600")
+    results = bench_serving.run(a.out, seconds=a.seconds)
+    if a.json:
+        print_out(results, True)
+    print(f"wrote {a.out}/serving.csv, serving.json, serving.png", file=sys.stderr)
+    return 0
