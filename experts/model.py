@@ -4,8 +4,9 @@
   classifier; with `prototype` rows it starts from the encoded label descriptions);
 - tag: every token's vector -> linear head (labels on first sub-tokens only).
 
-Saved as `config.json` ({"encoder": BertConfig dict, "head": HeadConfig}) and
-`model.safetensors`; no pickle anywhere.
+Saved as `config.json` ({"encoder": BertConfig dict, "head": HeadConfig, "structure":
+per-layer sizes after pruning, "backend"}) and `model.safetensors`; no pickle anywhere.
+Quantized artifacts (torch int8, ONNX Runtime int8) load through `load_expert_model`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class ExpertModel(nn.Module):
         self.encoder = BertModel(encoder_config, add_pooling_layer=False)
         self.dropout = nn.Dropout(encoder_config.hidden_dropout_prob)
         self.classifier = nn.Linear(encoder_config.hidden_size, head.num_labels)
+        # tokenizer id -> embedding row, once the vocabulary is pruned (None before)
+        self.register_buffer("vocab_map", None)
+        self.frozen: list[str] = []  # module prefixes frozen by specialization
 
     @property
     def task(self) -> TaskKind:
@@ -47,6 +51,8 @@ class ExpertModel(nn.Module):
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Token vectors (B, T, H) for tagging, else normalised sentence vectors (B, H)."""
+        if self.vocab_map is not None:
+            input_ids = self.vocab_map[input_ids]
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                          token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
         if self.task == "tag":
@@ -66,22 +72,44 @@ class ExpertModel(nn.Module):
             self.classifier.bias.zero_()
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        n = sum(p.numel() for p in self.parameters())
+        for m in self.modules():  # dynamically quantized Linears keep packed weights
+            if hasattr(m, "_weight_bias") and not isinstance(getattr(m, "_packed_params", None),
+                                                               nn.Module):
+                w, b = m._weight_bias()
+                n += w.numel() + (b.numel() if b is not None else 0)
+        return n
 
     # ---- files ------------------------------------------------------------------------
 
+    def config_dict(self, backend: str = "torch-fp32") -> dict:
+        from experts.specialize.structure import structure
+
+        return {"encoder": self.encoder.config.to_dict(), "head": asdict(self.head_config),
+                "structure": structure(self), "frozen": self.frozen, "backend": backend,
+                "params": self.num_params()}
+
     def save(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"encoder": self.encoder.config.to_dict(), "head": asdict(self.head_config)}
-        (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+        (folder / "config.json").write_text(json.dumps(self.config_dict(), indent=1),
+                                            encoding="utf-8")
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / "model.safetensors"))
         return [folder / "config.json", folder / "model.safetensors"]
 
     @classmethod
-    def load(cls, folder: Path) -> ExpertModel:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    def skeleton(cls, config: dict) -> ExpertModel:
+        """A model with the recorded sizes (pruned heads/neurons/vocab); weights random."""
+        from experts.specialize.structure import apply_structure
+
         model = cls(BertConfig.from_dict(config["encoder"]), HeadConfig(**config["head"]))
+        apply_structure(model, config.get("structure") or {})
+        model.frozen = list(config.get("frozen") or [])
+        return model
+
+    @classmethod
+    def load(cls, folder: Path) -> ExpertModel:
+        model = cls.skeleton(read_config(folder))
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         return model.eval()
 
@@ -92,6 +120,20 @@ class ExpertModel(nn.Module):
         model = cls(encoder.config, head)
         model.encoder = encoder
         return model
+
+
+def read_config(folder: Path) -> dict:
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+
+def load_expert_model(folder: Path):
+    """Any backend an artifact records: torch fp32, torch dynamic int8, ONNX Runtime int8."""
+    backend = read_config(folder).get("backend", "torch-fp32")
+    if backend == "torch-fp32":
+        return ExpertModel.load(folder)
+    from experts.specialize.quantize import load_quantized
+
+    return load_quantized(folder, backend)
 
 
 def mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -122,14 +122,14 @@ class Registry:
         """Verify, then load a Predictor. Never loads a file that fails its hash."""
         from transformers import AutoTokenizer
 
-        from experts.model import ExpertModel
+        from experts.model import load_expert_model
         from experts.predictor import Predictor
 
         version = version or self.active(name)
         manifest = self.verify(name, version)
         folder = self.path(name, version)
         offline()
-        model = ExpertModel.load(folder)
+        model = load_expert_model(folder)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         info = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         if model.head_config.num_labels != len(manifest.labels):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,24 +72,39 @@ class TrainResult:
     steps: int
 
 
+LossFn = Callable[[torch.Tensor, dict], torch.Tensor]  # (logits, encoded batch) -> loss
+
+
+def cross_entropy(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1),
+                           ignore_index=IGNORE)
+
+
 def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
               validation: list[Example], *, quick: bool = False, seed: int = 0,
-              progress: bool = True) -> TrainResult:
-    """Train `predictor.model` in place; keeps the best validation state."""
+              progress: bool = True, loss_fn: LossFn = cross_entropy,
+              epochs: int | None = None, lr: float | None = None,
+              desc: str = "train") -> TrainResult:
+    """Train `predictor.model` in place; keeps the best validation state.
+
+    Parameters with `requires_grad=False` stay as they are (frozen modules); word
+    embeddings are always frozen. `loss_fn` replaces the cross-entropy (distillation).
+    """
     cfg = spec.train
     seed_everything(seed)
     model = predictor.model
     rng = random.Random(seed)
     train = quick_subset(train, spec, seed) if quick else list(train)
-    epochs = 1 if quick else cfg.epochs
+    epochs = 1 if quick else (epochs or cfg.epochs)
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     total = min(cfg.quick_max_steps, steps_per_epoch) if quick else steps_per_epoch * epochs
     model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    head = list(model.classifier.parameters())
+    head = [p for p in model.classifier.parameters() if p.requires_grad]
     body = [p for n, p in model.named_parameters()
             if p.requires_grad and not n.startswith("classifier.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr},
-                             {"params": head, "lr": cfg.head_lr}], weight_decay=0.01)
+    groups = [g for g in ({"params": body, "lr": lr or cfg.lr},
+                          {"params": head, "lr": cfg.head_lr}) if g["params"]]
+    opt = torch.optim.AdamW(groups, weight_decay=0.01)
     warmup = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
@@ -96,7 +112,7 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
     history: list[dict] = []
     best_metric, best_state, bad_epochs, step = -1.0, None, 0, 0
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc=f"train {spec.name}", disable=not progress, unit="step")
+    bar = tqdm(total=total, desc=f"{desc} {spec.name}", disable=not progress, unit="step")
     for epoch in range(epochs):
         model.train()
         losses = []
@@ -104,12 +120,10 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
             if step >= total:
                 break
             batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id)
-            logits = model(**model_inputs(batch))
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                   batch["labels"].reshape(-1), ignore_index=IGNORE)
+            loss = loss_fn(model(**model_inputs(batch)), batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
             opt.step()
             sched.step()
             step += 1

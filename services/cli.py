@@ -22,6 +22,7 @@ from services.cli_server import (
     run_serve,
     run_status,
 )
+from services.cli_specialize import add_report, add_specialize, run_report, run_specialize
 
 # ---- build ------------------------------------------------------------------------------
 
@@ -229,6 +230,10 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "predict": ("run one expert on one input", add_predict, run_predict),
     "registry": ("list, show, activate or roll back expert versions", add_registry,
                  run_registry),
+    "specialize": ("distill, prune, freeze and quantize an expert by a recipe; register it",
+                   add_specialize, run_specialize),
+    "report": ("show a specialized version's step-by-step table and plot", add_report,
+               run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,
               run_serve),
     "query": ("send a query to a running server (HTTP or gRPC)", add_query, run_query),

@@ -50,3 +50,25 @@ def tiny_predictor(tokenizer):
         return Predictor(name, model.eval(), tokenizer, labels, {})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory, small_ontology, tokenizer):
+    """A $TINYEXPERTS_HOME with the small ontology, its datasets and tiny random teachers
+    (quick-trained) for category, attributes and compatibility, each registered as v1."""
+    from experts.build import Paths, train_teacher
+    from experts.data.datasets import write_default_datasets
+    from experts.model import tiny_encoder_config
+    from experts.registry import Registry
+
+    root = tmp_path_factory.mktemp("tiny_home")
+    paths = Paths(root)
+    paths.ontology.parent.mkdir(parents=True)
+    small_ontology.save(paths.ontology)
+    write_default_datasets(small_ontology, paths.data, seed=0)
+    reg = Registry(paths.registry)
+    for name in ("category", "attributes", "compatibility"):
+        train_teacher(name, paths.data, reg, quick=True, progress=False, log=lambda *_: None,
+                      encoder_config=tiny_encoder_config(tokenizer.vocab_size),
+                      with_baseline=False)
+    return root

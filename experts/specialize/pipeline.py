@@ -1,0 +1,160 @@
+"""`tinyexperts specialize`: run a recipe on a registered version, measure every step the
+same way, gate on quality, and register the result (parent = the version it came from).
+
+Every step is followed by the same evaluation: validation main metric (for the gate), test
+metrics as in `tinyexperts eval`, params, artifact bytes (model + tokenizer + labels files,
+as registered) and latency at batch 1 and 32 by the SEEDS.md §4 protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from experts.build import Paths
+from experts.data.datasets import load_expert_data
+from experts.environment import environment
+from experts.errors import TinyExpertsError
+from experts.evaluate import quality
+from experts.latency import measure_latency
+from experts.model import ExpertModel
+from experts.registry import Registry
+from experts.specialize.recipe import Recipe, validate_against
+from experts.specialize.steps import STEPS, StepContext
+from experts.specs import get_spec
+from experts.train import seed_everything
+
+QUICK_EVAL_ROWS = 300
+
+
+def artifact_files(model, ctx: StepContext, folder: Path, label_info: dict) -> None:
+    """The files a version of this model is registered with."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = getattr(model, "source_folder", None)
+    if isinstance(model, ExpertModel) and source is None:
+        model.save(folder)
+    else:  # quantized: copy what the quantize step wrote
+        for f in Path(source).iterdir():
+            shutil.copy2(f, folder / f.name)
+    ctx.tokenizer.save_pretrained(str(folder))
+    (folder / "labels.json").write_text(json.dumps(label_info), encoding="utf-8")
+
+
+def measure(model, ctx: StepContext, label_info: dict, *, latency_runs: int = 20) -> dict:
+    predictor = ctx.predictor(model)
+    val, test = ctx.data.splits["validation"], ctx.data.splits["test"]
+    if ctx.quick:
+        val, test = val[:QUICK_EVAL_ROWS], test[:QUICK_EVAL_ROWS]
+    row: dict = {"validation": quality(predictor, val)[ctx.spec.main_metric]}
+    row.update(quality(predictor, test))
+    row["params"] = model.num_params()
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact_files(model, ctx, Path(tmp), label_info)
+        row["file_bytes"] = sum(f.stat().st_size for f in Path(tmp).iterdir())
+    row["latency_b1"] = measure_latency(model, ctx.tokenizer, test, 1,
+                                        runs=5 if ctx.quick else latency_runs)
+    row["latency_b32"] = measure_latency(model, ctx.tokenizer, test, 32,
+                                         runs=1 if ctx.quick else 3)
+    return row
+
+
+def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
+               root: Path | None = None, quick: bool = False, activate: bool = True,
+               progress: bool = True, log: Callable = print) -> dict:
+    """Run `recipe` on `name@from_version`; register (and activate) the result."""
+    from experts.assets import home
+
+    spec = get_spec(name)
+    paths = Paths(root or home())
+    registry = Registry(paths.registry)
+    from_version = from_version or registry.active(name)
+    parent = registry.manifest(name, from_version)
+    teacher = registry.load(name, from_version)
+    if not isinstance(teacher.model, ExpertModel):
+        raise TinyExpertsError(f"{name} {from_version} is an int8 model; specialize starts "
+                               "from an fp32 version", where="--from",
+                               fix="pass a teacher version (see `tinyexperts registry list`)")
+    validate_against(recipe, len(teacher.model.encoder.encoder.layer))
+    data_dir = Path(parent.data.get("dir", "")).parent
+    data = load_expert_data(name, data_dir if (data_dir / name).is_dir() else paths.data)
+    seed_everything(recipe.seed)
+    onto_text = _ontology_text(paths.ontology)
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tinyexperts-specialize-") as work:
+        ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
+                          teacher=teacher.model, data=data, workdir=Path(work),
+                          extra_domain_text=onto_text, quick=quick, seed=recipe.seed,
+                          progress=progress)
+        log(f"{name}: measuring {from_version} (the starting point)")
+        rows = [{"step": 0, "op": f"teacher {from_version}", "seconds": 0.0,
+                 **measure(teacher.model, ctx, teacher.label_info)}]
+        floor = recipe.min_quality * rows[0]["validation"]
+        model = teacher.model
+        for i, step in enumerate(recipe.steps, start=1):
+            log(f"{name}: step {i}/{len(recipe.steps)} {step.op}")
+            t0 = time.perf_counter()
+            model, details = STEPS[step.op](model, step, ctx)
+            if step.op == "quantize":
+                model.source_folder = details["files"]
+            seconds = time.perf_counter() - t0
+            row = {"step": i, "op": step.op, "seconds": round(seconds, 1),
+                   **measure(model, ctx, teacher.label_info), "details": details}
+            rows.append(row)
+            log(f"{name}:   {_summary(row, spec.main_metric)}")
+            if step.gate and row["validation"] < floor:
+                raise TinyExpertsError(
+                    f"step {i} ({step.op}) dropped validation {spec.main_metric} to "
+                    f"{row['validation']:.4f} < min_quality {recipe.min_quality} x "
+                    f"{rows[0]['validation']:.4f}; nothing was registered",
+                    where=f"recipe steps[{i - 1}]",
+                    fix="prune less, train longer, or lower the recipe's min_quality")
+        final = rows[-1]
+        env = environment()
+        report = {"steps": rows, "environment": env, "quick": quick,
+                  "seconds": round(time.perf_counter() - t_start, 1),
+                  "main_metric": spec.main_metric}
+
+        def write(folder: Path) -> None:
+            artifact_files(model, ctx, folder, teacher.label_info)
+            (folder / "versions.json").write_text(json.dumps(env, indent=1), encoding="utf-8")
+
+        test = {k: v for k, v in final.items() if k not in ("step", "op", "seconds",
+                                                             "details", "validation")}
+        manifest = registry.register(
+            name, write, task=spec.kind, base_model=parent.base_model, labels=teacher.labels,
+            critical_labels=list(spec.critical_labels), params=final["params"],
+            parent_version=from_version, recipe=recipe.model_dump(),
+            metrics={"test": test, "validation": {spec.main_metric: final["validation"]},
+                     "specialization": report},
+            data=parent.data)
+    if activate:
+        registry.activate(name, manifest.version)
+    log(f"{name}: registered {manifest.version} (from {from_version})"
+        f"{' and activated' if activate else ''} in {report['seconds']:.0f}s")
+    return {"expert": name, "version": manifest.version, "report": report}
+
+
+def _summary(row: dict, metric: str) -> str:
+    return (f"val {metric}={row['validation']:.4f} test {metric}={row[metric]:.4f} "
+            f"params={row['params']:,} bytes={row['file_bytes']:,} "
+            f"b1 p50={row['latency_b1']['p50_ms']:.2f}ms")
+
+
+def _ontology_text(path: Path) -> list[str]:
+    """Entity names and descriptions: domain words a listing may use that training lacks."""
+    if not path.is_file():
+        return []
+    from ontology_gnn.schema import Ontology
+
+    onto = Ontology.load(path)
+    out = []
+    for node in onto.nodes:
+        out.append(node.name)
+        if node.text:
+            out.append(node.text)
+    return out
+

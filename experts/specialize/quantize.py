@@ -1,0 +1,203 @@
+"""int8 experts, two backends; the artifact's config.json records which one.
+
+- "torch-int8": PyTorch dynamic quantization (int8 weights per output channel, activations
+  quantized on the fly) of every Linear. Saved without pickle: each quantized Linear as
+  int8 weights + per-channel scales/zero points + fp32 bias in safetensors; the (pruned)
+  word embeddings as int8 rows with one scale per row, dequantized at load.
+- "onnx-int8": export to ONNX, then ONNX Runtime dynamic int8 (MatMul and the embedding
+  Gather). Runs in an `OnnxExpertModel` that answers like an ExpertModel.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from experts.model import ExpertModel, HeadConfig, read_config
+
+BACKENDS = ("torch-int8", "onnx-int8")
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def _quiet():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("ignore")
+    return ctx
+
+
+def torch_dynamic_int8(model: ExpertModel) -> ExpertModel:
+    """Every nn.Linear -> dynamically quantized int8 (per-channel weights)."""
+    import copy
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    ctx = _quiet()
+    try:
+        q = quantize_dynamic(copy.deepcopy(model).eval(),
+                             {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    finally:
+        ctx.__exit__(None, None, None)
+    return q
+
+
+def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    return {n: m for n, m in model.named_modules() if isinstance(m, QLinear)}
+
+
+def save_torch_int8(q: ExpertModel, folder: Path, config: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    qlin = _quantized_linears(q)
+    for name, m in qlin.items():
+        w = m.weight()
+        tensors[f"{name}.int8"] = w.int_repr().contiguous()
+        tensors[f"{name}.scales"] = w.q_per_channel_scales().float().contiguous()
+        tensors[f"{name}.zero_points"] = w.q_per_channel_zero_points().contiguous()
+        if m.bias() is not None:
+            tensors[f"{name}.bias"] = m.bias().detach().contiguous()
+    emb_key = "encoder.embeddings.word_embeddings.weight"
+    for key, value in q.state_dict().items():
+        if not isinstance(value, torch.Tensor) or key.split("._packed_params")[0] in qlin:
+            continue
+        if key == emb_key:
+            scale = value.abs().amax(dim=1).clamp(min=1e-8) / 127.0
+            tensors[f"{key}.int8"] = torch.round(value / scale[:, None]).to(torch.int8)
+            tensors[f"{key}.row_scales"] = scale.contiguous()
+        else:
+            tensors[key] = value.contiguous()
+    save_file(tensors, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+def load_torch_int8(folder: Path) -> ExpertModel:
+    config = read_config(folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    skeleton = ExpertModel.skeleton(config)
+    linears = {n for n, m in skeleton.named_modules() if isinstance(m, nn.Linear)}
+    plain = {}
+    emb_key = "encoder.embeddings.word_embeddings.weight"
+    for key, value in tensors.items():
+        if key == f"{emb_key}.int8":
+            plain[emb_key] = value.float() * tensors[f"{emb_key}.row_scales"][:, None]
+        elif not key.endswith(".row_scales") and key.rsplit(".", 1)[0] not in linears:
+            plain[key] = value
+    missing, unexpected = skeleton.load_state_dict(plain, strict=False)
+    missing = [k for k in missing if k.rsplit(".", 1)[0] not in linears]
+    if missing or unexpected:
+        raise ValueError(f"torch-int8 weights do not match the config: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    q = torch_dynamic_int8(skeleton)
+    qlin = _quantized_linears(q)
+    ctx = _quiet()
+    try:
+        for name, m in qlin.items():
+            w = torch._make_per_channel_quantized_tensor(
+                tensors[f"{name}.int8"], tensors[f"{name}.scales"].double(),
+                tensors[f"{name}.zero_points"], 0)
+            m.set_weight_bias(w, tensors.get(f"{name}.bias"))
+    finally:
+        ctx.__exit__(None, None, None)
+    return q.eval()
+
+
+# ---- ONNX Runtime -------------------------------------------------------------------------
+
+def export_onnx(model: ExpertModel, path: Path) -> None:
+    """fp32 ONNX graph with dynamic batch and sequence axes."""
+    model = model.eval()
+    ids = torch.ones((2, 8), dtype=torch.long)
+    args = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    axes = {n: {0: "batch", 1: "tokens"} for n in INPUT_NAMES}
+    axes["logits"] = {0: "batch", 1: "tokens"} if model.task == "tag" else {0: "batch"}
+    ctx = _quiet()
+    try:
+        torch.onnx.export(model, args, str(path), input_names=INPUT_NAMES,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def save_onnx_int8(model: ExpertModel, folder: Path) -> None:
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_onnx(model, fp32)
+        quantize_dynamic(str(fp32), str(folder / "model.onnx"), weight_type=QuantType.QInt8,
+                         per_channel=True, op_types_to_quantize=["MatMul", "Gather"])
+    config = model.config_dict(backend="onnx-int8")
+    (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+class OnnxExpertModel:
+    """An ONNX Runtime session that answers like ExpertModel: same inputs, torch logits."""
+
+    def __init__(self, folder: Path) -> None:
+        import onnxruntime as ort
+
+        config = read_config(folder)
+        self.head_config = HeadConfig(**config["head"])
+        self._params = int(config.get("params", 0))
+        self.structure = config.get("structure") or {}
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(folder / "model.onnx"), opts,
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    @property
+    def task(self):
+        return self.head_config.task
+
+    def eval(self) -> OnnxExpertModel:
+        return self
+
+    def num_params(self) -> int:
+        return self._params
+
+    def __call__(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask,
+                "token_type_ids": token_type_ids}
+        feed = {k: np.ascontiguousarray(v.numpy(), dtype=np.int64) for k, v in feed.items()
+                if k in self.input_names}
+        return torch.from_numpy(self.session.run(["logits"], feed)[0])
+
+
+def save_quantized(model: ExpertModel, backend: str, folder: Path) -> ExpertModel | OnnxExpertModel:
+    """Write the int8 artifact files and return the model as the runtime will load it."""
+    if backend == "torch-int8":
+        save_torch_int8(torch_dynamic_int8(model), folder, model.config_dict(backend))
+    elif backend == "onnx-int8":
+        save_onnx_int8(model, folder)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
+    return load_quantized(folder, backend)
+
+
+def load_quantized(folder: Path, backend: str):
+    if backend == "torch-int8":
+        return load_torch_int8(folder)
+    if backend == "onnx-int8":
+        return OnnxExpertModel(folder)
+    from experts.errors import ArtifactError
+
+    raise ArtifactError(f"unknown model backend {backend!r} in config.json", where=str(folder),
+                        fix=f"re-register the model; known backends: torch-fp32, "
+                            f"{', '.join(BACKENDS)}")

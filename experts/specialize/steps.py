@@ -1,0 +1,181 @@
+"""The specialization steps, registered by name in STEPS. Each is a small function
+
+    step(model, cfg, ctx) -> (new model, report details)
+
+that never changes its input model (it works on a copy) and leaves evaluation to the
+pipeline, which measures every step the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experts.data.datasets import ExpertData
+from experts.encoding import encode
+from experts.data.formats import TextExample
+from experts.model import ExpertModel
+from experts.predictor import Predictor
+from experts.specialize import structure as st
+from experts.specialize.distill import critical_ids, kd_loss, student_from_teacher
+from experts.specialize.importance import unit_scores
+from experts.specialize.probes import probe_texts
+from experts.specialize.quantize import save_quantized
+from experts.specialize.recipe import Distill, Freeze, Prune, Quantize
+from experts.specs import ExpertSpec
+from experts.train import fine_tune
+
+
+@dataclass
+class StepContext:
+    spec: ExpertSpec
+    tokenizer: object
+    labels: list[str]
+    teacher: ExpertModel  # the version specialized from (fp32), teacher for every KD
+    data: ExpertData
+    workdir: Path
+    extra_domain_text: list[str] = field(default_factory=list)  # ontology names, descriptions
+    quick: bool = False
+    seed: int = 0
+    progress: bool = True
+
+    def predictor(self, model) -> Predictor:
+        return Predictor(self.spec.name, model, self.tokenizer, self.labels)
+
+    def kd(self, cfg) -> Callable:
+        return kd_loss(self.teacher, alpha=cfg.alpha, temperature=cfg.temperature,
+                       beta=cfg.beta, mode=cfg.critical_mode,
+                       critical=critical_ids(self.labels, self.spec.critical_labels))
+
+    def train(self, model, cfg, desc: str) -> dict:
+        res = fine_tune(self.predictor(model), self.spec, self.data.splits["train"],
+                        self.data.splits["validation"], quick=self.quick, seed=self.seed,
+                        progress=self.progress, loss_fn=self.kd(cfg), epochs=cfg.epochs,
+                        lr=cfg.lr, desc=desc)
+        return {"train_seconds": round(res.seconds, 1), "train_steps": res.steps,
+                "history": res.history}
+
+    def labelled_batches(self, n: int, batch_size: int = 32) -> list[dict]:
+        rows = list(self.data.splits["train"])
+        random.Random(self.seed).shuffle(rows)
+        label_to_id = {lab: i for i, lab in enumerate(self.labels)}
+        return [encode(self.tokenizer, self.spec.kind, rows[i : i + batch_size],
+                       self.spec.max_length, label_to_id)
+                for i in range(0, min(len(rows), n * batch_size), batch_size)]
+
+    def domain_token_ids(self) -> set[int]:
+        """Every token id the domain corpus uses: train + validation text, ontology text."""
+        texts = list(self.extra_domain_text)
+        for split in ("train", "validation"):
+            for ex in self.data.splits[split]:
+                if hasattr(ex, "tokens"):
+                    texts.append(" ".join(ex.tokens))
+                elif hasattr(ex, "a"):
+                    texts.extend([ex.a, ex.b])
+                else:
+                    texts.append(ex.text)
+        ids: set[int] = set(self.tokenizer.all_special_ids)
+        for i in range(0, len(texts), 1024):
+            for row in self.tokenizer(texts[i : i + 1024], add_special_tokens=False)["input_ids"]:
+                ids.update(row)
+        return ids
+
+
+def distill(model: ExpertModel, cfg: Distill, ctx: StepContext):
+    student = student_from_teacher(model, cfg.layers)
+    details = {"layers": cfg.layers, "alpha": cfg.alpha, "temperature": cfg.temperature,
+               "beta": cfg.beta, "critical_mode": cfg.critical_mode}
+    details.update(ctx.train(student, cfg, "distill"))
+    return student, details
+
+
+def _lowest(scores: list[tuple[float, int, int]], n: int, per_layer_total: dict[int, int],
+            min_keep: int) -> dict[int, set[int]]:
+    """The n lowest-scored (layer, unit) pairs, never leaving a layer under min_keep."""
+    removed: dict[int, set[int]] = {}
+    for score, layer, unit in sorted(scores):
+        if n <= 0:
+            break
+        if per_layer_total[layer] - len(removed.get(layer, ())) <= min_keep:
+            continue
+        removed.setdefault(layer, set()).add(unit)
+        n -= 1
+    return removed
+
+
+def prune(model: ExpertModel, cfg: Prune, ctx: StepContext):
+    model = copy.deepcopy(model)
+    in_domain = ctx.labelled_batches(cfg.batches)
+    ood = [encode(ctx.tokenizer, "classify", [TextExample(t, "") for t in chunk], 64)
+           for chunk in _chunks(probe_texts(cfg.probes, n=32 * cfg.batches, seed=ctx.seed), 32)]
+    scores = unit_scores(model, in_domain, ood, cfg.weights)
+    details: dict = {"signals": scores.signals, "before": st.structure(model)}
+    n_layers = len(st.layers(model))
+    if cfg.drop_layers:
+        keep = sorted(scores.layers.argsort(descending=True)[: n_layers - cfg.drop_layers]
+                      .tolist())
+        details["dropped_layers"] = sorted(set(range(n_layers)) - set(keep))
+        st.keep_layers(model, keep)
+    else:
+        keep = list(range(n_layers))
+    heads_n = st.heads_per_layer(model)
+    if cfg.heads:
+        flat = [(float(scores.heads[old, h]), new, h)
+                for new, old in enumerate(keep) for h in range(heads_n[new])]
+        gone = _lowest(flat, round(cfg.heads * len(flat)), dict(enumerate(heads_n)), 1)
+        for layer, units in gone.items():
+            st.keep_heads(model, layer, [h for h in range(heads_n[layer]) if h not in units])
+    ffn_n = st.ffn_per_layer(model)
+    if cfg.ffn:
+        flat = [(float(scores.ffn[old][j]), new, j)
+                for new, old in enumerate(keep) for j in range(ffn_n[new])]
+        gone = _lowest(flat, round(cfg.ffn * len(flat)), dict(enumerate(ffn_n)), 16)
+        for layer, units in gone.items():
+            st.keep_neurons(model, layer, [j for j in range(ffn_n[layer]) if j not in units])
+    if cfg.vocab:
+        before = model.encoder.embeddings.word_embeddings.num_embeddings
+        st.keep_vocab(model, sorted(ctx.domain_token_ids()), ctx.tokenizer.unk_token_id)
+        details["vocab"] = {"before": before,
+                            "after": model.encoder.embeddings.word_embeddings.num_embeddings}
+    details["after"] = st.structure(model)
+    return model, details
+
+
+def freeze(model: ExpertModel, cfg: Freeze, ctx: StepContext):
+    model = copy.deepcopy(model)
+    frozen: list[str] = []
+    if cfg.embeddings:
+        frozen.append("encoder.embeddings")
+    if cfg.layers:
+        scores = unit_scores(model, ctx.labelled_batches(8), [], (1.0, 0.0, 0.0))
+        least = scores.layers.argsort()[: cfg.layers].tolist()
+        frozen += [f"encoder.encoder.layer.{i}" for i in sorted(least)]
+    for name, p in model.named_parameters():
+        p.requires_grad_(not any(name.startswith(f + ".") for f in frozen))
+    model.frozen = frozen
+    n_frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    details = {"frozen": frozen, "frozen_params": n_frozen,
+               "trainable_params": model.num_params() - n_frozen}
+    if cfg.epochs:
+        details.update(ctx.train(model, cfg, "recover"))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model, details
+
+
+def quantize(model: ExpertModel, cfg: Quantize, ctx: StepContext):
+    folder = ctx.workdir / f"quantized-{cfg.backend}"
+    return save_quantized(model, cfg.backend, folder), {"backend": cfg.backend,
+                                                        "files": str(folder)}
+
+
+STEPS: dict[str, Callable] = {"distill": distill, "prune": prune, "freeze": freeze,
+                              "quantize": quantize}
+
+
+def _chunks(items: list, size: int):
+    return [items[i : i + size] for i in range(0, len(items), size)]
+

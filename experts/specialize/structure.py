@@ -1,0 +1,129 @@
+"""Structural surgery on an expert's encoder: remove attention heads, FFN neurons, whole
+layers and unused vocabulary rows — and record the sizes so the artifact reloads as is.
+
+transformers 5 dropped `prune_heads`, so heads are cut here: the rows of query/key/value
+and the columns of the attention output projection that belong to the removed heads go;
+the head size stays, `view(..., -1, head_size)` in the attention picks up the new count.
+
+The per-layer sizes live in `config.json` under "structure":
+    {"heads": [h0, h1, ...], "ffn": [i0, i1, ...], "tokenizer_vocab": 30522 | null}
+`apply_structure` rebuilds modules of those sizes before the weights are loaded.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _select_linear(old: nn.Linear, rows: torch.Tensor | None = None,
+                   cols: torch.Tensor | None = None) -> nn.Linear:
+    """A new Linear keeping the given output rows and/or input columns of `old`."""
+    w = old.weight.data
+    b = old.bias.data if old.bias is not None else None
+    if rows is not None:
+        w = w[rows]
+        b = b[rows] if b is not None else None
+    if cols is not None:
+        w = w[:, cols]
+    new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    new.weight.data.copy_(w)
+    if b is not None:
+        new.bias.data.copy_(b)
+    return new
+
+
+def layers(model) -> nn.ModuleList:
+    return model.encoder.encoder.layer
+
+
+def head_size(model) -> int:
+    cfg = model.encoder.config
+    return cfg.hidden_size // cfg.num_attention_heads
+
+
+def heads_per_layer(model) -> list[int]:
+    return [layer.attention.self.num_attention_heads for layer in layers(model)]
+
+
+def ffn_per_layer(model) -> list[int]:
+    return [layer.intermediate.dense.out_features for layer in layers(model)]
+
+
+def keep_heads(model, layer_idx: int, keep: list[int]) -> None:
+    """Keep only heads `keep` (indices into the layer's current heads)."""
+    if not keep:
+        raise ValueError(f"layer {layer_idx}: at least one attention head must stay")
+    layer = layers(model)[layer_idx]
+    att, d = layer.attention.self, head_size(model)
+    idx = torch.cat([torch.arange(h * d, (h + 1) * d) for h in sorted(keep)])
+    att.query = _select_linear(att.query, rows=idx)
+    att.key = _select_linear(att.key, rows=idx)
+    att.value = _select_linear(att.value, rows=idx)
+    att.num_attention_heads = len(keep)
+    att.all_head_size = len(keep) * d
+    layer.attention.output.dense = _select_linear(layer.attention.output.dense, cols=idx)
+
+
+def keep_neurons(model, layer_idx: int, keep: list[int]) -> None:
+    """Keep only FFN neurons `keep` of one layer."""
+    if not keep:
+        raise ValueError(f"layer {layer_idx}: at least one FFN neuron must stay")
+    layer = layers(model)[layer_idx]
+    idx = torch.tensor(sorted(keep))
+    layer.intermediate.dense = _select_linear(layer.intermediate.dense, rows=idx)
+    layer.output.dense = _select_linear(layer.output.dense, cols=idx)
+
+
+def keep_layers(model, keep: list[int]) -> None:
+    """Keep only the encoder layers `keep` (in order); the config follows."""
+    if not keep:
+        raise ValueError("at least one encoder layer must stay")
+    old = layers(model)
+    model.encoder.encoder.layer = nn.ModuleList([old[i] for i in sorted(keep)])
+    for new_idx, layer in enumerate(model.encoder.encoder.layer):
+        layer.attention.self.layer_idx = new_idx
+    model.encoder.config.num_hidden_layers = len(keep)
+
+
+def keep_vocab(model, token_ids: list[int], unk_id: int) -> None:
+    """Keep only the embedding rows of `token_ids` (+ `unk_id`); other ids map to [UNK].
+
+    The tokenizer is unchanged: a `vocab_map` buffer (tokenizer id -> row) is applied in
+    the model's forward, so the same tokenizer files keep working.
+    """
+    emb = model.encoder.embeddings.word_embeddings
+    full = model.vocab_map.numel() if model.vocab_map is not None else emb.num_embeddings
+    token_ids = sorted(set(token_ids) | {unk_id})
+    rows = torch.tensor(token_ids)
+    if model.vocab_map is not None:  # pruned before: tokenizer id -> current row
+        rows = model.vocab_map[rows].long()
+    new = nn.Embedding(len(token_ids), emb.embedding_dim, padding_idx=None)
+    new.weight.data.copy_(emb.weight.data[rows])
+    vocab_map = torch.full((full,), token_ids.index(unk_id), dtype=torch.int32)
+    vocab_map[torch.tensor(token_ids)] = torch.arange(len(token_ids), dtype=torch.int32)
+    model.encoder.embeddings.word_embeddings = new
+    model.encoder.config.vocab_size = len(token_ids)
+    model.vocab_map = vocab_map
+
+
+def structure(model) -> dict:
+    """The per-layer sizes to write next to the encoder config."""
+    return {"heads": heads_per_layer(model), "ffn": ffn_per_layer(model),
+            "tokenizer_vocab": None if model.vocab_map is None else model.vocab_map.numel()}
+
+
+def apply_structure(model, spec: dict) -> None:
+    """Resize a freshly built model to recorded sizes (weights are loaded afterwards)."""
+    heads, ffn = spec.get("heads") or [], spec.get("ffn") or []
+    if heads and len(heads) != len(layers(model)):
+        raise ValueError(f"structure lists {len(heads)} layers, config has "
+                         f"{len(layers(model))}")
+    for i, n in enumerate(heads):
+        if n != heads_per_layer(model)[i]:
+            keep_heads(model, i, list(range(n)))
+    for i, n in enumerate(ffn):
+        if n != ffn_per_layer(model)[i]:
+            keep_neurons(model, i, list(range(n)))
+    if spec.get("tokenizer_vocab"):
+        model.vocab_map = torch.zeros(spec["tokenizer_vocab"], dtype=torch.int32)
