@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experts.data.datasets import ExpertData
-from experts.encoding import encode
 from experts.data.formats import TextExample
+from experts.encoding import encode
 from experts.model import ExpertModel
 from experts.predictor import Predictor
 from experts.specialize import structure as st
@@ -96,7 +96,7 @@ def _lowest(scores: list[tuple[float, int, int]], n: int, per_layer_total: dict[
             min_keep: int) -> dict[int, set[int]]:
     """The n lowest-scored (layer, unit) pairs, never leaving a layer under min_keep."""
     removed: dict[int, set[int]] = {}
-    for score, layer, unit in sorted(scores):
+    for _score, layer, unit in sorted(scores):
         if n <= 0:
             break
         if per_layer_total[layer] - len(removed.get(layer, ())) <= min_keep:
