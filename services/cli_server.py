@@ -112,8 +112,12 @@ def run_status(a: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 
 def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", choices=["serving"], default="serving",
-                   help="serving: overhead, concurrency, live update on real Ray Serve")
+    p.add_argument("--suite", choices=["experts", "serving", "all"], default="all",
+                   help="experts: specialized experts vs their teachers (speed, quality, "
+                        "bytes); serving: overhead, concurrency, live update on real Ray "
+                        "Serve; all: both (default)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="experts suite: alternating teacher/student latency rounds")
     p.add_argument("--out", type=Path, default=Path("bench_out"),
                    help="folder for CSV, JSON and PNG (default: bench_out/)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
@@ -121,6 +125,36 @@ def add_bench(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench(a: argparse.Namespace) -> int:
+    results = {}
+    if a.suite in ("experts", "all"):
+        results["experts"] = _bench_experts(a)
+    if a.suite in ("serving", "all"):
+        results["serving"] = _bench_serving(a)
+    if a.json:
+        print_out(results, True)
+    return 0
+
+
+def _bench_experts(a: argparse.Namespace) -> dict:
+    from experts.assets import home
+    from experts.bench_experts import run
+    from experts.build import Paths
+
+    if not 1 <= a.rounds <= 100:
+        raise TinyExpertsError(f"--rounds {a.rounds} out of range", where="--rounds",
+                               fix="use 1..100")
+    result = run(registry(), Paths(home()).data, a.out, rounds=a.rounds,
+                 log=lambda m: print(m, file=sys.stderr))
+    if not result["rows"]:
+        print("experts suite: no specialized expert is active; run `tinyexperts specialize "
+              "EXPERT` first", file=sys.stderr)
+    elif not a.json:
+        print(result["table"])
+    print(f"wrote {a.out}/experts.csv, experts.json, experts.md, experts.png", file=sys.stderr)
+    return result
+
+
+def _bench_serving(a: argparse.Namespace) -> dict:
     from services import bench_serving
 
     if not registry().versions("category"):
@@ -131,7 +165,5 @@ def run_bench(a: argparse.Namespace) -> int:
         raise TinyExpertsError(f"--seconds {a.seconds} out of range", where="--seconds",
                                fix="use 1..600")
     results = bench_serving.run(a.out, seconds=a.seconds)
-    if a.json:
-        print_out(results, True)
     print(f"wrote {a.out}/serving.csv, serving.json, serving.png", file=sys.stderr)
-    return 0
+    return results

@@ -84,8 +84,13 @@ def _loss(model, batch: dict) -> torch.Tensor:
 
 
 def unit_scores(model, in_domain: list[dict], out_of_domain: list[dict],
-                weights: tuple[float, float, float] = (1.0, 0.5, 0.5)) -> UnitScores:
-    """Score heads, FFN neurons and layers; `in_domain` batches carry labels."""
+                weights: tuple[float, float, float] = (1.0, 0.5, 0.5),
+                loss_fn=None) -> UnitScores:
+    """Score heads, FFN neurons and layers; `in_domain` batches carry labels.
+
+    `loss_fn(model, batch) -> loss` is the task loss (default: cross-entropy on "labels").
+    """
+    loss_fn = loss_fn or _loss
     n_layers, d = len(layers(model)), head_size(model)
     heads_n = [lay.attention.self.num_attention_heads for lay in layers(model)]
     ffn_n = [lay.intermediate.dense.out_features for lay in layers(model)]
@@ -107,7 +112,7 @@ def unit_scores(model, in_domain: list[dict], out_of_domain: list[dict],
     try:
         for batch in in_domain:
             model.zero_grad(set_to_none=True)
-            loss = _loss(model, batch)
+            loss = loss_fn(model, batch)
             loss.backward()
             mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
             tokens_in += float(mask.sum())

@@ -106,35 +106,47 @@ def _lowest(scores: list[tuple[float, int, int]], n: int, per_layer_total: dict[
     return removed
 
 
-def prune(model: ExpertModel, cfg: Prune, ctx: StepContext):
-    model = copy.deepcopy(model)
-    in_domain = ctx.labelled_batches(cfg.batches)
-    ood = [encode(ctx.tokenizer, "classify", [TextExample(t, "") for t in chunk], 64)
-           for chunk in _chunks(probe_texts(cfg.probes, n=32 * cfg.batches, seed=ctx.seed), 32)]
-    scores = unit_scores(model, in_domain, ood, cfg.weights)
-    details: dict = {"signals": scores.signals, "before": st.structure(model)}
+def prune_by_scores(model, scores, *, heads: float, ffn: float, drop_layers: int) -> dict:
+    """Remove the lowest-scored layers, heads and FFN neurons in place; returns what went."""
+    details: dict = {}
     n_layers = len(st.layers(model))
-    if cfg.drop_layers:
-        keep = sorted(scores.layers.argsort(descending=True)[: n_layers - cfg.drop_layers]
-                      .tolist())
+    keep = list(range(n_layers))
+    if drop_layers:
+        keep = sorted(scores.layers.argsort(descending=True)[: n_layers - drop_layers].tolist())
         details["dropped_layers"] = sorted(set(range(n_layers)) - set(keep))
         st.keep_layers(model, keep)
-    else:
-        keep = list(range(n_layers))
     heads_n = st.heads_per_layer(model)
-    if cfg.heads:
+    if heads:
         flat = [(float(scores.heads[old, h]), new, h)
                 for new, old in enumerate(keep) for h in range(heads_n[new])]
-        gone = _lowest(flat, round(cfg.heads * len(flat)), dict(enumerate(heads_n)), 1)
+        gone = _lowest(flat, round(heads * len(flat)), dict(enumerate(heads_n)), 1)
         for layer, units in gone.items():
             st.keep_heads(model, layer, [h for h in range(heads_n[layer]) if h not in units])
     ffn_n = st.ffn_per_layer(model)
-    if cfg.ffn:
+    if ffn:
         flat = [(float(scores.ffn[old][j]), new, j)
                 for new, old in enumerate(keep) for j in range(ffn_n[new])]
-        gone = _lowest(flat, round(cfg.ffn * len(flat)), dict(enumerate(ffn_n)), 16)
+        gone = _lowest(flat, round(ffn * len(flat)), dict(enumerate(ffn_n)), 16)
         for layer, units in gone.items():
             st.keep_neurons(model, layer, [j for j in range(ffn_n[layer]) if j not in units])
+    details["kept_layers"] = keep
+    return details
+
+
+def ood_batches(tokenizer, source: str, n_batches: int, seed: int) -> list[dict]:
+    texts = probe_texts(source, n=32 * n_batches, seed=seed)
+    return [encode(tokenizer, "classify", [TextExample(t, "") for t in chunk], 64)
+            for chunk in _chunks(texts, 32)]
+
+
+def prune(model: ExpertModel, cfg: Prune, ctx: StepContext):
+    model = copy.deepcopy(model)
+    scores = unit_scores(model, ctx.labelled_batches(cfg.batches),
+                         ood_batches(ctx.tokenizer, cfg.probes, cfg.batches, ctx.seed),
+                         cfg.weights)
+    details: dict = {"signals": scores.signals, "before": st.structure(model)}
+    details.update(prune_by_scores(model, scores, heads=cfg.heads, ffn=cfg.ffn,
+                                   drop_layers=cfg.drop_layers))
     if cfg.vocab:
         before = model.encoder.embeddings.word_embeddings.num_embeddings
         st.keep_vocab(model, sorted(ctx.domain_token_ids()), ctx.tokenizer.unk_token_id)

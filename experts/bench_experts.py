@@ -1,0 +1,141 @@
+"""Experts benchmark: each specialized expert vs its fp32 MiniLM teacher, side by side.
+
+For every expert whose active version came from `tinyexperts specialize`, the teacher (its
+parent version) and the student are loaded together and measured in alternating rounds on
+the same inputs (so machine noise hits both alike): p50/p99 latency at batch 1 and 32,
+throughput, test quality (re-evaluated here), params and artifact bytes. Speed-ups are the
+median of the per-round ratios.
+
+Targets (issue: specialization): b1 p50 >= 5x lower at >= 97 % of the teacher's main
+metric; attributes F1_critical and coverage >= the teacher's; artifact bytes <= 15 %.
+Writes experts.csv / .json / .md / .png to --out.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from experts.environment import environment
+from experts.evaluate import quality
+from experts.latency import measure_latency
+from experts.registry import MANIFEST, Registry
+from experts.specialize.report import markdown_table, write_csv
+from experts.specs import EXPERTS, get_spec
+
+TARGET_SPEEDUP, TARGET_QUALITY, TARGET_BYTES = 5.0, 0.97, 0.15
+
+
+def artifact_bytes(registry: Registry, name: str, version: str) -> int:
+    folder = registry.path(name, version)
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.name != MANIFEST)
+
+
+def paired_latency(a, b, tokenizer, examples, batch_size: int, rounds: int, runs: int):
+    """Alternate a and b; per-round p50s, and the median of per-round ratios a/b."""
+    rows_a, rows_b = [], []
+    for _ in range(rounds):
+        rows_a.append(measure_latency(a, tokenizer, examples, batch_size, runs=runs, repeats=1))
+        rows_b.append(measure_latency(b, tokenizer, examples, batch_size, runs=runs, repeats=1))
+
+    def summary(rows):
+        return {"p50_ms": statistics.median(r["p50_ms"] for r in rows),
+                "p99_ms": max(r["p99_ms"] for r in rows)}
+
+    ratio = statistics.median(x["p50_ms"] / y["p50_ms"] for x, y in zip(rows_a, rows_b,
+                                                                      strict=True))
+    return summary(rows_a), summary(rows_b), ratio
+
+
+def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int) -> dict | None:
+    from experts.data.datasets import load_expert_data
+
+    spec = get_spec(name)
+    version = registry.active(name)
+    manifest = registry.manifest(name, version)
+    if not manifest.metrics.get("specialization") or not manifest.parent_version:
+        return None
+    teacher = registry.load(name, manifest.parent_version)
+    student = registry.load(name, version)
+    test = load_expert_data(name, data_dir).splits["test"]
+    q_t, q_s = quality(teacher, test), quality(student, test)
+    t1, s1, r1 = paired_latency(teacher.model, student.model, teacher.tokenizer, test, 1,
+                                rounds, 20)
+    t32, s32, r32 = paired_latency(teacher.model, student.model, teacher.tokenizer, test, 32,
+                                   rounds, 3)
+    b_t = artifact_bytes(registry, name, manifest.parent_version)
+    b_s = artifact_bytes(registry, name, version)
+    m = spec.main_metric
+    row = {
+        "expert": name, "teacher": manifest.parent_version, "student": version,
+        "backend": json.loads((registry.path(name, version) / "config.json").read_text())
+        .get("backend", "torch-fp32"),
+        f"teacher_{m}": q_t[m], f"student_{m}": q_s[m], "quality_ratio": q_s[m] / q_t[m],
+        "teacher_params": teacher.model.num_params(), "student_params": student.model.num_params(),
+        "teacher_MB": b_t / 1e6, "student_MB": b_s / 1e6, "bytes_ratio": b_s / b_t,
+        "teacher_b1_p50_ms": t1["p50_ms"], "student_b1_p50_ms": s1["p50_ms"],
+        "student_b1_p99_ms": s1["p99_ms"], "speedup_b1": r1,
+        "teacher_b32_p50_ms": t32["p50_ms"], "student_b32_p50_ms": s32["p50_ms"],
+        "speedup_b32": r32, "student_b32_per_s": 32_000 / s32["p50_ms"],
+    }
+    checks = [r1 >= TARGET_SPEEDUP, row["quality_ratio"] >= TARGET_QUALITY,
+              row["bytes_ratio"] <= TARGET_BYTES]
+    if spec.critical_labels:
+        for k in ("f1_critical", "coverage"):
+            row[f"teacher_{k}"], row[f"student_{k}"] = q_t[k], q_s[k]
+            checks.append(q_s[k] >= q_t[k])
+    row["targets_met"] = all(checks)
+    return row
+
+
+def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None = None,
+        rounds: int = 5, log=print) -> dict:
+    rows = []
+    for name in experts or list(EXPERTS):
+        if not registry.versions(name):
+            continue
+        log(f"bench experts: {name}")
+        row = bench_expert(registry, name, data_dir, rounds)
+        if row is None:
+            log(f"  {name}: active version is not specialized; run `tinyexperts specialize "
+                f"{name}` first")
+            continue
+        rows.append(row)
+    result = {"rows": rows, "environment": environment(),
+              "targets": {"speedup_b1": TARGET_SPEEDUP, "quality_ratio": TARGET_QUALITY,
+                          "bytes_ratio": TARGET_BYTES}}
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        write_csv(rows, out / "experts.csv")
+        cols = ["expert", "backend", "quality_ratio", "speedup_b1", "speedup_b32",
+                "bytes_ratio", "teacher_b1_p50_ms", "student_b1_p50_ms", "teacher_MB",
+                "student_MB", "student_params", "targets_met"]
+        table = markdown_table([{c: r[c] for c in cols} for r in rows])
+        (out / "experts.md").write_text(table + "\n", encoding="utf-8")
+        _plot(rows, out / "experts.png")
+        result["table"] = table
+    (out / "experts.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return result
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["expert"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = [("speedup_b1", "speed-up, batch 1 (x)", TARGET_SPEEDUP),
+              ("quality_ratio", "quality vs teacher", TARGET_QUALITY),
+              ("bytes_ratio", "artifact bytes vs teacher", TARGET_BYTES)]
+    for ax, (key, label, target) in zip(axes, panels, strict=True):
+        ax.bar(names, [r[key] for r in rows], color="tab:blue")
+        ax.axhline(target, color="tab:red", ls="--", label=f"target {target}")
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=20)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
