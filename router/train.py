@@ -102,7 +102,7 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
             opt.step()
             sched.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     bar.close()

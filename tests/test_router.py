@@ -1,0 +1,156 @@
+"""The router on tiny random encoders: batched early exit == one by one, calibration that
+hits its target, temperature fitting, ECE, abstention and the no-expert answer, data with
+held-out phrasings, and a tiny build through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from experts.errors import TinyExpertsError
+from experts.model import tiny_encoder_config
+from router.calibrate import calibrate, ece, fit_temperature, threshold_for
+from router.data import INTENTS, OUTPUTS, ROUTES, router_datasets
+from router.model import RouterModel, confidence
+from router.runtime import Router
+
+
+def _router(seed=0, layers=3) -> RouterModel:
+    torch.manual_seed(seed)
+    cfg = tiny_encoder_config()
+    cfg.num_hidden_layers = layers
+    return RouterModel(cfg, RouterModel.head_config()).eval()
+
+
+QUERIES = ["does this Bosch 0242236541 plug fit a 2012 Civic", "P0171 system too lean",
+           "how do I bake bread", "NGK 6619 iridium spark plug", "what does U0100 mean",
+           "write a poem about the sea", "Denso 234-4209 oxygen sensor 4 wire", "hi"]
+
+
+def test_batched_early_exit_matches_one_by_one(tokenizer):
+    model = _router()
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    # thresholds at the median confidence of each exit: some rows leave early, some don't
+    with torch.no_grad():
+        exits = model.all_exits(enc["input_ids"], enc["attention_mask"])
+    thresholds = [float(confidence(e).median()) for e in exits[:-1]] + [0.0]
+    temps = [1.0] * 3
+    logits, layer = model.early_exit(enc["input_ids"], enc["attention_mask"], thresholds, temps)
+    assert len(set(layer.tolist())) >= 2, "the test needs rows exiting at different layers"
+    for i, q in enumerate(QUERIES):
+        one = tokenizer([q], return_tensors="pt")
+        lg, ly = model.early_exit(one["input_ids"], one["attention_mask"], thresholds, temps)
+        assert int(ly[0]) == int(layer[i])
+        assert torch.allclose(lg[0], logits[i], atol=1e-4)
+        assert torch.equal((lg[0, :5] > 0), (logits[i, :5] > 0))
+        # the exit really is the first layer whose confidence passes
+        assert torch.allclose(logits[i], exits[int(layer[i])][i], atol=1e-4)
+
+
+def test_threshold_hits_the_accuracy_target_on_a_toy_set():
+    g = torch.Generator().manual_seed(0)
+    conf = torch.rand(2000, generator=g) * 0.5 + 0.5
+    correct = torch.rand(2000, generator=g) < conf  # accuracy grows with confidence
+    tau = threshold_for(conf, correct, target=0.9)
+    kept = conf >= tau
+    assert correct[kept].float().mean() >= 0.9
+    # and it is the lowest such threshold: one step lower misses the target
+    lower = conf[conf < tau].max()
+    assert correct[conf >= lower].float().mean() < 0.9 or (conf >= lower).sum() == len(conf)
+    assert 0.75 < tau < 0.95  # where accuracy 0.9 sits for conf ~ U(0.5, 1)
+    assert threshold_for(conf, correct, target=1.01) == 1.01  # unreachable: nobody exits
+
+
+def test_temperature_fit_recovers_the_true_scale():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(4000, 5, generator=g) * 2
+    targets = (torch.rand(4000, 5, generator=g) < torch.sigmoid(z)).float()
+    t = fit_temperature(torch.cat([z * 3, torch.zeros(4000, 8)], 1), targets)
+    assert t == pytest.approx(3.0, rel=0.15)
+
+
+def test_ece_known_values():
+    probs = torch.full((1000,), 0.9)
+    right = torch.zeros(1000)
+    right[:900] = 1
+    assert ece(probs, right) == pytest.approx(0.0, abs=1e-6)
+    right[:500], right[500:] = 1, 0
+    assert ece(probs, right) == pytest.approx(0.4, abs=1e-6)
+
+
+def test_calibrate_gives_one_threshold_per_exit_and_no_abstain_when_accurate():
+    g = torch.Generator().manual_seed(2)
+    targets = (torch.rand(600, 5, generator=g) < 0.3).float()
+    good = (targets * 2 - 1) * 6  # confident and right
+    noisy = good + torch.randn(600, 5, generator=g) * 6
+    logits = [torch.cat([x, torch.zeros(600, 8)], 1) for x in (noisy, good)]
+    c = calibrate(logits, targets)
+    assert len(c["thresholds"]) == 2 and c["thresholds"][-1] == 0.0
+    assert c["validation_full_depth_accuracy"] == 1.0 and c["abstain_below"] == 0.0
+    assert c["thresholds"][0] > 0.5
+
+
+def _calib(layers=3, abstain=0.0, thresholds=None):
+    return {"temperatures": [1.0] * layers, "thresholds": thresholds or [1.01] * (layers - 1)
+            + [0.0], "abstain_below": abstain}
+
+
+def test_abstention_and_no_expert_paths(tokenizer):
+    model = _router()
+    with torch.no_grad():  # bias the final head: every bit "no", so the set is empty
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.bias[: len(OUTPUTS)] = -8.0
+    r = Router(model, tokenizer, _calib())
+    out = r.route(["how do I bake bread"])[0]
+    assert out["decision"] == "no_expert" and out["experts"] == [] and not out["llm"]
+    assert out["exit_layer"] == 3
+    r = Router(model, tokenizer, _calib(abstain=0.9999999))
+    out = r.route(["how do I bake bread"])[0]
+    assert out["decision"] == "abstain" and out["llm"] and out["experts"] == []
+    with pytest.raises(TinyExpertsError, match="empty query"):
+        r.route(["  "])
+    with pytest.raises(TinyExpertsError, match="too long"):
+        r.route(["x" * 5000])
+
+
+def test_router_data_holds_out_phrasings(small_ontology):
+    data = router_datasets(small_ontology, seed=0,
+                           per_intent={"train": 40, "validation": 10, "test": 10})
+    for split in data:
+        assert {q.intent for q in data[split]} == set(INTENTS)
+    oos = [q for q in data["test"] if q.intent == "out_of_scope"]
+    assert oos and all(q.experts == () for q in oos)
+    multi = [q for q in data["train"] if len(q.experts) == 2]
+    assert multi and all(set(q.experts) == set(ROUTES[q.intent][0]) for q in multi)
+    # templates that only test uses never produce a training text prefix
+    probe = "which code is this: "
+    in_train = any(q.text.startswith(probe) for q in data["train"])
+    in_test = any(q.text.startswith(probe) for q in data["test"])
+    assert not (in_train and in_test)
+
+
+def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from experts.build import Paths
+    from router.build import build_router
+    from services.cli import main
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_home, home)
+    out = build_router(Paths(home), quick=True, progress=False, log=lambda *_: None,
+                       encoder_config=tiny_encoder_config())
+    assert out["version"] == "v1" and 0.0 <= out["test"]["early_exit"]["exact_match"] <= 1.0
+    monkeypatch.setenv("TINYEXPERTS_HOME", str(home))
+    capsys.readouterr()
+    assert main(["route", "NGK 6619 iridium spark plug", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["decision"] in ("experts", "llm", "no_expert", "abstain")
+    assert set(r["scores"]) == set(OUTPUTS) and 1 <= r["exit_layer"] <= r["layers"]
+    assert main(["eval", "router", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n_examples"] > 0 and "mean_exit_layer" in rep["early_exit"]
+    assert main(["route", " "]) == 2
