@@ -112,10 +112,10 @@ def run_status(a: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 
 def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", choices=["experts", "serving", "all"], default="all",
+    p.add_argument("--suite", choices=["experts", "router", "serving", "all"], default="all",
                    help="experts: specialized experts vs their teachers (speed, quality, "
-                        "bytes); serving: overhead, concurrency, live update on real Ray "
-                        "Serve; all: both (default)")
+                        "bytes); router: accuracy, ECE, early-exit speed-ups; serving: "
+                        "overhead, concurrency, live update on real Ray Serve; all (default)")
     p.add_argument("--rounds", type=int, default=5,
                    help="experts suite: alternating teacher/student latency rounds")
     p.add_argument("--out", type=Path, default=Path("bench_out"),
@@ -128,6 +128,8 @@ def run_bench(a: argparse.Namespace) -> int:
     results = {}
     if a.suite in ("experts", "all"):
         results["experts"] = _bench_experts(a)
+    if a.suite in ("router", "all"):
+        results["router"] = _bench_router(a)
     if a.suite in ("serving", "all"):
         results["serving"] = _bench_serving(a)
     if a.json:
@@ -151,6 +153,19 @@ def _bench_experts(a: argparse.Namespace) -> dict:
     elif not a.json:
         print(result["table"])
     print(f"wrote {a.out}/experts.csv, experts.json, experts.md, experts.png", file=sys.stderr)
+    return result
+
+
+def _bench_router(a: argparse.Namespace) -> dict:
+    from experts.assets import home
+    from experts.build import Paths
+    from router.bench import run
+
+    result = run(registry(), Paths(home()).data, a.out, rounds=a.rounds,
+                 log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print(result["table"])
+    print(f"wrote {a.out}/router.csv, router.json, router.md, router.png", file=sys.stderr)
     return result
 
 

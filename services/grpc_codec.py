@@ -55,7 +55,9 @@ def _result(pb2, r: ExpertResult):
 def query_reply(resp: QueryResponse):
     pb2, _ = load()
     return pb2.QueryReply(results=[_result(pb2, r) for r in resp.results.values()],
-                          route_source=resp.route["source"], total_ms=resp.latency_ms["total"])
+                          route_source=resp.route["source"], total_ms=resp.latency_ms["total"],
+                          decision=resp.route.get("decision", ""), answer=resp.answer or "",
+                          routed_experts=resp.route.get("experts", []))
 
 
 def predict_reply(result: ExpertResult):

@@ -49,6 +49,7 @@ class Ingress:
         self.args = AppArgs.model_validate(args)
         self.experts = experts
         self.registry = Registry(Path(self.args.home or default_home()) / "registry")
+        self.router = None  # loaded on the first query that needs it (int8, in this replica)
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -83,25 +84,64 @@ class Ingress:
                                    status=422)
         return [{"a": text, "b": other}]
 
+    def _router(self):
+        if self.router is None:
+            from router.runtime import NAME, Router
+
+            if not self.registry.versions(NAME):
+                raise TinyExpertsError(
+                    "automatic routing is not available: the router is not built",
+                    where="POST /v1/query", status=503,
+                    fix='run `tinyexperts build --experts router`, or name the experts, '
+                        'e.g. "experts": ["category", "attributes"]')
+            self.router = Router.from_registry(self.registry)
+        return self.router
+
+    async def _route(self, text: str) -> dict:
+        router = self._router()
+        t0 = time.perf_counter()
+        decision = (await asyncio.to_thread(router.route, [text]))[0]
+        decision["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        decision["version"] = router.version
+        return decision
+
+    async def _call_routed(self, name: str, req: QueryRequest) -> ExpertResult:
+        """An expert the router chose: a missing input is that expert's error, not the
+        whole query's."""
+        try:
+            inputs = self._inputs_for(name, req.text, req.context)
+        except TinyExpertsError as err:
+            return ExpertResult(expert=name, status=err.status, error=err.message)
+        return await self._call(name, inputs, req.top_k)
+
     async def query(self, req: QueryRequest) -> QueryResponse:
         t0 = time.perf_counter()
-        if not req.experts:
-            raise TinyExpertsError(
-                "automatic routing is not available: the router model is not built yet",
-                where="POST /v1/query", status=503,
-                fix='name the experts, e.g. "experts": ["category", "attributes"]')
-        names = list(dict.fromkeys(req.experts))
-        for n in names:
-            self._handle(n)
-        calls = [self._call(n, self._inputs_for(n, req.text, req.context), req.top_k)
-                 for n in names]
+        answer, latency = None, {}
+        if req.experts:
+            names = list(dict.fromkeys(req.experts))
+            for n in names:
+                self._handle(n)
+            route = {"source": "request", "experts": names}
+            calls = [self._call(n, self._inputs_for(n, req.text, req.context), req.top_k)
+                     for n in names]
+        else:
+            decision = await self._route(req.text)
+            latency["router"] = decision.pop("latency_ms")
+            names = [n for n in decision["experts"] if n in self.experts]
+            route = {"source": "router", **decision}
+            calls = [self._call_routed(n, req) for n in names]
+            if decision["decision"] == "no_expert":
+                answer = "No expert covers this question: it is outside the ontology."
+            elif decision["decision"] in ("llm", "abstain"):
+                answer = ("This is a free-form question for the ontology encoder + tiny LLM, "
+                          "which this server does not run yet.")
         results = dict(zip(names, await asyncio.gather(*calls), strict=True))
         total = round((time.perf_counter() - t0) * 1000, 3)
         return QueryResponse(
-            route={"source": "request", "experts": names},
-            results=results,
+            route=route, results=results, answer=answer,
             versions={n: r.version for n, r in results.items()},
-            latency_ms={"total": total, **{n: r.latency_ms or 0.0 for n, r in results.items()}},
+            latency_ms={"total": total, **latency,
+                        **{n: r.latency_ms or 0.0 for n, r in results.items()}},
         )
 
     async def predict_one(self, name: str, req: PredictRequest) -> ExpertResult:

@@ -190,6 +190,34 @@ def test_grpc_query_and_predict(server):
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_router_decides_once_registered(server):
+    """Without a router, /v1/query with no experts is 503 (tested above); once a router is
+    registered the Ingress loads it on the next such query and routes — HTTP and gRPC."""
+    from experts.build import Paths
+    from experts.model import tiny_encoder_config
+    from router.build import build_router
+
+    build_router(Paths(server.home), quick=True, progress=False, log=lambda *_: None,
+                 encoder_config=tiny_encoder_config())
+    for text in ("NGK 6619 iridium spark plug", "how do I bake sourdough bread?"):
+        status, body = call("POST", f"{server.url}/v1/query",
+                            {"text": text, "context": {"b": "2013 Honda Civic 1.8L"}})
+        assert status == 200, body
+        route = body["route"]
+        assert route["source"] == "router" and route["version"] == "v1"
+        assert route["decision"] in ("experts", "llm", "abstain", "no_expert")
+        assert set(body["results"]) == set(route["experts"]) & {"category", "compatibility"}
+        assert (body["answer"] is None) == (route["decision"] == "experts")
+        assert body["latency_ms"]["router"] > 0
+    pb2, pb2_grpc = load()
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        reply = pb2_grpc.TinyExpertsStub(channel).Query(
+            pb2.QueryRequest(text="P0171 system too lean bank 1"),
+            metadata=(("application", "tinyexperts"),), timeout=60)
+    assert reply.route_source == "router"
+    assert reply.decision in ("experts", "llm", "abstain", "no_expert")
+
+
 def _copy_version(home: Path, expert: str, damage: bool = False) -> str:
     """Register a new version with v1's files (optionally damaged after hashing)."""
     reg = Registry(home / "registry")

@@ -1,0 +1,93 @@
+"""Router benchmark: accuracy, out-of-scope recall, ECE, mean exit layer, and the early-exit
+speed-up over full depth at batch 1 and 32 (paired alternating rounds, medians of ratios).
+
+Targets (issue: router): exact match >= 95 % on held-out phrasings; out-of-scope recall
+>= 90 %; early exit >= 1.5x lower mean latency than full depth at >= 99 % of its accuracy
+(batch 1 and 32); p50 at batch 1 <= 5 ms. Writes router.csv/.json/.md/.png to --out.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from experts.environment import environment
+from experts.specialize.report import markdown_table, write_csv
+from router.data import read_router_data
+from router.runtime import Router, evaluate_router, route_latency
+
+
+def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict:
+    router = Router.from_registry(registry)
+    test = read_router_data(data_dir / "router")["test"]
+    log(f"bench router {router.version}: quality on {len(test)} held-out queries")
+    quality = evaluate_router(router, test)
+    texts = [q.text for q in test]
+    rows = []
+    for bs, runs in ((1, 30), (32, 5)):
+        ee, fd = [], []
+        for _ in range(rounds):
+            ee.append(route_latency(router, texts, bs, True, runs=runs))
+            fd.append(route_latency(router, texts, bs, False, runs=runs))
+        rows.append({
+            "batch_size": bs,
+            "early_exit_p50_ms": statistics.median(r["p50_ms"] for r in ee),
+            "full_depth_p50_ms": statistics.median(r["p50_ms"] for r in fd),
+            "early_exit_mean_ms": statistics.median(r["mean_ms"] for r in ee),
+            "full_depth_mean_ms": statistics.median(r["mean_ms"] for r in fd),
+            "speedup_mean": statistics.median(f["mean_ms"] / e["mean_ms"]
+                                              for e, f in zip(ee, fd, strict=True)),
+        })
+    e, f = quality["early_exit"], quality["full_depth"]
+    summary = {
+        "version": router.version, "params": router.model.num_params(),
+        "exact_match": e["exact_match"], "full_depth_exact_match": f["exact_match"],
+        "early_vs_full_accuracy": quality["early_exit_vs_full_accuracy"],
+        "intent_accuracy": e["intent_accuracy"], "out_of_scope_recall": e["out_of_scope_recall"],
+        "abstained": e["abstained"], "ece": e["ece"], "mean_exit_layer": e["mean_exit_layer"],
+        "layers": len(router.model.encoder.encoder.layer),
+        "speedup_b1": rows[0]["speedup_mean"], "speedup_b32": rows[1]["speedup_mean"],
+        "p50_b1_ms": rows[0]["early_exit_p50_ms"],
+    }
+    summary["targets_met"] = (summary["exact_match"] >= 0.95
+                              and (summary["out_of_scope_recall"] or 0) >= 0.90
+                              and min(summary["speedup_b1"], summary["speedup_b32"]) >= 1.5
+                              and summary["early_vs_full_accuracy"] >= 0.99
+                              and summary["p50_b1_ms"] <= 5.0)
+    result = {"summary": summary, "latency": rows, "quality": quality,
+              "environment": environment()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv([summary], out / "router.csv")
+    write_csv(rows, out / "router_latency.csv")
+    table = markdown_table([summary]) + "\n\n" + markdown_table(rows)
+    (out / "router.md").write_text(table + "\n", encoding="utf-8")
+    (out / "router.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    _plot(quality, rows, out / "router.png")
+    result["table"] = table
+    return result
+
+
+def _plot(quality: dict, rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    hist = quality["early_exit"]["exit_histogram"]
+    a.bar([f"layer {i + 1}" for i in range(len(hist))], hist, color="tab:blue")
+    a.set_title("where queries leave (test)")
+    x = range(len(rows))
+    a_w = 0.38
+    b.bar([i - a_w / 2 for i in x], [r["full_depth_mean_ms"] for r in rows], a_w,
+          label="full depth")
+    b.bar([i + a_w / 2 for i in x], [r["early_exit_mean_ms"] for r in rows], a_w,
+          label="early exit")
+    b.set_xticks(list(x), [f"batch {r['batch_size']}" for r in rows])
+    b.set_ylabel("mean ms per call")
+    b.set_yscale("log")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
