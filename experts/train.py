@@ -80,6 +80,25 @@ def cross_entropy(logits: torch.Tensor, batch: dict) -> torch.Tensor:
                            ignore_index=IGNORE)
 
 
+def adamw_with_warmup(groups: list[dict], total: int):
+    """AdamW over parameter groups; linear warm-up over 10 % of `total` steps, then decay."""
+    opt = torch.optim.AdamW(groups, weight_decay=0.01)
+    warmup = max(1, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    return opt, sched
+
+
+def optimizer_step(loss: torch.Tensor, opt, sched, params: list) -> float:
+    """Backward, clip the gradient norm to 1, step; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
               validation: list[Example], *, quick: bool = False, seed: int = 0,
               progress: bool = True, loss_fn: LossFn = cross_entropy,
@@ -104,10 +123,8 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
             if p.requires_grad and not n.startswith("classifier.")]
     groups = [g for g in ({"params": body, "lr": lr or cfg.lr},
                           {"params": head, "lr": cfg.head_lr}) if g["params"]]
-    opt = torch.optim.AdamW(groups, weight_decay=0.01)
-    warmup = max(1, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    opt, sched = adamw_with_warmup(groups, total)
+    params = [p for g in groups for p in g["params"]]
     label_to_id = {lab: i for i, lab in enumerate(predictor.labels)}
     history: list[dict] = []
     best_metric, best_state, bad_epochs, step = -1.0, None, 0, 0
@@ -121,13 +138,8 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
                 break
             batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id)
             loss = loss_fn(model(**model_inputs(batch)), batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-            opt.step()
-            sched.step()
+            losses.append(optimizer_step(loss, opt, sched, params))
             step += 1
-            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         metric = quality(predictor, validation)[spec.main_metric]

@@ -26,7 +26,7 @@ from experts.specialize import structure as st
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.importance import unit_scores
 from experts.specialize.steps import ood_batches, prune_by_scores
-from experts.train import seed_everything
+from experts.train import adamw_with_warmup, optimizer_step, seed_everything
 from router.calibrate import calibrate
 from router.data import INTENTS, OUTPUTS, Query
 from router.model import RouterModel, router_loss
@@ -71,11 +71,8 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
     heads = [p for h in model.heads() for p in h.parameters()]
     head_ids = {id(p) for p in heads}
     body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr},
-                             {"params": heads, "lr": cfg.head_lr}], weight_decay=0.01)
-    warm = max(1, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    opt, sched = adamw_with_warmup([{"params": body, "lr": cfg.lr},
+                                    {"params": heads, "lr": cfg.head_lr}], total)
     if teacher is not None:
         teacher.eval()
     t0, step, losses = time.perf_counter(), 0, []
@@ -96,13 +93,8 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
             outs = outs if all_exits else outs[-1:]
             loss = sum(router_loss(o, batch["targets"], batch["intents"], t_logits)
                        for o in outs) / len(outs)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            losses.append(optimizer_step(loss, opt, sched, body + heads))
             step += 1
-            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     bar.close()
