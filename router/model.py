@@ -1,6 +1,7 @@
 """The router model: one shared encoder, a head after every layer (early exit).
 
-Each head reads the mean-pooled layer output and predicts, in one vector,
+Each head reads the mean-pooled layer output (not L2-normalised: a plain linear head on a
+unit vector starts with near-zero logits and learns slowly) and predicts, in one vector,
     [expert-set bits (sigmoid, one per router.data.OUTPUTS) | intent logits (softmax)].
 The last layer's head is `classifier` (so the specialization toolkit — layer selection,
 head/FFN/vocabulary pruning, save/reload with per-layer sizes — applies unchanged); the
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig
 
-from experts.model import ExpertModel, HeadConfig, mean_pool
+from experts.model import ExpertModel, HeadConfig
 from router.data import INTENTS, OUTPUTS
 
 N_BITS, N_INTENTS = len(OUTPUTS), len(INTENTS)
@@ -68,7 +69,7 @@ class RouterModel(ExpertModel):
         out = []
         for layer, head in zip(self.encoder.encoder.layer, self.heads(), strict=True):
             h = layer(h, mask4)
-            out.append(head(self.dropout(mean_pool(h, attention_mask))))
+            out.append(head(self.dropout(masked_mean(h, attention_mask))))
         return out
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
@@ -92,7 +93,7 @@ class RouterModel(ExpertModel):
         layers = self.encoder.encoder.layer
         for k, (layer, head) in enumerate(zip(layers, self.heads(), strict=True)):
             h = layer(h, mask4)
-            logits = scale(head(mean_pool(h, mask)), temperatures[k])
+            logits = scale(head(masked_mean(h, mask)), temperatures[k])
             last = k == len(layers) - 1
             done = torch.ones(len(rows), dtype=torch.bool) if last else (
                 confidence(logits) >= thresholds[k])
@@ -104,6 +105,11 @@ class RouterModel(ExpertModel):
             rows, h, mask = rows[keep], h[keep], mask[keep]
             mask4 = mask4[keep] if mask4 is not None else None
         return out, exit_layer
+
+
+def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 def scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -25,7 +25,7 @@ from experts.model import ExpertModel
 from experts.specialize import structure as st
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.importance import unit_scores
-from experts.specialize.steps import ood_batches, prune_by_scores
+from experts.specialize.steps import ood_batches, prune_by_scores, vocabulary_to_keep
 from experts.train import adamw_with_warmup, optimizer_step, seed_everything
 from router.calibrate import calibrate
 from router.data import INTENTS, OUTPUTS, Query
@@ -36,7 +36,7 @@ MAX_LENGTH = 64
 
 @dataclass
 class RouterTrainConfig:
-    teacher_epochs: int = 1
+    teacher_epochs: int = 2
     student_epochs: int = 3
     layers: tuple[int, ...] = (0, 2, 5)
     heads: float = 0.5
@@ -132,12 +132,8 @@ def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
     scores = unit_scores(student, batches, ood_batches(tokenizer, "stdlib-docs", 8, seed),
                          loss_fn=loss_fn)
     details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
-    ids: set[int] = set(tokenizer.all_special_ids)
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
-    for i in range(0, len(texts), 1024):
-        for row in tokenizer(texts[i: i + 1024], add_special_tokens=False)["input_ids"]:
-            ids.update(row)
-    st.keep_vocab(student, sorted(ids), tokenizer.unk_token_id)
+    st.keep_vocab(student, sorted(vocabulary_to_keep(tokenizer, texts)), tokenizer.unk_token_id)
     details["structure"] = st.structure(student)
     details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
     return student, details
