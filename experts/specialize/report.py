@@ -71,6 +71,7 @@ def plot_quality_latency(rows: list[dict], metric: str, title: str, path: Path) 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key in zip(axes, ("b1_p50_ms", "b32_p50_ms"), strict=True):
@@ -81,6 +82,8 @@ def plot_quality_latency(rows: list[dict], metric: str, title: str, path: Path) 
             ax.annotate(f"{r['step']}:{r['op']}\n{r['file_bytes'] / 1e6:.1f} MB", (x, y),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.set_xlabel(f"p50 latency, batch {1 if key.startswith('b1') else 32} (ms, log)")
         ax.set_ylabel(f"test {metric}")
         ax.grid(alpha=0.3)
