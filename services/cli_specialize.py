@@ -33,7 +33,9 @@ def _reports_dir(out: Path | None) -> Path:
 
 def run_specialize(a: argparse.Namespace) -> int:
     from experts.specialize.recipe import load_recipe
+    from experts.specs import get_spec
 
+    get_spec(a.expert)  # an unknown expert is named as such, before looking for its recipe
     recipe = load_recipe(a.recipe, a.expert)
     if a.sweep:
         from experts.specialize.report import markdown_table
