@@ -28,12 +28,20 @@ from ontology_gnn.schema import Ontology
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
 
+# The raw inputs themselves (a bare listing title, a bare log line, plain prose) are not
+# phrasings: they occur in every split. Held out per split are the wrappers below.
+RAW_INPUTS = {"categorize": "{title}", "diagnose": "{log}", "out_of_scope": "{ood}"}
+RAW_SHARE = 0.3  # of that intent's queries
+
 # intent -> (experts it needs, phrasings). Slots: {title} a listing title, {short} brand +
 # part number + noun, {vehicle}, {log} a fault log line, {code}, {desc}, {component},
 # {category}, {attr}, {ood} out-of-domain text.
 ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
     "categorize": (("category",), [
-        "{title}", "what category is {title}", "categorize: {title}",
+        "what category is {title}", "categorize: {title}",
+        "which section of the parts store has {title}?", "department for: {title}",
+        "what do you call this part: {short}", "is {short} a brake part, a filter or what?",
+        "label the product type: {title}", "category only, no specs: {title}",
         "which department sells the {short}?", "what kind of part is {short}",
         "classify this listing: {title}", "{title} - what type of part is this?",
         "category for {short} please", "where does {title} belong in the catalog",
@@ -45,7 +53,10 @@ ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
         "tag the fields of this listing: {title}", "what is the {attr} of {short}",
         "pull brand, part number and size out of {title}", "parse: {title}",
         "which {attr} does {short} have", "give me the specs of {title}",
-        "find the part number in: {title}",
+        "find the part number in: {title}", "what brand makes {title}?",
+        "read the specs off this listing: {title}", "which vehicle is named in {title}",
+        "extract fields (brand, size, thread) from {title}", "what is the pack quantity of {short}",
+        "give me the part number of {title}", "specs only please: {title}",
     ]),
     "index_listing": (("category", "attributes"), [
         "index this listing: {title}", "catalog entry {title} - category and specs?",
@@ -53,7 +64,10 @@ ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
         "categorize and extract fields: {title}", "add to catalog: {title}",
         "what is {short} and what {attr} is it?", "full listing analysis for {title}",
         "file this product with its attributes: {title}",
-        "category plus specs for {title}",
+        "category plus specs for {title}", "list it in the catalog with its fields: {title}",
+        "what type of part is {short} and what is its {attr}?", "enrich this listing: {title}",
+        "product card (category + attributes) for {title}",
+        "classify and tag {title}", "onboard this SKU: {title}",
     ]),
     "fitment": (("compatibility",), [
         "does {title} fit a {vehicle}?", "will the {short} work on my {vehicle}",
@@ -61,6 +75,9 @@ ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
         "can I put {short} on a {vehicle}?", "{vehicle} - does {short} fit?",
         "is this right for my {vehicle}: {title}", "check compatibility {short} / {vehicle}",
         "would {title} fit {vehicle}", "{short} for {vehicle}, yes or no?",
+        "does {short} go on a {vehicle}", "fits my {vehicle}? {title}",
+        "compatible: {short} and {vehicle}?", "will it bolt on? {short} -> {vehicle}",
+        "is the {short} the right part for {vehicle}",
     ]),
     "fit_and_specs": (("compatibility", "attributes"), [
         "does this {short} fit a {vehicle} and what {attr} is it?",
@@ -71,9 +88,14 @@ ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
         "specs and fitment for {title} on {vehicle}",
         "need the {attr} of {short} and whether it fits my {vehicle}",
         "fit + specs: {title} / {vehicle}",
+        "does {short} fit my {vehicle}, and what {attr} does it have?",
+        "{vehicle}: will {title} fit, and give me its specs",
+        "compatibility with {vehicle} plus the {attr} of {short}",
+        "tell me the {attr} of {short} and if it suits a {vehicle}",
+        "I have a {vehicle}; is {short} compatible and what are its attributes?",
     ]),
     "diagnose": (("fault_codes",), [
-        "{log}", "{log}", "{log}", "which code is this: {log}", "decode this log line: {log}",
+        "which code is this: {log}", "decode this log line: {log}",
         "what DTC matches: {desc}", "my scanner shows {desc}", "find the trouble code for {desc}",
         "log: {log}", "identify the fault code - {log}", "lookup code for symptom {desc}",
     ]),
@@ -88,7 +110,7 @@ ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
         "is {code} related to the {component}?",
     ]),
     "out_of_scope": ((), [
-        "{ood}", "{ood}", "{ood}", "what's the weather like in {city} tomorrow?",
+        "what's the weather like in {city} tomorrow?",
         "write a short poem about {topic}", "how do I bake {food}?",
         "who won the {sport} game last night", "translate '{topic}' into French",
         "recommend a good book about {topic}", "what time is it in {city}",
@@ -169,8 +191,9 @@ def router_datasets(onto: Ontology, seed: int = 0,
         for intent, (experts, templates) in ROUTES.items():
             chosen = split_templates(templates, seed, n_val=1, n_test=2)[split]
             for _ in range(per_intent[split]):
-                rows.append(Query(_fill(rng.choice(chosen), parts, split, rng), experts,
-                                  intent))
+                raw = RAW_INPUTS.get(intent)
+                template = raw if raw and rng.random() < RAW_SHARE else rng.choice(chosen)
+                rows.append(Query(_fill(template, parts, split, rng), experts, intent))
         rng.shuffle(rows)
         out[split] = rows
     return out
