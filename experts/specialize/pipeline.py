@@ -62,13 +62,10 @@ def measure(model, ctx: StepContext, label_info: dict, *, latency_runs: int = 20
     return row
 
 
-def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
-               root: Path | None = None, quick: bool = False, activate: bool = True,
-               progress: bool = True, log: Callable = print) -> dict:
-    """Run `recipe` on `name@from_version`; register (and activate) the result."""
+def load_start(name: str, from_version: str | None, root: Path | None):
+    """The version to specialize from (fp32), its manifest, its data and the home's paths."""
     from experts.assets import home
 
-    spec = get_spec(name)
     paths = Paths(root or home())
     registry = Registry(paths.registry)
     from_version = from_version or registry.active(name)
@@ -78,9 +75,19 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
         raise TinyExpertsError(f"{name} {from_version} is an int8 model; specialize starts "
                                "from an fp32 version", where="--from",
                                fix="pass a teacher version (see `tinyexperts registry list`)")
-    validate_against(recipe, len(teacher.model.encoder.encoder.layer))
     data_dir = Path(parent.data.get("dir", "")).parent
     data = load_expert_data(name, data_dir if (data_dir / name).is_dir() else paths.data)
+    return paths, registry, from_version, parent, teacher, data
+
+
+def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
+               root: Path | None = None, quick: bool = False, activate: bool = True,
+               progress: bool = True, log: Callable = print) -> dict:
+    """Run `recipe` on `name@from_version`; register (and activate) the result."""
+    spec = get_spec(name)
+    paths, registry, from_version, parent, teacher, data = load_start(name, from_version,
+                                                                      root)
+    validate_against(recipe, len(teacher.model.encoder.encoder.layer))
     seed_everything(recipe.seed)
     onto_text = _ontology_text(paths.ontology)
     t_start = time.perf_counter()

@@ -25,26 +25,16 @@ BACKENDS = ("torch-int8", "onnx-int8")
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
-def _quiet():
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("ignore")
-    return ctx
-
-
 def torch_dynamic_int8(model: ExpertModel) -> ExpertModel:
     """Every nn.Linear -> dynamically quantized int8 (per-channel weights)."""
     import copy
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    ctx = _quiet()
-    try:
-        q = quantize_dynamic(copy.deepcopy(model).eval(),
-                             {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-    finally:
-        ctx.__exit__(None, None, None)
-    return q
+    with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(copy.deepcopy(model).eval(),
+                                {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
@@ -97,15 +87,13 @@ def load_torch_int8(folder: Path) -> ExpertModel:
                          f"unexpected {unexpected[:3]}")
     q = torch_dynamic_int8(skeleton)
     qlin = _quantized_linears(q)
-    ctx = _quiet()
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         for name, m in qlin.items():
             w = torch._make_per_channel_quantized_tensor(
                 tensors[f"{name}.int8"], tensors[f"{name}.scales"].double(),
                 tensors[f"{name}.zero_points"], 0)
             m.set_weight_bias(w, tensors.get(f"{name}.bias"))
-    finally:
-        ctx.__exit__(None, None, None)
     return q.eval()
 
 
@@ -118,13 +106,11 @@ def export_onnx(model: ExpertModel, path: Path) -> None:
     args = (ids, torch.ones_like(ids), torch.zeros_like(ids))
     axes = {n: {0: "batch", 1: "tokens"} for n in INPUT_NAMES}
     axes["logits"] = {0: "batch", 1: "tokens"} if model.task == "tag" else {0: "batch"}
-    ctx = _quiet()
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(model, args, str(path), input_names=INPUT_NAMES,
                           output_names=["logits"], dynamic_axes=axes, opset_version=17,
                           dynamo=False)
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 def save_onnx_int8(model: ExpertModel, folder: Path) -> None:

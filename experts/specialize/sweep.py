@@ -18,11 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from experts.build import Paths
-from experts.data.datasets import load_expert_data
 from experts.errors import TinyExpertsError
 from experts.evaluate import quality
-from experts.registry import Registry
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.recipe import Distill, Recipe
 from experts.specialize.report import plot_sweep, write_csv
@@ -58,17 +55,11 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
                from_version: str | None = None, root: Path | None = None,
                quick: bool = False, progress: bool = True, log: Callable = print) -> list[dict]:
-    from experts.assets import home
+    from experts.specialize.pipeline import load_start
 
     spec = get_spec(name)
-    paths = Paths(root or home())
-    registry = Registry(paths.registry)
-    from_version = from_version or registry.active(name)
-    teacher = registry.load(name, from_version)
+    _, _, from_version, _, teacher, data = load_start(name, from_version, root)
     step = next((s for s in recipe.steps if s.op == "distill"), Distill(op="distill"))
-    parent = registry.manifest(name, from_version)
-    data_dir = Path(parent.data.get("dir", "")).parent
-    data = load_expert_data(name, data_dir if (data_dir / name).is_dir() else paths.data)
     test = data.splits["test"][:300] if quick else data.splits["test"]
     rows = []
     with tempfile.TemporaryDirectory() as work:
