@@ -58,7 +58,7 @@ def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
     from experts.specialize.pipeline import load_start
 
     spec = get_spec(name)
-    _, _, from_version, _, teacher, data = load_start(name, from_version, root)
+    *_, teacher, data = load_start(name, from_version, root)
     step = next((s for s in recipe.steps if s.op == "distill"), Distill(op="distill"))
     test = data.splits["test"][:300] if quick else data.splits["test"]
     rows = []
