@@ -93,7 +93,7 @@ class RouterModel(ExpertModel):
         layers = self.encoder.encoder.layer
         for k, (layer, head) in enumerate(zip(layers, self.heads(), strict=True)):
             h = layer(h, mask4)
-            logits = scale(head(masked_mean(h, mask)), temperatures[k])
+            logits = head(masked_mean(h, mask)) / temperatures[k]
             last = k == len(layers) - 1
             done = torch.ones(len(rows), dtype=torch.bool) if last else (
                 confidence(logits) >= thresholds[k])
@@ -110,10 +110,6 @@ class RouterModel(ExpertModel):
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(h.dtype)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-def scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return logits / temperature
 
 
 def bit_probs(logits: torch.Tensor) -> torch.Tensor:

@@ -31,20 +31,22 @@ from experts.train import seed_everything
 QUICK_EVAL_ROWS = 300
 
 
-def artifact_files(model, ctx: StepContext, folder: Path, label_info: dict) -> None:
-    """The files a version of this model is registered with."""
+def artifact_files(model, ctx: StepContext, folder: Path, label_info: dict,
+                   quantized: Path | None = None) -> None:
+    """The files a version of this model is registered with; an int8 model's files are
+    the ones its quantize step wrote (`quantized`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    source = getattr(model, "source_folder", None)
-    if isinstance(model, ExpertModel) and source is None:
+    if quantized is None:
         model.save(folder)
-    else:  # quantized: copy what the quantize step wrote
-        for f in Path(source).iterdir():
+    else:
+        for f in quantized.iterdir():
             shutil.copy2(f, folder / f.name)
     ctx.tokenizer.save_pretrained(str(folder))
     (folder / "labels.json").write_text(json.dumps(label_info), encoding="utf-8")
 
 
-def measure(model, ctx: StepContext, label_info: dict, *, latency_runs: int = 20) -> dict:
+def measure(model, ctx: StepContext, label_info: dict, *, quantized: Path | None = None,
+            latency_runs: int = 20) -> dict:
     predictor = ctx.predictor(model)
     val, test = ctx.data.splits["validation"], ctx.data.splits["test"]
     if ctx.quick:
@@ -53,7 +55,7 @@ def measure(model, ctx: StepContext, label_info: dict, *, latency_runs: int = 20
     row.update(quality(predictor, test))
     row["params"] = model.num_params()
     with tempfile.TemporaryDirectory() as tmp:
-        artifact_files(model, ctx, Path(tmp), label_info)
+        artifact_files(model, ctx, Path(tmp), label_info, quantized)
         row["file_bytes"] = sum(f.stat().st_size for f in Path(tmp).iterdir())
     row["latency_b1"] = measure_latency(model, ctx.tokenizer, test, 1,
                                         runs=5 if ctx.quick else latency_runs)
@@ -100,16 +102,17 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
         rows = [{"step": 0, "op": f"teacher {from_version}", "seconds": 0.0,
                  **measure(teacher.model, ctx, teacher.label_info)}]
         floor = recipe.min_quality * rows[0]["validation"]
-        model = teacher.model
+        model, quantized = teacher.model, None
         for i, step in enumerate(recipe.steps, start=1):
             log(f"{name}: step {i}/{len(recipe.steps)} {step.op}")
             t0 = time.perf_counter()
             model, details = STEPS[step.op](model, step, ctx)
             if step.op == "quantize":
-                model.source_folder = details["files"]
+                quantized = Path(details["files"])
             seconds = time.perf_counter() - t0
             row = {"step": i, "op": step.op, "seconds": round(seconds, 1),
-                   **measure(model, ctx, teacher.label_info), "details": details}
+                   **measure(model, ctx, teacher.label_info, quantized=quantized),
+                   "details": details}
             rows.append(row)
             log(f"{name}:   {_summary(row, spec.main_metric)}")
             if step.gate and row["validation"] < floor:
@@ -126,7 +129,7 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
                   "main_metric": spec.main_metric}
 
         def write(folder: Path) -> None:
-            artifact_files(model, ctx, folder, teacher.label_info)
+            artifact_files(model, ctx, folder, teacher.label_info, quantized)
             (folder / "versions.json").write_text(json.dumps(env, indent=1), encoding="utf-8")
 
         test = {k: v for k, v in final.items() if k not in ("step", "op", "seconds",
