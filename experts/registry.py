@@ -40,7 +40,7 @@ class Manifest(BaseModel):
 
     name: str
     version: str
-    task: TaskKind | Literal["route"]
+    task: TaskKind | Literal["route", "graph_encode", "graph_answer"]
     base_model: str
     labels: list[str]
     critical_labels: list[str] = Field(default_factory=list)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from experts.errors import TinyExpertsError
 from services.cli_common import expert_names, http_json, print_out, registry
+from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
 from services.cli_server import (
     add_bench,
@@ -28,8 +29,9 @@ from services.cli_specialize import add_report, add_specialize, run_report, run_
 # ---- build ------------------------------------------------------------------------------
 
 def add_build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experts", help="comma-separated subset, e.g. category,fault_codes "
-                                     "or router (default: the four experts and the router)")
+    p.add_argument("--experts", help="comma-separated subset, e.g. category,fault_codes, "
+                                     "router, or ontology (GNN encoder + graph-token LLM); "
+                                     "default: all of them")
     p.add_argument("--quick", action="store_true", help="small, fast training (~3 min)")
     p.add_argument("--force", action="store_true", help="rebuild even if present")
     p.add_argument("--data-dir", type=Path,
@@ -168,8 +170,6 @@ def add_registry(p: argparse.ArgumentParser) -> None:
 
 
 def _registry_rows() -> list[dict]:
-    from experts.specs import EXPERTS
-
     reg = registry()
     rows = []
     for name in reg.experts():
@@ -179,15 +179,29 @@ def _registry_rows() -> list[dict]:
             active = ""
         for v in reg.versions(name):
             m = reg.manifest(name, v)
-            metric = (EXPERTS[name].main_metric if name in EXPERTS
-                      else "exact_match" if name == "router" else "")
+            metric, test, base = _headline(name, m.metrics)
             rows.append({"expert": name, "version": v, "active": v == active,
                          "parent": m.parent_version, "params": m.params,
-                         "metric": metric,
-                         "test": m.metrics.get("test", {}).get(metric),
-                         "baseline": m.metrics.get("baseline_test", {}).get(metric),
+                         "metric": metric, "test": test, "baseline": base,
                          "created": m.created_at})
     return rows
+
+
+def _headline(name: str, metrics: dict) -> tuple[str, float | None, float | None]:
+    """(metric name, test value, baseline value) shown for one registered model."""
+    from experts.specs import EXPERTS
+
+    if name == "ontology_encoder":  # the GNN vs the text-only MLP on held-out edges
+        lp = metrics.get("link_prediction", {})
+        gnn = next((v for k, v in lp.items() if k not in ("text-cosine", "text-mlp")), {})
+        return "mrr", gnn.get("mrr"), lp.get("text-mlp", {}).get("mrr")
+    if name == "graph_llm":  # graph tokens vs the same LLM with the question alone
+        test = metrics.get("test", {})
+        return ("accuracy", test.get("graph", {}).get("accuracy"),
+                test.get("question", {}).get("accuracy"))
+    metric = EXPERTS[name].main_metric if name in EXPERTS else "exact_match"
+    return (metric, metrics.get("test", {}).get(metric),
+            metrics.get("baseline_test", {}).get(metric))
 
 
 def _registry_table() -> str:
@@ -233,11 +247,16 @@ def run_registry(a: argparse.Namespace) -> int:
 # ---- the table --------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
-    "build": ("build the ontology, datasets and the four expert teachers", add_build, run_build),
+    "build": ("build the ontology, datasets, the four expert teachers, the router and the "
+              "ontology encoder + graph-token LLM", add_build, run_build),
     "eval": ("evaluate an expert version on a split or file", add_eval, run_eval),
     "predict": ("run one expert on one input", add_predict, run_predict),
     "route": ("show the router's decision for a query: experts, exit layer, confidences",
               add_route, run_route),
+    "ask": ("answer a free-form question with the ontology encoder + tiny LLM", add_ask,
+            run_ask),
+    "ontology": ("export the ontology to Turtle, or import an RDF/OWL/SKOS Turtle file",
+                 add_ontology, run_ontology),
     "registry": ("list, show, activate or roll back expert versions", add_registry,
                  run_registry),
     "specialize": ("distill, prune, freeze and quantize an expert by a recipe; register it",

@@ -1,0 +1,285 @@
+"""Graph tokens: entity vectors -> a few soft tokens prepended to a frozen tiny LLM.
+
+Each entity of the retrieved subgraph becomes one token: the projector maps
+[GNN vector ; MiniLM text vector] through a 2-layer MLP into the LLM's embedding space and
+adds a learned embedding of the entity's type. The tokens are spliced into the chat prompt
+(`inputs_embeds`) where the text version would list the facts, so the LLM reads
+"Entities: <e1> … <ek>" followed by the question. The LLM stays frozen; only the projector
+(~1M parameters) is trained, in two stages:
+
+1. alignment — regress each entity's token onto the mean input embedding of its name's
+   tokens (every entity, no LLM forward: seconds), so training starts from tokens the LLM
+   already half-reads as the name;
+2. answering — next-token loss on the answer only, through the frozen LLM, on
+   question–answer pairs generated from the ontology (`ontology_gnn.qa`).
+
+Three prompt modes share one template so they differ only in what carries the ontology:
+`question` (nothing), `text` (the subgraph written out, `retrieve.describe`), `graph`
+(one soft token per entity).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("question", "text", "graph")
+SYSTEM = ("You answer questions about car parts and diagnostic trouble codes. "
+          "Reply with the name only.")
+SLOT = "\u2063GRAPH\u2063"  # a marker that never occurs in user text
+
+
+def load_llm(gguf_path=None, dtype: torch.dtype = torch.bfloat16):
+    """The real SmolLM2-135M-Instruct (GGUF, dequantized), frozen, in eval mode."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from experts.assets import offline, smollm_path
+
+    offline()
+    path = Path(gguf_path) if gguf_path else smollm_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                 dtype=dtype)
+    hf_logging.set_verbosity_error()
+    return freeze(model), tokenizer
+
+
+def freeze(model):
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@dataclass
+class ProjectorConfig:
+    in_dim: int
+    out_dim: int
+    types: list[str]
+    hidden: int = 1024
+
+
+class GraphTokenProjector(nn.Module):
+    def __init__(self, cfg: ProjectorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.mlp = nn.Sequential(nn.Linear(cfg.in_dim, cfg.hidden), nn.GELU(),
+                                 nn.Linear(cfg.hidden, cfg.out_dim))
+        self.type_emb = nn.Embedding(len(cfg.types), cfg.out_dim)
+        nn.init.zeros_(self.type_emb.weight)
+
+    def forward(self, vectors: torch.Tensor, type_ids: torch.Tensor) -> torch.Tensor:
+        """(…, in_dim), (…) -> (…, out_dim) soft tokens."""
+        return self.mlp(vectors) + self.type_emb(type_ids)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+@dataclass
+class Prompt:
+    prefix: list[int]
+    entities: list[int]  # entity rows (graph mode), one soft token each
+    suffix: list[int]
+
+    @property
+    def length(self) -> int:
+        return len(self.prefix) + len(self.entities) + len(self.suffix)
+
+
+class GraphLLM:
+    """A frozen causal LM + projector + the entity table it reads graph tokens from.
+
+    Args:
+        entity_vectors: (N, in_dim) rows [GNN vector ; text vector] in entity order.
+        entity_types: (N,) type index of each entity (into projector.cfg.types).
+    """
+
+    def __init__(self, llm, tokenizer, projector: GraphTokenProjector, kg,
+                 entity_vectors: torch.Tensor, entity_types: torch.Tensor) -> None:
+        self.llm, self.tok, self.projector, self.kg = llm, tokenizer, projector, kg
+        self.vectors = entity_vectors.float()
+        self.types = entity_types.long()
+        self.dtype = next(llm.parameters()).dtype
+        # the chat end marker (SmolLM2), else eos, else [SEP] (BERT tokenizers in tests)
+        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        ends = [im_end if im_end != tokenizer.unk_token_id else None,
+                tokenizer.eos_token_id, tokenizer.sep_token_id]
+        self.end_ids = list(dict.fromkeys(i for i in ends if isinstance(i, int) and i >= 0))
+
+    # ---- prompts ----------------------------------------------------------------------
+
+    def _render(self, user: str) -> str:
+        if getattr(self.tok, "chat_template", None):
+            return self.tok.apply_chat_template(
+                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+                tokenize=False, add_generation_prompt=True)
+        return f"{SYSTEM}\nUser: {user}\nAssistant: "
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def prompt(self, question: str, subgraph, mode: str) -> Prompt:
+        from ontology_gnn.retrieve import describe
+
+        if mode == "question":
+            return Prompt(self._ids(self._render(question)), [], [])
+        if mode == "text":
+            facts = describe(self.kg, subgraph) if subgraph.entities else "(none)"
+            return Prompt(self._ids(self._render(f"Facts:\n{facts}\n\n{question}")), [], [])
+        if mode == "graph":
+            head, tail = self._render(f"Entities: {SLOT}\n{question}").split(SLOT)
+            rows = [self.kg.index[e] for e in subgraph.entities]
+            return Prompt(self._ids(head), rows, self._ids(tail))
+        raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+
+    def _embed(self, prompt: Prompt, answer_ids: list[int] | None = None) -> torch.Tensor:
+        emb = self.llm.get_input_embeddings()
+        parts = [emb(torch.tensor(prompt.prefix, dtype=torch.long))]
+        if prompt.entities:
+            rows = torch.tensor(prompt.entities, dtype=torch.long)
+            parts.append(self.projector(self.vectors[rows], self.types[rows]).to(self.dtype))
+        tail = prompt.suffix + (answer_ids or [])
+        if tail:
+            parts.append(emb(torch.tensor(tail, dtype=torch.long)))
+        return torch.cat(parts)
+
+    # ---- training ---------------------------------------------------------------------
+
+    def answer_ids(self, answer: str) -> list[int]:
+        return self._ids(answer) + self.end_ids[:1]
+
+    def loss(self, prompts: list[Prompt], answers: list[str]) -> torch.Tensor:
+        """Next-token loss on the answer tokens only (prompts right-padded in a batch)."""
+        seqs, labels = [], []
+        for p, a in zip(prompts, answers, strict=True):
+            ids = self.answer_ids(a)
+            seqs.append(self._embed(p, ids))
+            labels.append([-100] * p.length + ids)
+        width = max(s.shape[0] for s in seqs)
+        hidden = seqs[0].shape[1]
+        x = torch.zeros(len(seqs), width, hidden, dtype=self.dtype)
+        mask = torch.zeros(len(seqs), width, dtype=torch.long)
+        y = torch.full((len(seqs), width), -100, dtype=torch.long)
+        for i, (s, lab) in enumerate(zip(seqs, labels, strict=True)):
+            x[i, : s.shape[0]] = s
+            mask[i, : s.shape[0]] = 1
+            y[i, : len(lab)] = torch.tensor(lab)
+        out = self.llm(inputs_embeds=x, attention_mask=mask)
+        logits = out.logits[:, :-1].float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1),
+                               ignore_index=-100)
+
+    # ---- generation -------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[Prompt], max_new_tokens: int = 16) -> list[dict]:
+        """Greedy answers for a batch (left-padded); text + token counts + seconds."""
+        seqs = [self._embed(p) for p in prompts]
+        width = max(s.shape[0] for s in seqs)
+        x = torch.zeros(len(seqs), width, seqs[0].shape[1], dtype=self.dtype)
+        mask = torch.zeros(len(seqs), width, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            x[i, width - s.shape[0]:] = s
+            mask[i, width - s.shape[0]:] = 1
+        t0 = time.perf_counter()
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.end_ids[0]
+        out = self.llm.generate(inputs_embeds=x, attention_mask=mask, do_sample=False,
+                                max_new_tokens=max_new_tokens, eos_token_id=self.end_ids,
+                                pad_token_id=pad)
+        seconds = time.perf_counter() - t0
+        results = []
+        for i, p in enumerate(prompts):
+            ids = out[i].tolist()
+            n_new = next((k for k, t in enumerate(ids) if t in self.end_ids), len(ids))
+            results.append({"answer": self.tok.decode(ids[:n_new], skip_special_tokens=True
+                                                      ).strip(),
+                            "prompt_tokens": p.length, "new_tokens": n_new,
+                            "seconds": seconds / len(prompts)})
+        return results
+
+
+# ---- training the projector ------------------------------------------------------------
+
+@dataclass
+class ProjectorTrainConfig:
+    align_steps: int = 300
+    epochs: int = 2
+    batch: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def name_embeddings(gllm: GraphLLM) -> torch.Tensor:
+    """(N, out_dim) mean LLM input embedding of each entity's name tokens."""
+    emb = gllm.llm.get_input_embeddings().weight.detach().float()
+    rows = []
+    for e in gllm.kg.entities:
+        ids = gllm._ids(" " + e.name)[:16]
+        rows.append(emb[ids].mean(0))
+    return torch.stack(rows)
+
+
+def align_projector(gllm: GraphLLM, steps: int, batch: int = 256, lr: float = 1e-3,
+                    seed: int = 0) -> float:
+    """Stage 1: projector(entity) ≈ mean embedding of the entity's name. Returns last MSE."""
+    torch.manual_seed(seed)
+    target = name_embeddings(gllm)
+    opt = torch.optim.AdamW(gllm.projector.parameters(), lr=lr)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        rows = torch.randint(0, target.shape[0], (batch,))
+        pred = gllm.projector(gllm.vectors[rows], gllm.types[rows])
+        loss = F.mse_loss(pred, target[rows]) / target.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def train_projector(gllm: GraphLLM, examples: list[tuple[object, str]],
+                    cfg: ProjectorTrainConfig, progress: bool = True, log=print) -> dict:
+    """Stage 1 + 2. `examples` are (Prompt in graph mode, answer text)."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    aligned = align_projector(gllm, cfg.align_steps, seed=cfg.seed) if cfg.align_steps else None
+    rng = random.Random(cfg.seed)
+    opt = torch.optim.AdamW(gllm.projector.parameters(), lr=cfg.lr, weight_decay=0.01)
+    steps = cfg.epochs * math.ceil(len(examples) / cfg.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.05, 1 - s / steps))
+    history = []
+    bar = tqdm(total=steps, desc="graph tokens", disable=not progress)
+    gllm.projector.train()
+    for _ in range(cfg.epochs):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for i in range(0, len(order), cfg.batch):
+            chunk = [examples[j] for j in order[i : i + cfg.batch]]
+            loss = gllm.loss([p for p, _ in chunk], [a for _, a in chunk])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(gllm.projector.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            history.append(round(loss.item(), 4))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    gllm.projector.eval()
+    seconds = time.perf_counter() - t0
+    log(f"graph tokens: {steps} steps in {seconds:.0f}s, loss {history[0] if history else 0:.3f}"
+        f" -> {history[-1] if history else 0:.3f}")
+    return {"seconds": round(seconds, 1), "steps": steps, "align_mse": aligned,
+            "loss_first": history[0] if history else None,
+            "loss_last": history[-1] if history else None, "config": asdict(cfg)}

@@ -1,0 +1,319 @@
+"""`tinyexperts build` (ontology part) and `tinyexperts ask`.
+
+Two registered artifacts, versioned and hash-checked like the experts:
+
+- `ontology_encoder`: text features (MiniLM) -> R-GCN trained by link prediction; stores the
+  entity vectors [GNN ; text] of every entity, the entity order, and link-prediction
+  metrics against the text-only baselines on the same held-out edges.
+- `graph_llm`: the graph-token projector for the frozen SmolLM2-135M-Instruct, with the
+  three-way evaluation (question only / subgraph as text / graph tokens) on held-out
+  questions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from experts.errors import NotFoundError, TinyExpertsError
+from experts.registry import Registry
+from ontology_gnn.encoder import (
+    EncoderConfig,
+    cosine_scorer,
+    model_scorer,
+    rank_metrics,
+    train_link_model,
+)
+from ontology_gnn.graph import KnowledgeGraph, from_ontology, split_triples
+from ontology_gnn.graph_llm import (
+    MODES,
+    GraphLLM,
+    GraphTokenProjector,
+    ProjectorConfig,
+    ProjectorTrainConfig,
+    load_llm,
+    train_projector,
+)
+from ontology_gnn.qa import generate_qa, grounded_names, is_correct, is_grounded
+from ontology_gnn.retrieve import EntityIndex
+
+ENCODER = "ontology_encoder"
+GRAPH_LLM = "graph_llm"
+MAX_QUESTION_CHARS = 1000
+
+
+# ---- ontology encoder ------------------------------------------------------------------
+
+def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, seed: int = 0,
+                          epochs: int | None = None, progress: bool = False, log=print):
+    """Train each encoder kind on one split; (results by kind, trained models, split)."""
+    train, _val, test = split_triples(kg, 0.1, seed)
+    results = {"text-cosine": rank_metrics(kg, features, cosine_scorer, test, kg.triples)}
+    models = {}
+    for kind in kinds:
+        cfg = EncoderConfig(kind=kind, seed=seed, **({"epochs": epochs} if epochs else {}))
+        t0 = time.perf_counter()
+        model = train_link_model(kg, features, train, cfg, progress=progress, log=log)
+        z = model.embed(kg, features, train)
+        results[kind] = rank_metrics(kg, z, model_scorer(model), test, kg.triples)
+        results[kind]["seconds"] = round(time.perf_counter() - t0, 1)
+        models[kind] = model
+    return results, models, (train, test)
+
+
+def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
+                  progress: bool = True, log: Callable = print, text_encoder=None) -> dict:
+    from experts.build import ensure_ontology
+    from experts.environment import environment
+    from ontology_gnn.features import load_text_encoder, text_vectors
+
+    registry = Registry(paths.registry)
+    if registry.versions(ENCODER) and not force:
+        log(f"{ENCODER}: already built ({registry.versions(ENCODER)[-1]}); --force rebuilds")
+        return {}
+    t0 = time.perf_counter()
+    kg = from_ontology(ensure_ontology(paths, log=log))
+    model, tok = text_encoder or load_text_encoder()
+    features = text_vectors([e.text for e in kg.entities], model, tok, progress=progress)
+    kind = EncoderConfig().kind
+    results, models, _ = link_prediction_study(
+        kg, features, [kind, "text-mlp"], seed, epochs=60 if quick else None,
+        progress=progress, log=log)
+    z = models[kind].embed(kg, features)  # the served vectors: messages over every edge
+    vectors = torch.cat([z, features], 1).contiguous()
+
+    def write(folder: Path) -> None:
+        save_file({"vectors": vectors}, str(folder / "vectors.safetensors"))
+        (folder / "entities.json").write_text(json.dumps(
+            {"ids": [e.id for e in kg.entities], "types": [e.type for e in kg.entities],
+             "gnn_dim": z.shape[1], "text_dim": features.shape[1]}), encoding="utf-8")
+        (folder / "config.json").write_text(json.dumps(asdict(models[kind].config)),
+                                            encoding="utf-8")
+
+    summary = {k: {m: v[m] for m in ("mrr", "hits@10", "n")} for k, v in results.items()}
+    manifest = registry.register(
+        ENCODER, write, task="graph_encode",
+        base_model=f"all-MiniLM-L6-v2 text features + {kind.upper()} (link prediction)",
+        labels=[], params=sum(p.numel() for p in models[kind].encoder.parameters()),
+        metrics={"link_prediction": results, "environment": environment(),
+                 "seconds": round(time.perf_counter() - t0, 1)},
+        data={"ontology": str(paths.ontology), "entities": len(kg.entities),
+              "triples": len(kg.triples), "seed": seed, "quick": quick})
+    registry.activate(ENCODER, manifest.version)
+    log(f"{ENCODER}: registered {manifest.version} — link prediction MRR "
+        + ", ".join(f"{k} {v['mrr']:.3f}" for k, v in summary.items()))
+    return {"expert": ENCODER, "version": manifest.version, "link_prediction": summary}
+
+
+def load_encoder_vectors(registry: Registry, kg: KnowledgeGraph, version: str | None = None):
+    """(vectors (N, D) in kg's entity order, entity info, manifest); refuses a mismatch."""
+    if not registry.versions(ENCODER):
+        raise NotFoundError("the ontology encoder is not built", where=str(registry.root),
+                            fix="run `tinyexperts build --experts ontology`")
+    version = version or registry.active(ENCODER)
+    manifest = registry.verify(ENCODER, version)
+    folder = registry.path(ENCODER, version)
+    info = json.loads((folder / "entities.json").read_text(encoding="utf-8"))
+    vectors = load_file(str(folder / "vectors.safetensors"))["vectors"]
+    if info["ids"] != [e.id for e in kg.entities]:
+        raise TinyExpertsError("the ontology changed since the encoder was built",
+                               where=str(folder),
+                               fix="rebuild: `tinyexperts build --experts ontology --force`")
+    return vectors, info, manifest
+
+
+# ---- graph-token LLM -------------------------------------------------------------------
+
+def entity_types(kg: KnowledgeGraph) -> tuple[list[str], torch.Tensor]:
+    types = kg.types()
+    pos = {t: i for i, t in enumerate(types)}
+    return types, torch.tensor([pos[e.type] for e in kg.entities], dtype=torch.long)
+
+
+def make_index(kg: KnowledgeGraph, onto, vectors: torch.Tensor, text_dim: int,
+               encode_query=None) -> EntityIndex:
+    pn = {n.attrs["part_number"]: n.id for n in onto.by_type("product")
+          if "part_number" in n.attrs} if onto is not None else {}
+    return EntityIndex(kg, vectors[:, -text_dim:], encode_query=encode_query, part_numbers=pn)
+
+
+def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, modes=MODES, batch: int = 16,
+                   names=None, progress: bool = False) -> dict:
+    """Accuracy, grounded rate, prompt tokens and latency per mode on the same questions."""
+    from tqdm import tqdm
+
+    subgraphs = [index.retrieve(q.question) for q in qa]
+    out = {}
+    for mode in modes:
+        rows = []
+        for i in tqdm(range(0, len(qa), batch), desc=f"eval {mode}", disable=not progress,
+                      leave=False):
+            prompts = [gllm.prompt(q.question, s, mode)
+                       for q, s in zip(qa[i : i + batch], subgraphs[i : i + batch], strict=True)]
+            rows.extend(gllm.generate(prompts))
+        per_kind: dict[str, list[bool]] = defaultdict(list)
+        for q, r in zip(qa, rows, strict=True):
+            r["correct"] = is_correct(r["answer"], q.gold)
+            per_kind[q.kind].append(r["correct"])
+        n = max(1, len(rows))
+        out[mode] = {
+            "accuracy": round(sum(r["correct"] for r in rows) / n, 4),
+            "grounded": round(sum(is_grounded(r["answer"], names) for r in rows) / n, 4)
+            if names else None,
+            "prompt_tokens_mean": round(sum(r["prompt_tokens"] for r in rows) / n, 1),
+            "per_kind": {k: round(sum(v) / len(v), 4) for k, v in sorted(per_kind.items())},
+            "examples": [{"question": q.question, "gold": q.gold, "answer": r["answer"]}
+                         for q, r in list(zip(qa, rows, strict=True))[:6]],
+        }
+    anchors_found = sum(q.anchor in s.entities for q, s in zip(qa, subgraphs, strict=True))
+    gold_in_subgraph = sum(
+        any(index.kg.entity(e).name.lower() in {g.lower() for g in q.gold} or
+            any(g.lower() in index.kg.entity(e).name.lower() for g in q.gold)
+            for e in s.entities) for q, s in zip(qa, subgraphs, strict=True))
+    out["retrieval"] = {"anchor_linked": round(anchors_found / max(1, len(qa)), 4),
+                        "gold_in_subgraph": round(gold_in_subgraph / max(1, len(qa)), 4),
+                        "entities_mean": round(sum(len(s.entities) for s in subgraphs)
+                                               / max(1, len(qa)), 2)}
+    return out
+
+
+def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
+                    progress: bool = True, log: Callable = print, llm=None,
+                    n_per_kind: int | None = None, eval_per_kind: int | None = None) -> dict:
+    """Train the projector on generated QA; evaluate the three modes; register."""
+    from experts.build import ensure_ontology
+    from experts.environment import environment
+
+    registry = Registry(paths.registry)
+    if registry.versions(GRAPH_LLM) and not force:
+        log(f"{GRAPH_LLM}: already built ({registry.versions(GRAPH_LLM)[-1]}); "
+            "--force rebuilds")
+        return {}
+    t0 = time.perf_counter()
+    onto = ensure_ontology(paths, log=log)
+    kg = from_ontology(onto)
+    vectors, info, enc_manifest = load_encoder_vectors(registry, kg)
+    model, tok = llm or load_llm()
+    types, type_ids = entity_types(kg)
+    torch.manual_seed(seed)
+    cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
+                          types=types)
+    gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids)
+    index = make_index(kg, onto, vectors, info["text_dim"])
+    n = n_per_kind or (40 if quick else 250)
+    qa = generate_qa(onto, n_per_kind=n, seed=seed)
+    test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * 6]
+    examples = [(gllm.prompt(q.question, index.retrieve(q.question), "graph"), q.answer)
+                for q in qa["train"]]
+    tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed,
+                                align_steps=50 if quick else 300)
+    report = train_projector(gllm, examples, tcfg, progress=progress, log=log)
+    evaluation = evaluate_modes(gllm, index, test, names=grounded_names(onto),
+                                progress=progress)
+
+    def write(folder: Path) -> None:
+        save_file(gllm.projector.state_dict(), str(folder / "projector.safetensors"))
+        (folder / "config.json").write_text(json.dumps(
+            {"projector": asdict(cfg), "encoder_version": enc_manifest.version,
+             "encoder_vectors_sha256": enc_manifest.files["vectors.safetensors"]}),
+            encoding="utf-8")
+
+    manifest = registry.register(
+        GRAPH_LLM, write, task="graph_answer",
+        base_model="SmolLM2-135M-Instruct (frozen) + graph-token projector",
+        labels=[], params=gllm.projector.num_params(), parent_version=enc_manifest.version,
+        metrics={"test": evaluation, "train": report, "environment": environment(),
+                 "seconds": round(time.perf_counter() - t0, 1)},
+        data={"qa": {k: len(v) for k, v in qa.items()}, "evaluated": len(test), "seed": seed,
+              "quick": quick})
+    registry.activate(GRAPH_LLM, manifest.version)
+    log(f"{GRAPH_LLM}: registered {manifest.version} — answer accuracy "
+        + ", ".join(f"{m} {evaluation[m]['accuracy']:.3f} ({evaluation[m]['prompt_tokens_mean']:.0f}"
+                    " prompt tokens)" for m in MODES))
+    return {"expert": GRAPH_LLM, "version": manifest.version, "test": evaluation}
+
+
+# ---- asking ----------------------------------------------------------------------------
+
+class Answerer:
+    """Everything `tinyexperts ask` needs, loaded once (the server keeps one)."""
+
+    def __init__(self, gllm: GraphLLM, index: EntityIndex, versions: dict) -> None:
+        self.gllm, self.index, self.versions = gllm, index, versions
+
+    @classmethod
+    def load(cls, paths, llm=None, text_encoder=None) -> Answerer:
+        from ontology_gnn.features import load_text_encoder, text_vectors
+        from ontology_gnn.schema import Ontology
+
+        registry = Registry(paths.registry)
+        onto = Ontology.load(paths.ontology)
+        kg = from_ontology(onto)
+        vectors, info, enc = load_encoder_vectors(registry, kg)
+        if not registry.versions(GRAPH_LLM):
+            raise NotFoundError("the graph-token LLM is not built", where=str(registry.root),
+                                fix="run `tinyexperts build --experts ontology`")
+        version = registry.active(GRAPH_LLM)
+        registry.verify(GRAPH_LLM, version)
+        folder = registry.path(GRAPH_LLM, version)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if config["encoder_vectors_sha256"] != enc.files["vectors.safetensors"]:
+            raise TinyExpertsError(
+                f"graph_llm {version} was trained on other entity vectors than "
+                f"ontology_encoder {enc.version}", where=str(folder),
+                fix="activate the matching encoder version or rebuild graph_llm")
+        projector = GraphTokenProjector(ProjectorConfig(**config["projector"]))
+        projector.load_state_dict(load_file(str(folder / "projector.safetensors")))
+        projector.eval()
+        model, tok = llm or load_llm()
+        enc_model, enc_tok = text_encoder or load_text_encoder()
+
+        def encode_query(text: str) -> torch.Tensor:
+            return text_vectors([text], enc_model, enc_tok)[0]
+
+        _, type_ids = entity_types(kg)
+        gllm = GraphLLM(model, tok, projector, kg, vectors, type_ids)
+        index = make_index(kg, onto, vectors, info["text_dim"], encode_query)
+        return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version})
+
+    def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24) -> dict:
+        if not isinstance(question, str) or not question.strip():
+            raise TinyExpertsError("the question is empty", where="question",
+                                   fix="ask something, e.g. \"What does P0171 mean?\"")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise TinyExpertsError(f"the question has {len(question)} characters (limit "
+                                   f"{MAX_QUESTION_CHARS})", where="question",
+                                   fix="shorten it to the part about the ontology")
+        if mode not in MODES:
+            raise TinyExpertsError(f"unknown mode {mode!r}", where="mode",
+                                   fix=f"one of {', '.join(MODES)}")
+        t0 = time.perf_counter()
+        sub = self.index.retrieve(question)
+        retrieve_ms = (time.perf_counter() - t0) * 1000
+        entities = [{"id": e, "name": self.index.kg.entity(e).name,
+                     "type": self.index.kg.entity(e).type} for e in sub.entities]
+        base = {"question": question, "mode": mode, "entities": entities,
+                "unknown": sub.unknown, "versions": self.versions}
+        if not sub.entities:
+            what = (f"{', '.join(sub.unknown)} {'is' if len(sub.unknown) == 1 else 'are'} not "
+                    "in the ontology" if sub.unknown else
+                    "nothing in the question matches an entity of the ontology")
+            return {**base, "answer": f"Not in the ontology: {what}.", "grounded": False,
+                    "latency_ms": {"retrieve": round(retrieve_ms, 1), "generate": 0.0},
+                    "prompt_tokens": 0, "new_tokens": 0, "tokens_per_s": None}
+        r = self.gllm.generate([self.gllm.prompt(question, sub, mode)], max_new_tokens)[0]
+        answer = r["answer"]
+        if sub.unknown:
+            answer += f" (not in the ontology: {', '.join(sub.unknown)})"
+        return {**base, "answer": answer, "grounded": True,
+                "latency_ms": {"retrieve": round(retrieve_ms, 1),
+                               "generate": round(r["seconds"] * 1000, 1)},
+                "prompt_tokens": r["prompt_tokens"], "new_tokens": r["new_tokens"],
+                "tokens_per_s": round(r["new_tokens"] / r["seconds"], 1) if r["seconds"] else None}

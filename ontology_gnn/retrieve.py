@@ -1,0 +1,183 @@
+"""Which entities a question is about, and the small subgraph around them.
+
+Linking, in order: exact codes (`P0171`), exact part numbers, exact names of the
+low-cardinality entity types (components, part categories, brands, subsystems… any type
+with a short name), vehicles written as "<year> <model>"; if nothing matched exactly, the
+question's MiniLM vector is searched in a faiss index of entity text vectors and kept above
+a similarity floor. A well-formed code that is not in the ontology is reported as unknown,
+so the answer can say so instead of guessing.
+
+Subgraph: the anchors, their neighbours, and the neighbours' neighbours, the most specific
+relations first (fewest members); a relation with more than `hub_degree` members (a
+subsystem's 400 codes, a vehicle's products) is not expanded, each relation contributes at
+most `per_relation` entities per node, and the whole subgraph is capped at `max_entities`. The same entity list feeds the graph
+tokens and the text rendering, so the two are compared on equal information.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ontology_gnn.graph import KnowledgeGraph
+
+CODE_RE = re.compile(r"\b([PBCU][0-9A-F]{4})\b")
+NAME_TYPES_MAX_WORDS = 8
+
+
+@dataclass
+class Link:
+    entity_id: str
+    score: float
+    how: str  # code | part_number | name | vehicle | dense
+
+
+@dataclass
+class Subgraph:
+    entities: list[str]  # anchors first, then hop 1, then hop 2
+    triples: list[tuple[str, str, str]]
+    anchors: list[str]
+    unknown: list[str] = field(default_factory=list)  # mentions not in the ontology
+
+
+class EntityIndex:
+    """Entity linking and subgraph retrieval over one KnowledgeGraph.
+
+    Args:
+        text_vectors: (N, H) MiniLM vectors of the entities' text (entity order).
+        encode_query: text -> (H,) vector in the same space (for the dense fallback).
+    """
+
+    def __init__(self, kg: KnowledgeGraph, text_vectors: torch.Tensor, encode_query=None,
+                 part_numbers: dict[str, str] | None = None, dense_floor: float = 0.55,
+                 hub_degree: int = 40, per_relation: int = 3, max_entities: int = 8) -> None:
+        import faiss
+
+        self.kg = kg
+        self.encode_query = encode_query
+        self.dense_floor = dense_floor
+        self.hub_degree, self.per_relation, self.max_entities = (hub_degree, per_relation,
+                                                                 max_entities)
+        self.adj = kg.neighbours()
+        vecs = np.ascontiguousarray(text_vectors.float().numpy())
+        faiss.normalize_L2(vecs)
+        self.faiss = faiss.IndexFlatIP(vecs.shape[1])
+        self.faiss.add(vecs)
+        self.codes = {e.name.upper(): e.id for e in kg.entities if e.type == "code"}
+        self.part_numbers = {k.lower(): v for k, v in (part_numbers or {}).items()}
+        self._pn_re = _alternation(self.part_numbers)
+        counts: dict[str, int] = {}
+        for e in kg.entities:
+            counts[e.type] = counts.get(e.type, 0) + 1
+        named = {}
+        for e in kg.entities:
+            short = len(e.name.split()) <= NAME_TYPES_MAX_WORDS and len(e.name) >= 3
+            if short and e.type not in ("code", "product", "vehicle") and counts[e.type] <= 500:
+                named.setdefault(e.name.lower(), e.id)
+        self.names = named
+        self._name_re = _alternation(named)
+        self.vehicles: dict[tuple[int, str], list[str]] = {}
+        for e in kg.entities:
+            m = re.match(r"^(\d{4}) (\S+) (.+?) \d\.\dL", e.name) if e.type == "vehicle" else None
+            if m:
+                self.vehicles.setdefault((int(m.group(1)), m.group(3).lower()), []).append(e.id)
+        models = sorted({k[1] for k in self.vehicles}, key=len, reverse=True)
+        self._vehicle_re = (re.compile(r"\b((?:19|20)\d\d)\s+(?:\w+\s+)?(" +
+                                       "|".join(re.escape(m) for m in models) + r")\b", re.I)
+                            if models else None)
+
+    # ---- linking ----------------------------------------------------------------------
+
+    def link(self, question: str) -> tuple[list[Link], list[str]]:
+        """(links, unknown mentions) for one question."""
+        links: list[Link] = []
+        unknown: list[str] = []
+        for code in CODE_RE.findall(question.upper()):
+            if code in self.codes:
+                links.append(Link(self.codes[code], 1.0, "code"))
+            elif code not in unknown:
+                unknown.append(code)
+        low = question.lower()
+        if self._pn_re is not None:
+            for m in self._pn_re.finditer(low):
+                links.append(Link(self.part_numbers[m.group(0)], 1.0, "part_number"))
+        if self._name_re is not None:
+            for m in self._name_re.finditer(low):
+                links.append(Link(self.names[m.group(0)], 1.0, "name"))
+        if self._vehicle_re is not None:
+            for m in self._vehicle_re.finditer(question):
+                ids = self.vehicles.get((int(m.group(1)), m.group(2).lower()), [])
+                links.extend(Link(v, 1.0, "vehicle") for v in ids[:1])
+        if not links and self.encode_query is not None:
+            links = self.dense(question)
+        seen, out = set(), []
+        for link in links:
+            if link.entity_id not in seen:
+                seen.add(link.entity_id)
+                out.append(link)
+        return out, unknown
+
+    def dense(self, question: str, k: int = 3) -> list[Link]:
+        q = np.ascontiguousarray(self.encode_query(question).float().numpy()[None])
+        import faiss
+
+        faiss.normalize_L2(q)
+        scores, rows = self.faiss.search(q, k)
+        return [Link(self.kg.entities[r].id, float(s), "dense")
+                for s, r in zip(scores[0], rows[0], strict=True)
+                if r >= 0 and s >= self.dense_floor]
+
+    # ---- subgraph ---------------------------------------------------------------------
+
+    def subgraph(self, anchors: list[str], unknown: list[str] | None = None) -> Subgraph:
+        chosen: list[str] = []
+        for a in anchors:
+            if a not in chosen and len(chosen) < self.max_entities:
+                chosen.append(a)
+        frontier = list(chosen)
+        for _hop in range(2):
+            nxt = []
+            for node in frontier:
+                groups: dict[tuple[str, str], list[str]] = {}
+                for rel, direction, other in self.adj.get(node, ()):
+                    groups.setdefault((rel, direction), []).append(other)
+                # the most specific relations first; a relation with more than hub_degree
+                # members (a subsystem's codes, a vehicle's products) is not expanded
+                for _key, others in sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0])):
+                    if len(others) > self.hub_degree:
+                        continue
+                    for other in [o for o in others if o not in chosen][: self.per_relation]:
+                        if len(chosen) < self.max_entities:
+                            chosen.append(other)
+                            nxt.append(other)
+            frontier = nxt
+        inside = set(chosen)
+        triples = [(s, r, t) for s, r, t in self.kg.triples if s in inside and t in inside]
+        return Subgraph(chosen, triples, list(anchors), list(unknown or []))
+
+    def retrieve(self, question: str) -> Subgraph:
+        links, unknown = self.link(question)
+        return self.subgraph([lk.entity_id for lk in links], unknown)
+
+
+def _alternation(words: dict[str, str]):
+    if not words:
+        return None
+    ordered = sorted(words, key=len, reverse=True)  # longest first: "oxygen sensor heater"
+    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in ordered) + r")(?![\w-])")
+
+
+def describe(kg: KnowledgeGraph, sub: Subgraph) -> str:
+    """The subgraph written out as text facts (the text baseline's context)."""
+    lines = []
+    for eid in sub.entities:
+        e = kg.entity(eid)
+        lines.append(f"{e.name} ({e.type.replace('_', ' ')})" +
+                     (f": {e.text}" if e.text and e.text != e.name and eid in sub.anchors
+                      else ""))
+    for s, r, t in sub.triples:
+        lines.append(f"{kg.entity(s).name} {r.replace('_', ' ')} {kg.entity(t).name}")
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""Ontology graph, Turtle, link prediction, retrieval, graph tokens — on tiny models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from experts.errors import TinyExpertsError
+from ontology_gnn.graph import Entity, KnowledgeGraph, from_ontology, split_triples, to_hetero_data
+
+
+@pytest.fixture(scope="module")
+def kg(small_ontology):
+    return from_ontology(small_ontology)
+
+
+@pytest.fixture(scope="module")
+def features(kg):
+    torch.manual_seed(0)
+    return torch.randn(len(kg.entities), 16)
+
+
+# ---- HeteroData ------------------------------------------------------------------------
+
+def test_hetero_data_has_every_type_relation_and_its_reverse(kg, features):
+    data, gi = to_hetero_data(kg, features)
+    counts = {}
+    for e in kg.entities:
+        counts[e.type] = counts.get(e.type, 0) + 1
+    assert set(data.node_types) == set(counts)
+    for t, n in counts.items():
+        assert data[t].x.shape == (n, 16)
+    for st, r, tt in kg.relations():
+        fwd = data[st, r, tt].edge_index
+        assert fwd.shape[1] == sum(1 for _, rr, _ in kg.triples if rr == r)
+        assert torch.equal(data[tt, f"rev_{r}", st].edge_index, fwd.flip(0))
+    # one known edge lands on the right rows, with the right features
+    sub = next(t for s, r, t in kg.triples if s == "code:P0171" and r == "in_subsystem")
+    i, j = gi.ids["code"].index("code:P0171"), gi.ids["subsystem"].index(sub)
+    ei = data["code", "in_subsystem", "subsystem"].edge_index
+    assert any(ei[0, k] == i and ei[1, k] == j for k in range(ei.shape[1]))
+    assert torch.equal(data["code"].x[i], features[kg.index["code:P0171"]])
+
+
+def test_split_is_disjoint_and_leaves_no_entity_without_an_edge(kg):
+    train, val, test = split_triples(kg, 0.1, seed=0)
+    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)
+    assert sorted(train + val + test) == sorted(kg.triples)
+    assert val and test
+    touched = {s for s, _, _ in train} | {t for _, _, t in train}
+    every = {s for s, _, _ in kg.triples} | {t for _, _, t in kg.triples}
+    assert touched == every
+
+
+def test_knowledge_graph_refuses_unknown_entities():
+    with pytest.raises(TinyExpertsError, match="unknown entity 'b'"):
+        KnowledgeGraph("x", [Entity("a", "t", "A", "A")], [("a", "r", "b")])
+
+
+# ---- Turtle ----------------------------------------------------------------------------
+
+def test_turtle_round_trip_is_exact(kg, tmp_path):
+    from ontology_gnn.turtle import read_turtle, write_turtle
+
+    back = read_turtle(write_turtle(kg, tmp_path / "o.ttl"))
+    assert sorted(back.entities, key=lambda e: e.id) == sorted(kg.entities, key=lambda e: e.id)
+    assert back.triples == sorted(set(kg.triples))
+
+
+SKOS_OWL = """
+@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix owl: <http://www.w3.org/2002/07/owl#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix ex: <http://example.org/plant#> .
+
+ex:Pump a owl:Class ; rdfs:label "pump" .
+ex:CentrifugalPump a owl:Class ; rdfs:subClassOf ex:Pump ; rdfs:comment "a rotodynamic pump" .
+ex:drives a owl:ObjectProperty .
+ex:p101 a ex:CentrifugalPump ; rdfs:label "P-101" ; ex:drives ex:m7 .
+ex:m7 a ex:Motor ; rdfs:label "motor 7" .
+ex:leak a skos:Concept ; skos:prefLabel "leak" ; skos:broader ex:failure .
+ex:failure a skos:Concept ; skos:prefLabel "failure" ; skos:narrower ex:wear .
+ex:wear a skos:Concept ; skos:prefLabel "wear" .
+"""
+
+
+def test_turtle_import_reads_owl_classes_skos_concepts_and_object_properties(tmp_path):
+    from ontology_gnn.turtle import read_turtle
+
+    path = tmp_path / "plant.ttl"
+    path.write_text(SKOS_OWL)
+    kg = read_turtle(path)
+    by_name = {e.name: e for e in kg.entities}
+    assert by_name["P-101"].type == "CentrifugalPump"
+    assert by_name["motor 7"].type == "Motor"
+    assert by_name["pump"].type == "class" and by_name["leak"].type == "concept"
+    assert by_name["CentrifugalPump"].text == "a rotodynamic pump"
+    ex = "http://example.org/plant#"
+    assert set(kg.triples) == {
+        (ex + "CentrifugalPump", "subclass_of", ex + "Pump"),
+        (ex + "p101", "drives", ex + "m7"),
+        (ex + "leak", "broader", ex + "failure"),
+        (ex + "wear", "broader", ex + "failure"),  # narrower, reversed
+    }
+
+
+@pytest.mark.parametrize("text", ["ex:a ex:b", "@prefix ex: <http://e/> .\nex:a ex:b ex:c",
+                                  "not turtle at all {"])
+def test_broken_turtle_is_a_clear_error(tmp_path, text):
+    from ontology_gnn.turtle import read_turtle
+
+    path = tmp_path / "bad.ttl"
+    path.write_text(text)
+    with pytest.raises(TinyExpertsError) as err:
+        read_turtle(path)
+    assert str(path) in err.value.message and "fix:" in err.value.message
+
+
+# ---- link prediction -------------------------------------------------------------------
+
+def test_rank_metrics_on_known_scores():
+    from ontology_gnn.encoder import rank_metrics
+
+    ents = [Entity("h", "a", "h", "h")] + [Entity(f"t{i}", "b", f"t{i}", "") for i in range(4)]
+    kg = KnowledgeGraph("k", ents, [("h", "r", "t0"), ("h", "r", "t1"), ("h", "r", "t3")])
+    z = torch.zeros(5, 1)
+
+    def score(zs, rel, zt):  # fixed tail scores: t0 .9, t1 .8, t2 .7, t3 .1
+        return torch.tensor([[0.9, 0.8, 0.7, 0.1]]).expand(zs.shape[0], 4)
+
+    # evaluating t3 with t0/t1 known: filtered rank of t3 is 2 (only t2 above it)
+    m = rank_metrics(kg, z, score, [("h", "r", "t3")], kg.triples)
+    assert m["mrr"] == 0.5 and m["hits@10"] == 1.0
+    # unfiltered knowledge (no other true tails) gives rank 4
+    m = rank_metrics(kg, z, score, [("h", "r", "t3")], [("h", "r", "t3")])
+    assert m["mrr"] == 0.25
+
+
+@pytest.mark.parametrize("kind", ["rgcn", "sage", "text-mlp"])
+def test_every_encoder_learns_its_training_edges(kg, features, kind):
+    from ontology_gnn.encoder import EncoderConfig, model_scorer, rank_metrics, train_link_model
+
+    train, _, _ = split_triples(kg, 0.1)
+    asked = [tr for tr in train if tr[1] in ("is_a", "made_by", "affects")]
+
+    def mrr(epochs):
+        cfg = EncoderConfig(kind=kind, epochs=epochs, hidden=32, lr=0.01)
+        model = train_link_model(kg, features, train, cfg, log=lambda *_: None)
+        z = model.embed(kg, features)
+        assert z.shape == (len(kg.entities), 32) and torch.isfinite(z).all()
+        return rank_metrics(kg, z, model_scorer(model), asked, kg.triples)["mrr"]
+
+    untrained, trained = mrr(0), mrr(80)
+    assert trained > untrained + 0.15, (untrained, trained)
+
+
+# ---- retrieval -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def index(small_ontology, kg, features):
+    from ontology_gnn.pipeline import make_index
+
+    table = torch.cat([torch.zeros(len(kg.entities), 4), features], 1)
+    return make_index(kg, small_ontology, table, 16,
+                      encode_query=lambda q: features[kg.index["component:oxygen_sensor"]])
+
+
+def test_retrieval_links_codes_part_numbers_names_and_vehicles(small_ontology, index):
+    product = small_ontology.by_type("product")[3]
+    links, unknown = index.link(f"Does {product.attrs['part_number']} fit? P0171 and P9999 "
+                                "came up; maybe the catalytic converter. It is a 2012 Civic.")
+    got = {lk.entity_id: lk.how for lk in links}
+    assert got[product.id] == "part_number"
+    assert got["code:P0171"] == "code"
+    assert got["component:catalytic_converter"] == "name"
+    assert any(v.startswith("vehicle:honda_civic_2012") for v in got)
+    assert unknown == ["P9999"]
+
+
+def test_dense_fallback_finds_the_planted_entity(index):
+    links, _ = index.link("the thing that measures exhaust oxygen")
+    assert links and links[0].entity_id == "component:oxygen_sensor" and links[0].how == "dense"
+
+
+def test_subgraph_is_capped_and_reaches_two_hops(small_ontology, kg, index):
+    sub = index.subgraph(["code:P0420"])
+    assert sub.entities[0] == "code:P0420" and len(sub.entities) <= index.max_entities
+    assert "component:catalytic_converter" in sub.entities  # hop 1: affects
+    assert any(kg.entity(e).type == "part_category" for e in sub.entities)  # hop 2
+    inside = set(sub.entities)
+    assert all(s in inside and t in inside for s, _, t in sub.triples)
+    index.max_entities, old = 3, index.max_entities
+    try:
+        assert len(index.subgraph(["code:P0420"]).entities) == 3
+    finally:
+        index.max_entities = old
+
+
+def test_hub_relations_are_not_expanded(kg, features):
+    from ontology_gnn.retrieve import EntityIndex
+
+    idx = EntityIndex(kg, features, hub_degree=2)
+    sub = idx.subgraph(["code:P0171"])
+    subsystem = next(t for s, r, t in kg.triples if s == "code:P0171" and r == "in_subsystem")
+    assert subsystem in sub.entities
+    # the subsystem has more than 2 codes: none of its other codes is pulled in
+    assert not any(kg.entity(e).type == "code" for e in sub.entities[1:])
+
+
+# ---- QA --------------------------------------------------------------------------------
+
+def test_qa_splits_are_disjoint_by_entity_and_gold_comes_from_the_graph(small_ontology):
+    from ontology_gnn.qa import KINDS, generate_qa, is_correct
+
+    qa = generate_qa(small_ontology, n_per_kind=30, test_fraction=0.3, seed=1)
+    assert {q.anchor for q in qa["train"]}.isdisjoint({q.anchor for q in qa["test"]})
+    assert {q.kind for q in qa["train"]} == set(KINDS)
+    q = next(q for q in qa["train"] + qa["test"] if q.anchor == "code:P0420"
+             and q.kind == "code_component") if any(
+        q.anchor == "code:P0420" and q.kind == "code_component"
+        for q in qa["train"] + qa["test"]) else None
+    if q is not None:
+        assert "catalytic converter" in q.gold
+    for q in qa["train"]:
+        assert q.answer and is_correct(q.answer, q.gold)
+    assert is_correct("It is the Catalytic Converter.", ["catalytic converter"])
+    assert not is_correct("an oxygen sensor", ["catalytic converter"])
+
+
+# ---- graph tokens on a tiny random causal LM --------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_gllm(kg, features, tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ontology_gnn.graph_llm import GraphLLM, GraphTokenProjector, ProjectorConfig, freeze
+    from ontology_gnn.pipeline import entity_types
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=256, initializer_range=0.3)
+    llm = freeze(LlamaForCausalLM(cfg))
+    types, type_ids = entity_types(kg)
+    proj = GraphTokenProjector(ProjectorConfig(in_dim=features.shape[1], out_dim=32,
+                                               types=types, hidden=64))
+    return GraphLLM(llm, tokenizer, proj, kg, features, type_ids)
+
+
+def test_prompt_modes_and_projector_shapes(tiny_gllm, index):
+    sub = index.subgraph(["code:P0420"])
+    g = tiny_gllm.prompt("Which component does P0420 point to?", sub, "graph")
+    t = tiny_gllm.prompt("Which component does P0420 point to?", sub, "text")
+    q = tiny_gllm.prompt("Which component does P0420 point to?", sub, "question")
+    assert len(g.entities) == len(sub.entities)
+    assert g.length == len(g.prefix) + len(sub.entities) + len(g.suffix)
+    assert q.length < g.length < t.length  # the text version spells the subgraph out
+    emb = tiny_gllm._embed(g)
+    assert emb.shape == (g.length, 32)
+    tokens = tiny_gllm.projector(tiny_gllm.vectors[:5], tiny_gllm.types[:5])
+    assert tokens.shape == (5, 32)
+    with pytest.raises(ValueError, match="unknown mode"):
+        tiny_gllm.prompt("x", sub, "audio")
+
+
+def test_training_steps_move_only_the_projector_and_lower_the_loss(tiny_gllm, index):
+    sub = index.subgraph(["code:P0420"])
+    prompts = [tiny_gllm.prompt("Which component does P0420 point to?", sub, "graph")] * 4
+    answers = ["catalytic converter"] * 4
+    llm_before = {k: v.clone() for k, v in tiny_gllm.llm.state_dict().items()}
+    opt = torch.optim.Adam(tiny_gllm.projector.parameters(), lr=0.05)
+    first = tiny_gllm.loss(prompts, answers)
+    for _ in range(30):
+        loss = tiny_gllm.loss(prompts, answers)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = tiny_gllm.loss(prompts, answers).item()
+    assert last < first.item() - 0.3, (first.item(), last)
+    for k, v in tiny_gllm.llm.state_dict().items():
+        assert torch.equal(v, llm_before[k]), f"frozen LLM weight {k} changed"
+
+
+def test_alignment_stage_lowers_the_distance_to_name_embeddings(tiny_gllm):
+    from ontology_gnn.graph_llm import align_projector
+
+    before = align_projector(tiny_gllm, steps=1, batch=64)
+    after = align_projector(tiny_gllm, steps=60, batch=64)
+    assert after < before
+
+
+def test_batched_generation_matches_one_by_one(tiny_gllm, index):
+    prompts = [tiny_gllm.prompt(q, index.subgraph([a]), m) for q, a, m in [
+        ("What does P0420 mean?", "code:P0420", "graph"),
+        ("Which part is P0171 about, in a long and winding question?", "code:P0171", "text"),
+        ("Who makes it?", "code:P0301", "question")]]
+    together = [r["answer"] for r in tiny_gllm.generate(prompts, max_new_tokens=5)]
+    alone = [tiny_gllm.generate([p], max_new_tokens=5)[0]["answer"] for p in prompts]
+    assert together == alone
+
+
+def test_answerer_refuses_bad_questions_and_says_not_in_the_ontology(tiny_gllm, index):
+    from ontology_gnn.pipeline import Answerer
+
+    ans = Answerer(tiny_gllm, index, {})
+    for bad in ["", "   ", "x" * 5000]:
+        with pytest.raises(TinyExpertsError):
+            ans.ask(bad)
+    with pytest.raises(TinyExpertsError, match="unknown mode"):
+        ans.ask("P0420?", mode="telepathy")
+    index.encode_query, old = None, index.encode_query
+    try:
+        r = ans.ask("What does P9999 mean?")
+    finally:
+        index.encode_query = old
+    assert r["answer"].startswith("Not in the ontology") and "P9999" in r["answer"]
+    assert r["entities"] == [] and r["new_tokens"] == 0
+    r = ans.ask("What does P0420 mean?", max_new_tokens=3)
+    assert r["entities"][0]["id"] == "code:P0420" and r["prompt_tokens"] > 0
