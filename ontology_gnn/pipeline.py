@@ -235,8 +235,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
               "quick": quick})
     registry.activate(GRAPH_LLM, manifest.version)
     log(f"{GRAPH_LLM}: registered {manifest.version} — answer accuracy "
-        + ", ".join(f"{m} {evaluation[m]['accuracy']:.3f} ({evaluation[m]['prompt_tokens_mean']:.0f}"
-                    " prompt tokens)" for m in MODES))
+        + ", ".join(f"{m} {evaluation[m]['accuracy']:.3f} "
+                    f"({evaluation[m]['prompt_tokens_mean']:.0f} prompt tokens)" for m in MODES))
     return {"expert": GRAPH_LLM, "version": manifest.version, "test": evaluation}
 
 

@@ -4,9 +4,9 @@ Six kinds of question, each answered by naming one entity of the ontology:
 
 | kind | example | answer (gold) |
 |---|---|---|
-| code_component | "My scanner shows P0135. Which component is involved?" | a component the code affects |
+| code_component | "My scanner shows P0135. Which component is involved?" | a component it affects |
 | code_area | "What does P0301 mean — which area of the car?" | the code's subsystem |
-| code_parts | "P0420 is on. Which parts should I look at?" | a part category for an affected component |
+| code_parts | "P0420 is on. Which parts should I look at?" | a part category for that component |
 | product_category | "What kind of part is PB-4876?" | the product's part category |
 | product_brand | "Who makes part PB-4876?" | the brand |
 | product_fits | "Which car does PB-4876 fit?" | the model of a vehicle it fits |
@@ -85,7 +85,6 @@ def generate_qa(onto, n_per_kind: int = 250, test_fraction: float = 0.2, seed: i
     products = sorted(n.id for n in onto.by_type("product"))
     held = set(rng.sample(codes, int(len(codes) * test_fraction)))
     held |= set(rng.sample(products, int(len(products) * test_fraction)))
-    fits = onto.neighbors("fits")
     is_a, made_by = onto.neighbors("is_a"), onto.neighbors("made_by")
 
     def answers(kind: str, anchor: str) -> list[str]:
@@ -95,7 +94,8 @@ def generate_qa(onto, n_per_kind: int = 250, test_fraction: float = 0.2, seed: i
         if kind == "code_area":
             return [subsystem[anchor]] if anchor in subsystem else []
         if kind == "code_parts":
-            return sorted({c for comp in affects.get(anchor, []) for c in cat_of_comp.get(comp, [])})
+            return sorted({c for comp in affects.get(anchor, [])
+                           for c in cat_of_comp.get(comp, [])})
         if kind == "product_category":
             return [idx[t].name for t in is_a.get(anchor, [])]
         if kind == "product_brand":

@@ -10,8 +10,9 @@ so the answer can say so instead of guessing.
 Subgraph: the anchors, their neighbours, and the neighbours' neighbours, the most specific
 relations first (fewest members); a relation with more than `hub_degree` members (a
 subsystem's 400 codes, a vehicle's products) is not expanded, each relation contributes at
-most `per_relation` entities per node, and the whole subgraph is capped at `max_entities`. The same entity list feeds the graph
-tokens and the text rendering, so the two are compared on equal information.
+most `per_relation` entities per node, and the whole subgraph is capped at `max_entities`.
+The same entity list feeds the graph tokens and the text rendering, so the two are compared
+on equal information.
 """
 
 from __future__ import annotations

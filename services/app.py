@@ -5,8 +5,11 @@
             ──handle──► Expert_compatibility │ own replicas, own user_config (version)
             ──handle──► Expert_fault_codes ┘
 
-The router, ontology encoder and tiny LLM join this graph as their issues land; until then
-`/v1/query` without an explicit expert list answers 503 with the reason.
+            ──handle──► GraphLLM  ontology encoder (faiss + GNN vectors) + SmolLM2 with
+                          graph tokens: free-form questions (`/v1/ask`, and `/v1/query`
+                          when the router hands a question to the LLM); `llm: false` drops it
+
+The router runs inside the Ingress (a 4M-parameter int8 model, loaded on first use).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ray.serve import Application
 
 from experts.assets import home as default_home
 from services.expert_deployment import Expert
+from services.graph_deployment import GraphLLM
 from services.ingress import Ingress
 from services.live_config import expert_deployment_name
 from services.schemas import AppArgs
@@ -35,4 +39,6 @@ def build_app(args: AppArgs) -> Application:
             args.batch_wait_timeout_s)
         for name in args.experts
     }
-    return Ingress.bind(experts, args.model_dump())
+    llm = (GraphLLM.options(name="GraphLLM").bind(str(home), args.llm_threads)
+           if args.llm else None)
+    return Ingress.bind(experts, args.model_dump(), llm)

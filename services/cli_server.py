@@ -112,10 +112,14 @@ def run_status(a: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 
 def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", choices=["experts", "router", "serving", "all"], default="all",
+    p.add_argument("--suite", choices=["experts", "router", "llm", "serving", "all"],
+                   default="all",
                    help="experts: specialized experts vs their teachers (speed, quality, "
-                        "bytes); router: accuracy, ECE, early-exit speed-ups; serving: "
+                        "bytes); router: accuracy, ECE, early-exit speed-ups; llm: link "
+                        "prediction and graph tokens vs question-only vs text; serving: "
                         "overhead, concurrency, live update on real Ray Serve; all (default)")
+    p.add_argument("--questions", type=int,
+                   help="llm suite: evaluate only the first N held-out questions")
     p.add_argument("--rounds", type=int, default=5,
                    help="experts suite: alternating teacher/student latency rounds")
     p.add_argument("--out", type=Path, default=Path("bench_out"),
@@ -130,6 +134,8 @@ def run_bench(a: argparse.Namespace) -> int:
         results["experts"] = _bench_experts(a)
     if a.suite in ("router", "all"):
         results["router"] = _bench_router(a)
+    if a.suite in ("llm", "all"):
+        results["llm"] = _bench_llm(a)
     if a.suite in ("serving", "all"):
         results["serving"] = _bench_serving(a)
     if a.json:
@@ -166,6 +172,27 @@ def _bench_router(a: argparse.Namespace) -> dict:
     if not a.json:
         print(result["table"])
     print(f"wrote {a.out}/router.csv, router.json, router.md, router.png", file=sys.stderr)
+    return result
+
+
+def _bench_llm(a: argparse.Namespace) -> dict:
+    from experts.assets import home
+    from experts.build import Paths
+    from ontology_gnn.bench import run
+
+    if a.questions is not None and not 6 <= a.questions <= 5000:
+        raise TinyExpertsError(f"--questions {a.questions} out of range", where="--questions",
+                               fix="use 6..5000")
+    result = run(Paths(home()), a.out, questions=a.questions,
+                 log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print(result["table"])
+        s = result["summary"]
+        print(f"graph tokens vs question only: {s['graph_minus_question_pts']:+.1f} pts; vs "
+              f"text: {s['graph_minus_text_pts']:+.1f} pts with "
+              f"{s['text_over_graph_prompt_tokens']:.1f}x fewer prompt tokens; targets met: "
+              f"{s['targets_met']}")
+    print(f"wrote {a.out}/llm.csv, llm_link.csv, llm.json, llm.md, llm.png", file=sys.stderr)
     return result
 
 

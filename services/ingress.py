@@ -26,6 +26,7 @@ from services.live_config import set_expert_version
 from services.schemas import (
     ActivateRequest,
     AppArgs,
+    AskRequest,
     ExpertResult,
     PairInput,
     PredictRequest,
@@ -45,9 +46,11 @@ async def _user_error(_: Request, err: TinyExpertsError) -> JSONResponse:
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, experts: dict[str, DeploymentHandle], args: dict) -> None:
+    def __init__(self, experts: dict[str, DeploymentHandle], args: dict,
+                 llm: DeploymentHandle | None = None) -> None:
         self.args = AppArgs.model_validate(args)
         self.experts = experts
+        self.llm = llm
         self.registry = Registry(Path(self.args.home or default_home()) / "registry")
         self.router = None  # loaded on the first query that needs it (int8, in this replica)
 
@@ -132,10 +135,9 @@ class Ingress:
             calls = [self._call_routed(n, req) for n in names]
             if decision["decision"] == "no_expert":
                 answer = "No expert covers this question: it is outside the ontology."
-            elif decision["decision"] in ("llm", "abstain"):
-                answer = ("This is a free-form question for the ontology encoder + tiny LLM, "
-                          "which this server does not run yet.")
         results = dict(zip(names, await asyncio.gather(*calls), strict=True))
+        if not req.experts and route["decision"] in ("llm", "abstain"):
+            answer, route["llm"], latency["llm"] = await self._ask_llm(req.text)
         total = round((time.perf_counter() - t0) * 1000, 3)
         return QueryResponse(
             route=route, results=results, answer=answer,
@@ -143,6 +145,29 @@ class Ingress:
             latency_ms={"total": total, **latency,
                         **{n: r.latency_ms or 0.0 for n, r in results.items()}},
         )
+
+    async def _ask_llm(self, text: str) -> tuple[str, dict, float]:
+        """(answer, what the LLM used, ms) — or the reason it could not answer."""
+        if self.llm is None:
+            return ("This is a free-form question for the ontology encoder + tiny LLM, which "
+                    "this server does not run (llm: false).", {}, 0.0)
+        t0 = time.perf_counter()
+        r = await self.llm.ask.remote(text)
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        if "error" in r:
+            return f"The ontology encoder + tiny LLM could not answer: {r['error']}", {}, ms
+        used = {"entities": [e["name"] for e in r["entities"]], "versions": r["versions"],
+                "prompt_tokens": r["prompt_tokens"]}
+        return r["answer"], used, ms
+
+    async def ask(self, req: AskRequest) -> dict:
+        if self.llm is None:
+            raise TinyExpertsError("this server does not run the tiny LLM", where="/v1/ask",
+                                   status=503, fix="serve with `llm: true` in the app args")
+        r = await self.llm.ask.remote(req.question, req.mode, req.max_new_tokens)
+        if "error" in r:
+            raise TinyExpertsError(r["error"], where="/v1/ask", status=r["status"])
+        return r
 
     async def predict_one(self, name: str, req: PredictRequest) -> ExpertResult:
         kind = EXPERTS[name].kind if name in EXPERTS else None
@@ -188,8 +213,15 @@ class Ingress:
     async def healthz(self) -> dict:
         infos = await asyncio.gather(*(h.info.remote() for h in self.experts.values()))
         experts = {i["expert"]: {"version": i["version"], "ready": i["ready"]} for i in infos}
+        llm = "off"
+        if self.llm is not None:
+            info = await self.llm.info.remote()
+            llm = ("ready" if info["ready"] else "loads on first question"
+                   if not info["last_error"] else f"error: {info['last_error']}")
+        router = self.router.version if self.router is not None else (
+            "loads on first query" if self.registry.versions("router") else "not built")
         return {"status": "ok" if all(e["ready"] for e in experts.values()) else "degraded",
-                "experts": experts, "router": "not built", "llm": "not built"}
+                "experts": experts, "router": router, "llm": llm}
 
     @api.get("/v1/experts")
     async def list_experts(self) -> dict:
@@ -199,6 +231,10 @@ class Ingress:
     @api.post("/v1/query", response_model=QueryResponse)
     async def http_query(self, req: QueryRequest) -> QueryResponse:
         return await self.query(req)
+
+    @api.post("/v1/ask")
+    async def http_ask(self, req: AskRequest) -> dict:
+        return await self.ask(req)
 
     @api.post("/v1/experts/{name}/predict", response_model=ExpertResult)
     async def http_predict(self, name: str, req: PredictRequest) -> ExpertResult:

@@ -31,6 +31,9 @@ class AppArgs(BaseModel):
     torch_threads: int = Field(1, ge=1, le=64, description="intra-op threads per replica")
     max_batch_size: int = Field(32, ge=1, le=256, description="@serve.batch size per expert")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=1.0)
+    llm: bool = Field(True, description="serve the ontology encoder + tiny LLM (GraphLLM "
+                                        "deployment; loads on the first question)")
+    llm_threads: int = Field(2, ge=1, le=64, description="intra-op threads of GraphLLM")
 
     @field_validator("experts")
     @classmethod
@@ -77,6 +80,21 @@ class QueryRequest(BaseModel):
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("text is blank")
+        return v
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=1000)
+    mode: Literal["graph", "text", "question"] = "graph"
+    max_new_tokens: int = Field(24, ge=1, le=128)
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("question is blank")
         return v
 
 

@@ -32,7 +32,8 @@ def test_serve_configs_validate(path):
     (app,) = config.applications
     args = AppArgs.model_validate(app.args)
     names = {d.name for d in app.deployments}
-    assert names == {"Ingress"} | {f"Expert_{e}" for e in args.experts}
+    assert names == ({"Ingress"} | {f"Expert_{e}" for e in args.experts}
+                     | ({"GraphLLM"} if args.llm else set()))
     for d in app.deployments:
         if d.name.startswith("Expert_"):
             assert d.user_config == {"version": "active"}

@@ -1,0 +1,59 @@
+"""The ontology encoder + tiny LLM as one Ray Serve deployment (`GraphLLM`).
+
+Retrieval (faiss, entity linking) and generation (SmolLM2 with graph tokens) share a
+replica: the entity table is needed by both, and a question needs both. The models load on
+the first question (so a server whose graph LLM is not built yet still starts, and answers
+with the reason); a load that fails is retried on the next question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import torch
+from ray import serve
+
+from experts.errors import TinyExpertsError
+
+log = logging.getLogger("ray.serve")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=8,
+                  health_check_period_s=10)
+class GraphLLM:
+    def __init__(self, home: str, torch_threads: int = 2) -> None:
+        torch.set_num_threads(torch_threads)
+        self.home = Path(home)
+        self.answerer = None
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self.answerer is None:
+                from experts.build import Paths
+                from ontology_gnn.pipeline import Answerer
+
+                try:
+                    self.answerer = Answerer.load(Paths(self.home))
+                    self.last_error = None
+                    log.info("graph LLM ready: %s", self.answerer.versions)
+                except TinyExpertsError as err:
+                    self.last_error = err.message
+                    raise
+        return self.answerer
+
+    async def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24) -> dict:
+        """The answer dict of `tinyexperts ask`, or {"error", "status"} for a user error."""
+        try:
+            answerer = await asyncio.to_thread(self._load)
+            return await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens)
+        except TinyExpertsError as err:
+            return {"error": err.message, "status": err.status}
+
+    async def info(self) -> dict:
+        return {"ready": self.answerer is not None, "last_error": self.last_error,
+                "versions": self.answerer.versions if self.answerer else {}}
