@@ -212,8 +212,7 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * 6]
     examples = [(gllm.prompt(q.question, index.retrieve(q.question), "graph"), q.answer)
                 for q in qa["train"]]
-    tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed,
-                                align_steps=50 if quick else 300)
+    tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed)
     report = train_projector(gllm, examples, tcfg, progress=progress, log=log)
     evaluation = evaluate_modes(gllm, index, test, names=grounded_names(onto),
                                 progress=progress)
