@@ -139,9 +139,12 @@ def entity_types(kg: KnowledgeGraph) -> tuple[list[str], torch.Tensor]:
 
 def make_index(kg: KnowledgeGraph, onto, vectors: torch.Tensor, text_dim: int,
                encode_query=None) -> EntityIndex:
+    """faiss over the text part (linking) and the GNN part (similar entities) of `vectors`."""
     pn = {n.attrs["part_number"]: n.id for n in onto.by_type("product")
           if "part_number" in n.attrs} if onto is not None else {}
-    return EntityIndex(kg, vectors[:, -text_dim:], encode_query=encode_query, part_numbers=pn)
+    gnn = vectors[:, :-text_dim] if vectors.shape[1] > text_dim else None
+    return EntityIndex(kg, vectors[:, -text_dim:], encode_query=encode_query, part_numbers=pn,
+                       graph_vectors=gnn)
 
 
 def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, modes=MODES, batch: int = 16,
@@ -298,7 +301,10 @@ class Answerer:
         retrieve_ms = (time.perf_counter() - t0) * 1000
         entities = [{"id": e, "name": self.index.kg.entity(e).name,
                      "type": self.index.kg.entity(e).type} for e in sub.entities]
-        base = {"question": question, "mode": mode, "entities": entities,
+        related = [{"id": lk.entity_id, "name": self.index.kg.entity(lk.entity_id).name,
+                    "similarity": round(lk.score, 3)}
+                   for lk in (self.index.similar(sub.anchors[0]) if sub.anchors else [])]
+        base = {"question": question, "mode": mode, "entities": entities, "related": related,
                 "unknown": sub.unknown, "versions": self.versions}
         if not sub.entities:
             what = (f"{', '.join(sub.unknown)} {'is' if len(sub.unknown) == 1 else 'are'} not "

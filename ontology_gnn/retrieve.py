@@ -54,7 +54,8 @@ class EntityIndex:
 
     def __init__(self, kg: KnowledgeGraph, text_vectors: torch.Tensor, encode_query=None,
                  part_numbers: dict[str, str] | None = None, dense_floor: float = 0.55,
-                 hub_degree: int = 40, per_relation: int = 3, max_entities: int = 8) -> None:
+                 hub_degree: int = 40, per_relation: int = 3, max_entities: int = 8,
+                 graph_vectors: torch.Tensor | None = None) -> None:
         import faiss
 
         self.kg = kg
@@ -67,6 +68,13 @@ class EntityIndex:
         faiss.normalize_L2(vecs)
         self.faiss = faiss.IndexFlatIP(vecs.shape[1])
         self.faiss.add(vecs)
+        self.graph_faiss = None  # GNN vectors: entities that play the same role in the graph
+        if graph_vectors is not None:
+            gv = np.ascontiguousarray(graph_vectors.float().numpy())
+            faiss.normalize_L2(gv)
+            self.graph_faiss = faiss.IndexFlatIP(gv.shape[1])
+            self.graph_faiss.add(gv)
+            self._graph_vectors = gv
         self.codes = {e.name.upper(): e.id for e in kg.entities if e.type == "code"}
         self.part_numbers = {k.lower(): v for k, v in (part_numbers or {}).items()}
         self._pn_re = _alternation(self.part_numbers)
@@ -130,6 +138,18 @@ class EntityIndex:
         return [Link(self.kg.entities[r].id, float(s), "dense")
                 for s, r in zip(scores[0], rows[0], strict=True)
                 if r >= 0 and s >= self.dense_floor]
+
+    def similar(self, entity_id: str, k: int = 3) -> list[Link]:
+        """The k entities of the same type nearest by GNN vector (cosine), without itself."""
+        if self.graph_faiss is None:
+            return []
+        row = self.kg.index[entity_id]
+        want = self.kg.entities[row].type
+        scores, rows = self.graph_faiss.search(self._graph_vectors[row : row + 1], 8 * k + 1)
+        out = [Link(self.kg.entities[r].id, float(sc), "graph")
+               for sc, r in zip(scores[0], rows[0], strict=True)
+               if r >= 0 and r != row and self.kg.entities[r].type == want]
+        return out[:k]
 
     # ---- subgraph ---------------------------------------------------------------------
 

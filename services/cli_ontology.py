@@ -42,6 +42,9 @@ def run_ask(a: argparse.Namespace) -> int:
     print(r["answer"])
     if r["entities"]:
         print("  entities: " + "; ".join(f"{e['name']} ({e['type']})" for e in r["entities"]))
+    if r["related"]:
+        print("  similar in the graph: " + "; ".join(f"{e['name']} ({e['similarity']:.2f})"
+                                                      for e in r["related"]))
     lat = r["latency_ms"]
     speed = f", {r['tokens_per_s']} tokens/s" if r["tokens_per_s"] else ""
     print(f"  {r['mode']} mode, {r['prompt_tokens']} prompt tokens, {r['new_tokens']} new; "

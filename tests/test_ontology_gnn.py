@@ -183,6 +183,19 @@ def test_dense_fallback_finds_the_planted_entity(index):
     assert links and links[0].entity_id == "component:oxygen_sensor" and links[0].how == "dense"
 
 
+def test_similar_entities_come_from_the_graph_vectors(kg, features):
+    from ontology_gnn.retrieve import EntityIndex
+
+    gv = torch.randn(len(kg.entities), 8)
+    a, b = kg.index["code:P0171"], kg.index["code:P0172"]
+    gv[b] = gv[a] * 2 + 0.01  # planted: P0172 points the same way as P0171
+    idx = EntityIndex(kg, features, graph_vectors=gv)
+    near = idx.similar("code:P0171", k=2)
+    assert near[0].entity_id == "code:P0172" and near[0].how == "graph"
+    assert all(kg.entity(lk.entity_id).type == "code" for lk in near)
+    assert "code:P0171" not in [lk.entity_id for lk in near]
+
+
 def test_subgraph_is_capped_and_reaches_two_hops(small_ontology, kg, index):
     sub = index.subgraph(["code:P0420"])
     assert sub.entities[0] == "code:P0420" and len(sub.entities) <= index.max_entities
