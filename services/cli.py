@@ -208,12 +208,12 @@ def _registry_table() -> str:
     rows = _registry_rows()
     if not rows:
         return "registry is empty — run `tinyexperts build`"
-    lines = [f"{'expert':<14} {'version':<8} {'active':<6} {'params':>10}  {'metric':<9}"
+    lines = [f"{'expert':<16} {'version':<8} {'active':<6} {'params':>10}  {'metric':<9}"
              f"{'test':>7} {'baseline':>9}"]
     for r in rows:
         test, base = (f"{x:.4f}" if isinstance(x, float) else "-"
                       for x in (r["test"], r["baseline"]))
-        lines.append(f"{r['expert']:<14} {r['version']:<8} {'*' if r['active'] else '':<6} "
+        lines.append(f"{r['expert']:<16} {r['version']:<8} {'*' if r['active'] else '':<6} "
                      f"{r['params']:>10}  {r['metric']:<9}{test:>7} {base:>9}")
     return "\n".join(lines)
 

@@ -74,7 +74,8 @@ def server(quick_home, tmp_path_factory):
     app = config["applications"][0]
     app["args"]["experts"] = ["category", "compatibility"]
     app["deployments"] = [d for d in app["deployments"]
-                          if d["name"] in ("Ingress", "Expert_category", "Expert_compatibility")]
+                          if d["name"] in ("Ingress", "Expert_category", "Expert_compatibility",
+                                           "GraphLLM")]
     folder = tmp_path_factory.mktemp("serve")
     path = folder / "serve_test.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -216,6 +217,19 @@ def test_router_decides_once_registered(server):
             metadata=(("application", "tinyexperts"),), timeout=60)
     assert reply.route_source == "router"
     assert reply.decision in ("experts", "llm", "abstain", "no_expert")
+
+
+def test_ask_without_a_built_graph_llm_says_how_to_build_it(server):
+    """The GraphLLM deployment runs but nothing is built in this home: a clear 4xx naming
+    the build command, bad questions are 422, and the server keeps answering."""
+    status, body = call("POST", f"{server.url}/v1/ask", {"question": "What does P0420 mean?"})
+    assert status in (400, 404) and "tinyexperts build" in body["detail"], body
+    for bad in ({"question": "   "}, {"question": "x" * 1001}, {"question": 5},
+                {"question": "P0420?", "mode": "telepathy"}, {"q": "P0420"}):
+        status, body = call("POST", f"{server.url}/v1/ask", bad)
+        assert status == 422, (bad, body)
+    status, health = call("GET", f"{server.url}/healthz")
+    assert status == 200 and health["llm"].startswith("error:")
 
 
 def _copy_version(home: Path, expert: str, damage: bool = False) -> str:
