@@ -247,8 +247,8 @@ def run_registry(a: argparse.Namespace) -> int:
 # ---- the table --------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
-    "build": ("build the ontology, datasets, the four expert teachers, the router and the "
-              "ontology encoder + graph-token LLM", add_build, run_build),
+    "build": ("build what is missing: data, experts, router, GNN + graph-token LLM",
+              add_build, run_build),
     "eval": ("evaluate an expert version on a split or file", add_eval, run_eval),
     "predict": ("run one expert on one input", add_predict, run_predict),
     "route": ("show the router's decision for a query: experts, exit layer, confidences",
