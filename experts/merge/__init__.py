@@ -1,0 +1,1 @@
+"""Merging variants of one expert (issue: adapt and merge)."""

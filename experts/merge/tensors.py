@@ -1,0 +1,109 @@
+"""Merging variants of one expert, at the level of tensors.
+
+- Task vectors (`delta = variant - base`) are merged by peft's tensor functions:
+  task arithmetic, TIES, DARE (linear and TIES). DARE's random drop is seeded here (peft
+  draws from the global generator).
+- KnOTS (peft has none): the variants' LoRA updates `B_i @ A_i` of one layer are placed
+  side by side and decomposed once, `[ΔW_1 | … | ΔW_n] = U Σ [V_1 | … | V_n]`; in that shared
+  basis each variant is just its block `V_i`, and the blocks are merged with one of the
+  methods above; the merged update is `U Σ V_merged`.
+- Task heads: the merged head covers the union of the variants' labels; a label's row is
+  the weighted mean of the rows of the variants that have that label — a class one variant
+  never saw does not get averaged with anything else.
+- EWC: the quadratic penalty `λ/2 Σ F (θ - θ*)²`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+METHODS = ("task_arithmetic", "ties", "dare_linear", "dare_ties")
+
+
+def merge_deltas(deltas: Sequence[torch.Tensor], method: str, weights: Sequence[float],
+                 density: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """One merged delta from same-shaped deltas."""
+    from peft.utils import merge_utils as mu
+
+    if method not in METHODS:
+        raise ValueError(f"unknown merge method {method!r}; one of {', '.join(METHODS)}")
+    if len(deltas) != len(weights) or not deltas:
+        raise ValueError(f"{len(weights)} weights for {len(deltas)} deltas")
+    shapes = {tuple(d.shape) for d in deltas}
+    if len(shapes) != 1:
+        raise ValueError(f"deltas differ in shape: {sorted(shapes)}")
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density {density} is outside (0, 1]")
+    w = torch.tensor(list(weights), dtype=deltas[0].dtype)
+    deltas = list(deltas)
+    if method == "task_arithmetic":
+        return mu.task_arithmetic(deltas, w)
+    if method == "ties":
+        with warnings.catch_warnings():  # density 1 = no trimming, which peft warns about
+            warnings.filterwarnings("ignore", message="The density")
+            return mu.ties(deltas, w, density)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if method == "dare_linear":
+            return mu.dare_linear(deltas, w, density)
+        return mu.dare_ties(deltas, w, density)
+
+
+def knots_basis(updates: Sequence[torch.Tensor]):
+    """(U·Σ, [V_i]) with updates[i] == (U·Σ) @ V_i (up to float error)."""
+    shapes = {tuple(u.shape) for u in updates}
+    if len(shapes) != 1:
+        raise ValueError(f"LoRA updates differ in shape: {sorted(shapes)}")
+    stacked = torch.cat(list(updates), dim=1)  # (d_out, n * d_in)
+    u, s, vh = torch.linalg.svd(stacked, full_matrices=False)
+    keep = s > s.max() * 1e-6 if s.numel() else s.bool()  # the joint rank, at most Σ r_i
+    us = u[:, keep] * s[keep]
+    blocks = list(vh[keep].split(updates[0].shape[1], dim=1))
+    return us, blocks
+
+
+def knots_merge(lora: Sequence[tuple[torch.Tensor, torch.Tensor]], method: str,
+                weights: Sequence[float], density: float = 1.0, seed: int = 0
+                ) -> torch.Tensor:
+    """Merged ΔW (d_out, d_in) from the variants' LoRA factors (B_i (d_out, r), A_i (r, d_in))."""
+    updates = [b @ a for b, a in lora]
+    us, blocks = knots_basis(updates)
+    return us @ merge_deltas(blocks, method, weights, density, seed)
+
+
+def union_head(heads: Sequence[tuple[list[str], torch.Tensor, torch.Tensor]],
+               weights: Sequence[float] | None = None
+               ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Merge classification heads (labels, W (C_i, H), b (C_i,)) over the union of labels."""
+    weights = list(weights) if weights is not None else [1.0] * len(heads)
+    if len(weights) != len(heads):
+        raise ValueError(f"{len(weights)} weights for {len(heads)} heads")
+    hidden = {w.shape[1] for _, w, _ in heads}
+    if len(hidden) != 1:
+        raise ValueError(f"heads read different hidden sizes: {sorted(hidden)}")
+    labels: list[str] = []
+    for names, _, _ in heads:
+        labels.extend(n for n in names if n not in labels)
+    h = hidden.pop()
+    w_sum = torch.zeros(len(labels), h)
+    b_sum = torch.zeros(len(labels))
+    total = torch.zeros(len(labels))
+    pos = {n: i for i, n in enumerate(labels)}
+    for (names, w, b), wt in zip(heads, weights, strict=True):
+        rows = torch.tensor([pos[n] for n in names])
+        w_sum.index_add_(0, rows, wt * w.float())
+        b_sum.index_add_(0, rows, wt * b.float())
+        total.index_add_(0, rows, torch.full((len(names),), float(wt)))
+    return labels, w_sum / total[:, None], b_sum / total
+
+
+def ewc_penalty(params: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor],
+                fisher: dict[str, torch.Tensor], lam: float) -> torch.Tensor:
+    """λ/2 · Σ_k F_k (θ_k - θ*_k)² over the parameters that have a Fisher estimate."""
+    total = torch.zeros(())
+    for name, f in fisher.items():
+        total = total + (f * (params[name] - anchor[name]).pow(2)).sum()
+    return 0.5 * lam * total

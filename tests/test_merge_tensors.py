@@ -1,0 +1,94 @@
+"""Merge primitives on small tensors with answers worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from experts.merge.tensors import (
+    ewc_penalty,
+    knots_basis,
+    knots_merge,
+    merge_deltas,
+    union_head,
+)
+
+
+def test_task_arithmetic_is_the_weighted_sum():
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 1.0])
+    assert torch.allclose(merge_deltas([a, b], "task_arithmetic", [0.5, 2.0]),
+                          torch.tensor([6.5, 1.0]))
+
+
+def test_ties_elects_the_sign_and_drops_the_conflicting_value():
+    # column 0 agrees (+): mean of 1 and 3; column 1 conflicts: total mass -2 + 1 < 0, so
+    # only the negative value survives
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 1.0])
+    assert torch.allclose(merge_deltas([a, b], "ties", [1.0, 1.0], density=1.0),
+                          torch.tensor([2.0, -2.0]))
+
+
+def test_ties_trims_to_the_largest_magnitudes_first():
+    a = torch.tensor([4.0, 0.1, -3.0, 0.2])  # density 0.5 keeps 4 and -3
+    b = torch.tensor([2.0, 0.3, 0.1, -5.0])  # keeps 2 and -5
+    got = merge_deltas([a, b], "ties", [1.0, 1.0], density=0.5)
+    assert torch.allclose(got, torch.tensor([3.0, 0.0, -3.0, -5.0]))
+
+
+def test_dare_drops_and_rescales_the_survivors():
+    delta = torch.arange(1.0, 2001.0)
+    got = merge_deltas([delta], "dare_linear", [1.0], density=0.25, seed=3)
+    kept = got != 0
+    assert 0.2 < kept.float().mean() < 0.3
+    assert torch.allclose(got[kept], delta[kept] / 0.25)  # each survivor scaled by 1/density
+    again = merge_deltas([delta], "dare_linear", [1.0], density=0.25, seed=3)
+    assert torch.equal(got, again)  # seeded
+    assert not torch.equal(got, merge_deltas([delta], "dare_linear", [1.0], 0.25, seed=4))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"method": "average"}, "unknown merge method"),
+    ({"density": 0.0}, "outside"), ({"density": 1.5}, "outside"),
+    ({"weights": [1.0]}, "1 weights for 2 deltas"),
+])
+def test_bad_arguments_are_refused(kwargs, match):
+    args = {"deltas": [torch.ones(2), torch.ones(2)], "method": "ties", "weights": [1.0, 1.0]}
+    with pytest.raises(ValueError, match=match):
+        merge_deltas(**{**args, **kwargs})
+    with pytest.raises(ValueError, match="differ in shape"):
+        merge_deltas([torch.ones(2), torch.ones(3)], "ties", [1.0, 1.0])
+
+
+def test_knots_alignment_round_trip_and_merge():
+    torch.manual_seed(0)
+    lora = [(torch.randn(6, 2), torch.randn(2, 5)) for _ in range(3)]
+    updates = [b @ a for b, a in lora]
+    us, blocks = knots_basis(updates)
+    assert us.shape[1] == 6  # joint rank: min(d_out 6, 3 variants x rank 2)
+    for upd, v in zip(updates, blocks, strict=True):
+        assert torch.allclose(us @ v, upd, atol=1e-5)
+    # task arithmetic in the shared basis is task arithmetic of the updates (linear)
+    merged = knots_merge(lora, "task_arithmetic", [0.2, 0.3, 0.5])
+    assert torch.allclose(merged, 0.2 * updates[0] + 0.3 * updates[1] + 0.5 * updates[2],
+                          atol=1e-5)
+    assert knots_merge(lora, "ties", [1, 1, 1], density=0.5).shape == (6, 5)
+
+
+def test_union_head_never_averages_unrelated_classes():
+    w1, b1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0.1, 0.2])
+    w2, b2 = torch.tensor([[3.0, 0.0], [5.0, 5.0]]), torch.tensor([0.3, 0.9])
+    labels, w, b = union_head([(["P0171", "P0300"], w1, b1), (["P0171", "U0100"], w2, b2)])
+    assert labels == ["P0171", "P0300", "U0100"]
+    assert torch.allclose(w[0], torch.tensor([2.0, 0.0]))  # shared label: mean of both rows
+    assert torch.allclose(w[1], w1[1]) and torch.allclose(w[2], w2[1])  # one owner: copied
+    assert torch.allclose(b, torch.tensor([0.2, 0.2, 0.9]))
+    labels, w, _ = union_head([(["a"], w1[:1], b1[:1]), (["a"], w2[:1], b2[:1])], [1.0, 3.0])
+    assert torch.allclose(w[0], torch.tensor([2.5, 0.0]))  # (1*1 + 3*3) / 4
+
+
+def test_ewc_penalty_value():
+    params = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.5])}
+    anchor = {"w": torch.tensor([0.0, 0.0]), "b": torch.tensor([0.0])}
+    fisher = {"w": torch.tensor([2.0, 0.5])}  # b has no Fisher estimate: not penalised
+    # λ/2 (2·1² + 0.5·2²) = 10/2 · 4 = 20
+    assert ewc_penalty(params, anchor, fisher, lam=10.0).item() == pytest.approx(20.0)
