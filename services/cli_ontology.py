@@ -81,6 +81,9 @@ def run_ontology(a: argparse.Namespace) -> int:
         print_out(out, a.json) if a.json else print(
             f"wrote {path}: {out['entities']} entities, {out['triples']} triples")
         return 0
+    if a.link_prediction and not 1 <= a.epochs <= 5000:
+        raise TinyExpertsError(f"--epochs {a.epochs} is out of range", where="--epochs",
+                               fix="use 1..5000")
     kg = read_turtle(a.path)
     types: dict[str, int] = {}
     for e in kg.entities:
