@@ -180,8 +180,9 @@ def train_link_model(kg: KnowledgeGraph, features: torch.Tensor, train_triples,
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     gi = graph_index(kg)
-    full, _ = to_hetero_data(kg, features)  # every edge type, for a stable module layout
-    edge_types = sorted(full.edge_types)
+    # every edge type of the whole graph and its reverse, for a stable module layout
+    edge_types = sorted({et for st, r, tt in kg.relations()
+                         for et in ((st, r, tt), (tt, f"rev_{r}", st))})
     relations = sorted({r for _, r, _ in kg.triples})
     encoder = make_encoder(cfg.kind, gi.types, edge_types, features.shape[1], cfg)
     decoder = DistMult(relations, cfg.hidden)
@@ -194,9 +195,9 @@ def train_link_model(kg: KnowledgeGraph, features: torch.Tensor, train_triples,
     for _ in bar:
         # Disjoint message and supervision edges, redrawn every epoch: an edge the loss
         # asks about is never also a message, as for the held-out edges at test time.
-        supervise = [tr for tr in train_triples if rng.random() < cfg.supervise_fraction]
-        chosen = set(supervise)
-        messages = [tr for tr in train_triples if tr not in chosen]
+        supervise, messages = [], []
+        for tr in train_triples:
+            (supervise if rng.random() < cfg.supervise_fraction else messages).append(tr)
         data, _ = to_hetero_data(kg, features, messages)
         typed = _typed(kg, gi, supervise)
         total = sum(len(v[0]) for v in typed.values())
