@@ -41,12 +41,17 @@ from ontology_gnn.graph_llm import (
     load_llm,
     train_projector,
 )
-from ontology_gnn.qa import generate_qa, grounded_names, is_correct, is_grounded
+from ontology_gnn.qa import (
+    MAX_QUESTION_CHARS,
+    generate_qa,
+    grounded_names,
+    is_correct,
+    is_grounded,
+)
 from ontology_gnn.retrieve import EntityIndex
 
 ENCODER = "ontology_encoder"
 GRAPH_LLM = "graph_llm"
-MAX_QUESTION_CHARS = 1000
 
 
 # ---- ontology encoder ------------------------------------------------------------------

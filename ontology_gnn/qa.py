@@ -22,6 +22,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
+MAX_QUESTION_CHARS = 1000  # `ask`, `/v1/ask` and the Answerer refuse longer questions
+
 KINDS = ("code_component", "code_area", "code_parts", "product_category", "product_brand",
          "product_fits")
 

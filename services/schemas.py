@@ -11,12 +11,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from experts.specs import EXPERTS
+from ontology_gnn.qa import MAX_QUESTION_CHARS
 
 MAX_TEXT_CHARS = 2000
 MAX_BATCH = 64
 MAX_TOP_K = 20
 
 ExpertName = Literal["category", "attributes", "compatibility", "fault_codes"]
+
+
+def not_blank(v: str, what: str) -> str:
+    if not v.strip():
+        raise ValueError(f"{what} is blank")
+    return v
 
 
 class AppArgs(BaseModel):
@@ -78,24 +85,20 @@ class QueryRequest(BaseModel):
     @field_validator("text")
     @classmethod
     def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("text is blank")
-        return v
+        return not_blank(v, "text")
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=1000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     mode: Literal["graph", "text", "question"] = "graph"
     max_new_tokens: int = Field(24, ge=1, le=128)
 
     @field_validator("question")
     @classmethod
     def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("question is blank")
-        return v
+        return not_blank(v, "question")
 
 
 class ExpertResult(BaseModel):
