@@ -62,7 +62,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
     log(f"bench llm: link prediction on {len(kg.entities)} entities, {len(kg.triples)} triples")
     enc = load_text_encoder()
     feats = text_vectors([e.text for e in kg.entities], *enc)
-    lp, _, _ = link_prediction_study(kg, feats, ["rgcn", "sage", "text-mlp"], seed,
+    lp, _ = link_prediction_study(kg, feats, ["rgcn", "sage", "text-mlp"], seed,
                                      log=lambda m: log(m))
     link_rows = [{"encoder": k, "mrr": v["mrr"], "hits@10": v["hits@10"], "n": v["n"],
                   "seconds": v.get("seconds", 0.0)} for k, v in lp.items()]

@@ -58,7 +58,7 @@ GRAPH_LLM = "graph_llm"
 
 def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, seed: int = 0,
                           epochs: int | None = None, progress: bool = False, log=print):
-    """Train each encoder kind on one split; (results by kind, trained models, split)."""
+    """Train each encoder kind on one split; (results by kind, trained models by kind)."""
     train, _val, test = split_triples(kg, 0.1, seed)
     results = {"text-cosine": rank_metrics(kg, features, cosine_scorer, test, kg.triples)}
     models = {}
@@ -70,7 +70,7 @@ def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, see
         results[kind] = rank_metrics(kg, z, model_scorer(model), test, kg.triples)
         results[kind]["seconds"] = round(time.perf_counter() - t0, 1)
         models[kind] = model
-    return results, models, (train, test)
+    return results, models
 
 
 def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
@@ -88,7 +88,7 @@ def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int 
     model, tok = text_encoder or load_text_encoder()
     features = text_vectors([e.text for e in kg.entities], model, tok, progress=progress)
     kind = EncoderConfig().kind
-    results, models, _ = link_prediction_study(
+    results, models = link_prediction_study(
         kg, features, [kind, "text-mlp"], seed, epochs=60 if quick else None,
         progress=progress, log=log)
     z = models[kind].embed(kg, features)  # the served vectors: messages over every edge

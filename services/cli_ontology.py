@@ -104,7 +104,7 @@ def run_ontology(a: argparse.Namespace) -> int:
 
         model, tok = load_text_encoder()
         feats = text_vectors([e.text for e in kg.entities], model, tok)
-        results, _, _ = link_prediction_study(kg, feats, [EncoderConfig().kind, "text-mlp"],
+        results, _ = link_prediction_study(kg, feats, [EncoderConfig().kind, "text-mlp"],
                                               epochs=a.epochs, log=lambda *_: None)
         out["link_prediction"] = {k: {m: v[m] for m in ("mrr", "hits@10", "n")}
                                   for k, v in results.items()}
