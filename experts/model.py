@@ -43,6 +43,8 @@ class ExpertModel(nn.Module):
         # tokenizer id -> embedding row, once the vocabulary is pruned (None before)
         self.register_buffer("vocab_map", None)
         self.frozen: list[str] = []  # module prefixes frozen by specialization
+        # prompt tuning: P trained input vectors inserted after [CLS] (None = no prompt)
+        self.prompt: nn.Parameter | None = None
 
     @property
     def task(self) -> TaskKind:
@@ -53,8 +55,11 @@ class ExpertModel(nn.Module):
         """Token vectors (B, T, H) for tagging, else normalised sentence vectors (B, H)."""
         if self.vocab_map is not None:
             input_ids = self.vocab_map[input_ids]
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                         token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
+        if self.prompt is None:
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
+        else:
+            h = self._embed_with_prompt(input_ids, attention_mask, token_type_ids)
         if self.task == "tag":
             return h
         return mean_pool(h, attention_mask)
@@ -64,6 +69,27 @@ class ExpertModel(nn.Module):
         """Logits: (B, T, L) for tagging, (B, L) otherwise."""
         return self.classifier(self.dropout(self.embed(input_ids, attention_mask,
                                                        token_type_ids)))
+
+    def _embed_with_prompt(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """Encoder states with the prompt vectors after [CLS]; the prompt positions are cut
+        from the output, so tagging and pooling see the same positions as without it."""
+        b, p = input_ids.shape[0], self.prompt.shape[0]
+        words = self.encoder.embeddings.word_embeddings(input_ids)  # (B, T, H)
+        prompt = self.prompt.to(words.dtype).expand(b, -1, -1)
+        embeds = torch.cat([words[:, :1], prompt, words[:, 1:]], dim=1)
+        mask = torch.cat([attention_mask[:, :1], attention_mask.new_ones(b, p),
+                          attention_mask[:, 1:]], dim=1)
+        types = None
+        if token_type_ids is not None:
+            types = torch.cat([token_type_ids[:, :1], token_type_ids.new_zeros(b, p),
+                               token_type_ids[:, 1:]], dim=1)
+        h = self.encoder(inputs_embeds=embeds, attention_mask=mask,
+                         token_type_ids=types).last_hidden_state
+        return torch.cat([h[:, :1], h[:, 1 + p:]], dim=1)
+
+    def set_prompt(self, vectors: torch.Tensor) -> None:
+        """Add (or replace) a trainable prompt of P input vectors (P, H)."""
+        self.prompt = nn.Parameter(vectors.detach().clone().float())
 
     def set_prototypes(self, label_vectors: torch.Tensor) -> None:
         """Start the head from label embeddings (L, H): logits = scale * cos(x, label)."""
@@ -87,6 +113,7 @@ class ExpertModel(nn.Module):
 
         return {"encoder": self.encoder.config.to_dict(), "head": asdict(self.head_config),
                 "structure": structure(self), "frozen": self.frozen, "backend": backend,
+                "prompt_tokens": 0 if self.prompt is None else int(self.prompt.shape[0]),
                 "params": self.num_params()}
 
     def save(self, folder: Path) -> list[Path]:
@@ -105,6 +132,8 @@ class ExpertModel(nn.Module):
         model = cls(BertConfig.from_dict(config["encoder"]), HeadConfig(**config["head"]))
         apply_structure(model, config.get("structure") or {})
         model.frozen = list(config.get("frozen") or [])
+        if config.get("prompt_tokens"):
+            model.set_prompt(torch.zeros(config["prompt_tokens"], model.encoder.config.hidden_size))
         return model
 
     @classmethod

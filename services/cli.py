@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from experts.errors import TinyExpertsError
+from services.cli_adapt import add_adapt, add_merge, run_adapt, run_merge
 from services.cli_common import expert_names, http_json, print_out, registry
 from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
@@ -261,6 +262,10 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                  run_registry),
     "specialize": ("distill, prune, freeze and quantize an expert by a recipe; register it",
                    add_specialize, run_specialize),
+    "adapt": ("re-specialize one expert on new data: finetune, lora, prompt, hybrid, "
+              "optional EWC; register it", add_adapt, run_adapt),
+    "merge": ("merge variants of one expert (ties, dare, task arithmetic, knots) with a "
+              "regression gate; register it", add_merge, run_merge),
     "report": ("show a specialized version's step-by-step table and plot", add_report,
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,

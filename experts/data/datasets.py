@@ -72,16 +72,22 @@ def _write_json(path: Path, obj) -> None:
 
 
 def load_expert_data(expert: str, data_dir: Path) -> ExpertData:
-    """Read one expert's three splits; test labels must be known from training."""
+    """Read one expert's three splits from `<data_dir>/<expert>/`."""
+    return load_split_folder(expert, data_dir / expert)
+
+
+def load_split_folder(expert: str, folder: Path) -> ExpertData:
+    """Read `folder/{train,validation,test}` in the expert's format (+ optional labels.json)."""
     spec = get_spec(expert)
-    splits = {s: read_examples(split_path(data_dir, expert, s), spec.kind) for s in SPLITS}
+    suffix = FILE_SUFFIX[spec.kind]
+    splits = {s: read_examples(folder / f"{s}{suffix}", spec.kind) for s in SPLITS}
     labels = labels_of(spec.kind, splits["train"])
     if len(labels) < 2:
         raise TinyExpertsError(
             f"training data has {len(labels)} label(s); a classifier needs at least 2",
-            where=str(split_path(data_dir, expert, "train")), fix="add examples of other labels")
+            where=str(folder / f"train{suffix}"), fix="add examples of other labels")
     label_info: dict[str, dict[str, str]] = {}
-    info_path = data_dir / expert / "labels.json"
+    info_path = folder / "labels.json"
     if info_path.is_file():
         try:
             label_info = json.loads(info_path.read_text(encoding="utf-8"))

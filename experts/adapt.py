@@ -1,0 +1,437 @@
+"""`tinyexperts adapt`: re-specialize one expert on new data, optionally without forgetting.
+
+Methods (all train through `experts.train.fine_tune`, so early stopping, warm-up and the
+progress bar are the same as for teachers):
+- `finetune`: every encoder weight (word embeddings stay frozen, as in teacher training);
+- `lora`: peft LoRA on every attention and feed-forward Linear; after training the update is
+  folded into the weights (the served model is as fast as before) and the factors are kept
+  in `lora.safetensors` for KnOTS merging;
+- `prompt`: P trained input vectors after [CLS] (`ExpertModel.set_prompt`), encoder frozen.
+  Written here rather than with peft's prompt-tuning wrapper: for encoders that wrapper
+  drops BERT's token-type ids (the pair expert needs them) and returns the virtual
+  positions in the output, which the tagging head would have to cut anyway;
+- `hybrid`: fine-tune on a small share of the data, then prompt-tune on all of it.
+
+`--ewc LAMBDA` works with any method: the diagonal Fisher of the parent on the previous
+task's data (normalised to mean 1, so λ means the same across experts) anchors the weights
+the parent had; for LoRA the anchored quantity is the folded update `B·A`. The Fisher is
+stored in the new artifact (`fisher.safetensors`, fp16) with the version it belongs to.
+
+Every adapted version records where it started (`base`: the pretrained MiniLM or a
+registered version, with a digest of its encoder weights — merging checks it), the data it
+saw (path, sha256, sizes) and its metrics on the new test split and on the parent's test
+split (`forgetting` = parent score − adapted score there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from experts.assets import minilm_dir, sha256_file
+from experts.data.datasets import ExpertData, load_split_folder
+from experts.data.formats import Example, labels_of, read_examples
+from experts.encoding import encode, model_inputs
+from experts.errors import TinyExpertsError
+from experts.evaluate import evaluate, quality
+from experts.merge.tensors import ewc_penalty
+from experts.predictor import Predictor
+from experts.registry import Registry
+from experts.specs import ExpertSpec, get_spec
+from experts.train import cross_entropy, fine_tune, seed_everything
+
+METHODS = ("finetune", "lora", "prompt", "hybrid")
+BASE = "base"  # `--from base`: start from the pretrained MiniLM with a new head
+BASE_REF = "minilm"
+LORA_TARGETS = ["query", "key", "value", "dense"]  # every Linear of every encoder layer
+DEFAULT_LR = {"lora": 5e-4, "prompt": 1e-2}  # finetune: the expert's own teacher lr
+
+
+@dataclass
+class AdaptConfig:
+    method: str = "lora"
+    epochs: int | None = None  # default: the expert's teacher epochs
+    lr: float | None = None
+    rank: int = 8
+    alpha: int = 16
+    prompt_tokens: int = 16
+    hybrid_fraction: float = 0.2  # share of the data the hybrid's fine-tuning stage sees
+    ewc: float = 0.0
+    fisher_samples: int = 256
+    freeze: tuple[str, ...] = ()  # "embeddings", "layer.0", ... (finetune, lora, hybrid)
+    quick: bool = False
+    seed: int = 0
+
+    def check(self, spec: ExpertSpec) -> None:
+        def bad(what: str, fix: str) -> TinyExpertsError:
+            return TinyExpertsError(what, where="adapt options", fix=fix)
+
+        if self.method not in METHODS:
+            raise bad(f"unknown method {self.method!r}", f"use one of: {', '.join(METHODS)}")
+        if self.epochs is not None and not 1 <= self.epochs <= 50:
+            raise bad(f"--epochs {self.epochs} is outside 1..50", "pass e.g. --epochs 2")
+        if self.lr is not None and not 0 < self.lr < 1:
+            raise bad(f"--lr {self.lr} is outside (0, 1)", "pass e.g. --lr 5e-4")
+        if not 1 <= self.rank <= 256:
+            raise bad(f"--rank {self.rank} is outside 1..256", "pass e.g. --rank 8")
+        if not 1 <= self.prompt_tokens <= 128:
+            raise bad(f"--prompt-tokens {self.prompt_tokens} is outside 1..128",
+                      "pass e.g. --prompt-tokens 16")
+        if not 0 < self.hybrid_fraction < 1:
+            raise bad(f"hybrid fraction {self.hybrid_fraction} is outside (0, 1)",
+                      "pass e.g. --hybrid-fraction 0.2")
+        if self.ewc < 0:
+            raise bad(f"--ewc {self.ewc} is negative", "pass λ ≥ 0, e.g. --ewc 100")
+        if self.freeze and self.method == "prompt":
+            raise bad("--freeze has nothing to freeze with --method prompt (the encoder is "
+                      "frozen already)", "drop --freeze or use finetune / lora / hybrid")
+        for f in self.freeze:
+            freeze_prefix(f)
+
+
+def freeze_prefix(name: str, layers: int = 64) -> str:
+    """`embeddings` / `layer.N` -> the parameter-name prefix it freezes."""
+    if name == "embeddings":
+        return "encoder.embeddings."
+    if name.startswith("layer.") and name[6:].isdigit() and int(name[6:]) < layers:
+        return f"encoder.encoder.layer.{int(name[6:])}."
+    raise TinyExpertsError(f"cannot freeze {name!r}", where="--freeze",
+                           fix="name `embeddings` or `layer.N` (N from 0), comma-separated")
+
+
+def canonical(name: str) -> str:
+    """A parameter name without peft's wrapping (`base_model.model.`, `.base_layer`)."""
+    return name.replace("base_model.model.", "").replace(".base_layer", "")
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+def load_adapt_data(expert: str, path: Path, seed: int = 0) -> ExpertData:
+    """A folder with train/validation/test files, or one file split 80/10/10 (seeded)."""
+    path = Path(path)
+    if path.is_dir():
+        return load_split_folder(expert, path)
+    spec = get_spec(expert)
+    rows = read_examples(path, spec.kind)
+    if len(rows) < 20:
+        raise TinyExpertsError(f"{len(rows)} examples are too few to adapt on", where=str(path),
+                               fix="give at least 20 examples (10 % of them become the test)")
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    n_val = n_test = max(2, len(rows) // 10)
+    splits = {"validation": rows[:n_val], "test": rows[n_val:n_val + n_test],
+              "train": rows[n_val + n_test:]}
+    labels = labels_of(spec.kind, splits["train"])
+    return ExpertData(expert, splits, labels, {})
+
+
+def data_digest(path: Path) -> str:
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def previous_data(manifest, expert: str) -> ExpertData | None:
+    """The data a registered version was trained on (teachers: the default data folder)."""
+    recorded = manifest.data.get("dir") or manifest.data.get("path")
+    if not recorded or not Path(recorded).exists():
+        return None
+    return load_adapt_data(expert, Path(recorded), manifest.data.get("seed", 0))
+
+
+# ---- models -------------------------------------------------------------------------------
+
+def encoder_digest(model) -> str:
+    """sha256 over the encoder's tensors (names, shapes, bytes): identifies a merge base."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.encoder.state_dict().items()):
+        h.update(canonical(name).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str]:
+    """Append rows for labels the parent never had (prototype rows if it uses them)."""
+    from experts.build import encode_texts
+
+    new = [lab for lab in labels if lab not in predictor.labels]
+    if not new:
+        return []
+    model, old = predictor.model, predictor.model.classifier
+    head = torch.nn.Linear(old.in_features, old.out_features + len(new))
+    with torch.no_grad():
+        head.weight[: old.out_features] = old.weight
+        head.bias[: old.out_features] = old.bias
+        texts = [info.get(lab, {}).get("description", lab) for lab in new]
+        vecs = encode_texts(model, predictor.tokenizer, texts)  # normalised already
+        head.weight[old.out_features:] = vecs * old.weight.norm(dim=1).mean()
+        head.bias[old.out_features:] = old.bias.mean()
+    model.classifier = head
+    model.head_config.num_labels = head.out_features
+    predictor.labels = [*predictor.labels, *new]
+    predictor.label_info = {**predictor.label_info, **{k: info[k] for k in new if k in info}}
+    return new
+
+
+def add_lora(model, cfg: AdaptConfig) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model.encoder = get_peft_model(model.encoder, LoraConfig(
+        r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=LORA_TARGETS))
+
+
+def fold_lora(model) -> dict[str, torch.Tensor]:
+    """Fold the LoRA updates into the weights; return the factors `{module}.lora_B` (scaled)
+    and `{module}.lora_A`, with B·A == the update each weight received."""
+    from peft.tuners.lora import LoraLayer
+
+    factors: dict[str, torch.Tensor] = {}
+    for name, module in model.encoder.named_modules():
+        if isinstance(module, LoraLayer) and "default" in module.lora_A:
+            key = "encoder." + canonical(name)
+            scale = module.scaling["default"]
+            factors[f"{key}.lora_A"] = module.lora_A["default"].weight.detach().clone()
+            factors[f"{key}.lora_B"] = module.lora_B["default"].weight.detach().clone() * scale
+    model.encoder = model.encoder.merge_and_unload()
+    return factors
+
+
+def add_prompt(predictor: Predictor, tokens: int) -> None:
+    """A prompt initialised from the word vectors of the expert's own description."""
+    spec = get_spec(predictor.name)
+    model = predictor.model
+    ids = predictor.tokenizer(spec.description, add_special_tokens=False)["input_ids"]
+    ids = (ids * (tokens // max(1, len(ids)) + 1))[:tokens]
+    table = model.encoder.embeddings.word_embeddings.weight
+    rows = model.vocab_map[torch.tensor(ids)].long() if model.vocab_map is not None \
+        else torch.tensor(ids)
+    model.set_prompt(table[rows].detach())
+
+
+def train_only(model, keep: Callable[[str], bool]) -> None:
+    for name, p in model.named_parameters():
+        p.requires_grad_(keep(canonical(name)))
+
+
+# ---- EWC ----------------------------------------------------------------------------------
+
+def fisher_diagonal(predictor: Predictor, examples: list[Example], samples: int, seed: int,
+                    progress: bool = False) -> dict[str, torch.Tensor]:
+    """Mean squared gradient of the log-likelihood, one example at a time, normalised to
+    mean 1 over all entries. Word embeddings are left out (never trained)."""
+    from tqdm.auto import tqdm
+
+    model = predictor.model
+    rows = random.Random(seed).sample(list(examples), min(samples, len(examples)))
+    names = {n: p for n, p in model.named_parameters()
+             if "word_embeddings" not in n and n != "prompt"}
+    for p in names.values():
+        p.requires_grad_(True)
+    acc = {n: torch.zeros_like(p) for n, p in names.items()}
+    label_to_id = {lab: i for i, lab in enumerate(predictor.labels)}
+    model.eval()  # no dropout: the gradient of the model as it is
+    for ex in tqdm(rows, desc="fisher", disable=not progress, unit="ex"):
+        batch = encode(predictor.tokenizer, predictor.kind, [ex], model.head_config.max_length,
+                       label_to_id)
+        model.zero_grad(set_to_none=True)
+        cross_entropy(model(**model_inputs(batch)), batch).backward()
+        for n, p in names.items():
+            if p.grad is not None:
+                acc[n] += p.grad.detach() ** 2
+    model.zero_grad(set_to_none=True)
+    mean = torch.cat([a.flatten() for a in acc.values()]).mean().clamp(min=1e-30)
+    return {canonical(n): a / mean for n, a in acc.items()}
+
+
+class EWC:
+    """`λ/2 Σ F (θ − θ*)²` over the current model's weights; LoRA-wrapped Linears count
+    with their effective weight `W + B·A`."""
+
+    def __init__(self, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor],
+                 lam: float) -> None:
+        self.lam = lam
+        keep = {n for n, f in fisher.items() if n in anchor and anchor[n].shape == f.shape}
+        self.fisher = {n: fisher[n].float() for n in keep}
+        self.anchor = {n: anchor[n].detach().clone().float() for n in keep}
+
+    def penalty(self, model) -> torch.Tensor:
+        from peft.tuners.lora import LoraLayer
+
+        current: dict[str, torch.Tensor] = {}
+        for name, p in model.named_parameters():
+            key = canonical(name)
+            if p.requires_grad and key in self.fisher:
+                current[key] = p
+        for name, module in model.named_modules():
+            if isinstance(module, LoraLayer) and "default" in module.lora_A:
+                key = canonical(name) + ".weight"
+                if key in self.fisher:
+                    current[key] = self.anchor[key] + module.get_delta_weight("default")
+        fisher = {k: self.fisher[k] for k in current}
+        return ewc_penalty(current, self.anchor, fisher, self.lam)
+
+
+# ---- the command --------------------------------------------------------------------------
+
+def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertData
+                    ) -> tuple[Predictor, dict]:
+    """The model adaptation starts from, and what it is (`base` record for merging)."""
+    from transformers import AutoTokenizer
+
+    from experts.build import new_teacher
+
+    if parent == BASE:
+        tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+        predictor = new_teacher(expert, data.labels, data.label_info, tokenizer)
+        return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
+    from experts.model import read_config
+
+    version = parent or registry.active(expert)
+    backend = read_config(registry.path(expert, version)).get("backend", "torch-fp32")
+    if backend != "torch-fp32":
+        raise TinyExpertsError(f"{expert} {version} is a {backend} artifact and cannot be "
+                               "trained further", where=f"{expert} {version}",
+                               fix="adapt an fp32 version: --from vN (`tinyexperts registry "
+                                   "list`) or --from base")
+    predictor = registry.load(expert, version)
+    return predictor, {"ref": f"{expert}@{version}", "sha256": encoder_digest(predictor.model)}
+
+
+def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
+          parent: str | None = None, activate: bool = False, progress: bool = True,
+          log: Callable = print, site: str | None = None) -> dict:
+    """Train a new version of `expert` on `data_path`; register it (optionally activate)."""
+    spec = get_spec(expert)
+    cfg.check(spec)
+    data = load_adapt_data(expert, data_path, cfg.seed)
+    seed_everything(cfg.seed)
+    parent_manifest = None if parent == BASE else registry.manifest(expert, parent)
+    previous = previous_data(parent_manifest, expert) if parent_manifest else None
+    if cfg.ewc > 0 and previous is None:
+        raise TinyExpertsError("--ewc needs the previous task's data, and the parent's "
+                               "recorded data folder is missing" if parent_manifest else
+                               "--ewc needs a parent model; --from base has no previous task",
+                               where=f"{expert} {parent or 'active'}",
+                               fix="drop --ewc, or adapt from a version whose data exists")
+    predictor, base = start_predictor(expert, parent_manifest.version if parent_manifest
+                                      else BASE, registry, data)
+    # the parent as it served, before any head rows are added
+    before_prev = quality(predictor, previous.splits["test"]) if previous else None
+    new_labels = extend_head(predictor, data.labels, data.label_info)
+    model = predictor.model
+
+    fisher, ewc = None, None
+    if cfg.ewc > 0:
+        t = time.perf_counter()
+        fisher = fisher_diagonal(predictor, previous.splits["train"], cfg.fisher_samples,
+                                 cfg.seed, progress)
+        anchor = {canonical(n): p for n, p in model.named_parameters()}
+        ewc = EWC(fisher, anchor, cfg.ewc)
+        n = min(cfg.fisher_samples, len(previous.splits["train"]))
+        log(f"fisher: {len(fisher)} tensors from {n} previous examples in "
+            f"{time.perf_counter() - t:.0f}s")
+
+    def loss_fn(logits, batch):
+        loss = cross_entropy(logits, batch)
+        return loss + ewc.penalty(model) if ewc else loss
+
+    frozen = tuple(freeze_prefix(f, model.encoder.config.num_hidden_layers) for f in cfg.freeze)
+    train_rows = data.splits["train"]
+    lr = cfg.lr or DEFAULT_LR.get(cfg.method) or spec.train.lr
+    epochs = cfg.epochs or spec.train.epochs
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
+    t0 = time.perf_counter()
+    stages = []
+
+    def run(rows, stage_lr, desc):
+        r = fine_tune(predictor, spec, rows, data.splits["validation"], quick=cfg.quick,
+                      seed=cfg.seed, progress=progress, loss_fn=loss_fn, lr=stage_lr,
+                      desc=desc)
+        stages.append({"stage": desc, "rows": len(rows), "steps": r.steps,
+                       "seconds": round(r.seconds, 1), "best_validation": r.best_metric})
+        return r
+
+    lora = None
+    if cfg.method == "lora":
+        add_lora(model, cfg)
+        train_only(model, lambda n: "lora_" in n and not n.startswith(frozen)
+                   or n.startswith("classifier."))
+        result = run(train_rows, lr, "lora")
+        lora = fold_lora(model)
+    elif cfg.method == "finetune":
+        train_only(model, lambda n: not n.startswith(frozen))
+        result = run(train_rows, lr, "finetune")
+    else:
+        if cfg.method == "hybrid":
+            small = random.Random(cfg.seed).sample(
+                list(train_rows), max(1, int(len(train_rows) * cfg.hybrid_fraction)))
+            train_only(model, lambda n: not n.startswith(frozen))
+            run(small, spec.train.lr, "hybrid-finetune")
+        add_prompt(predictor, cfg.prompt_tokens)
+        train_only(model, lambda n: n == "prompt" or n.startswith("classifier."))
+        result = run(train_rows, cfg.lr or DEFAULT_LR["prompt"], "prompt")
+    for p in model.parameters():
+        p.requires_grad_(True)
+    seconds = time.perf_counter() - t0
+
+    test = evaluate(predictor, data.splits["test"])
+    metrics: dict = {"test": test, "validation": {spec.main_metric: result.best_metric},
+                     "train": {"seconds": round(seconds, 1), "stages": stages,
+                               "quick": cfg.quick, "new_labels": len(new_labels)}}
+    if previous:
+        after_prev = quality(predictor, previous.splits["test"])
+        metrics["previous_test"] = {
+            "parent": before_prev, "adapted": after_prev,
+            "forgetting": round(before_prev[spec.main_metric] - after_prev[spec.main_metric], 4)}
+
+    def write(folder: Path) -> None:
+        model.save(folder)
+        predictor.tokenizer.save_pretrained(str(folder))
+        (folder / "labels.json").write_text(json.dumps(predictor.label_info), encoding="utf-8")
+        if lora:
+            save_file({k: v.contiguous() for k, v in lora.items()},
+                      str(folder / "lora.safetensors"))
+        if fisher:
+            save_file({k: v.half().contiguous() for k, v in fisher.items()},
+                      str(folder / "fisher.safetensors"),
+                      metadata={"of_version": parent_manifest.version,
+                                "samples": str(cfg.fisher_samples)})
+
+    recipe = {"adapt": {**asdict(cfg), "freeze": list(cfg.freeze), "lr": lr, "epochs": epochs}}
+    if lora:
+        recipe["adapt"]["lora_targets"] = LORA_TARGETS
+    manifest = registry.register(
+        expert, write, task=spec.kind,
+        base_model=f"adapted from {base['ref']}",
+        labels=predictor.labels, critical_labels=list(spec.critical_labels),
+        parent_version=parent_manifest.version if parent_manifest else None,
+        recipe=recipe, params=model.num_params(), metrics=metrics,
+        data={"dir": str(Path(data_path).resolve()), "sha256": data_digest(data_path),
+              "sizes": {k: len(v) for k, v in data.splits.items()}, "seed": cfg.seed,
+              "base": base, **({"site": site} if site else {})})
+    if activate:
+        registry.activate(expert, manifest.version)
+    msg = (f"{expert}: registered {manifest.version} ({cfg.method}"
+           f"{f', ewc λ={cfg.ewc:g}' if cfg.ewc else ''}) — new test {spec.main_metric}="
+           f"{test[spec.main_metric]:.4f}")
+    if previous:
+        p = metrics["previous_test"]
+        msg += (f"; previous test {p['parent'][spec.main_metric]:.4f} -> "
+                f"{p['adapted'][spec.main_metric]:.4f} (forgetting {p['forgetting']:+.4f})")
+    log(msg + f"; {seconds:.0f}s{'' if not activate else ', activated'}")
+    return {"expert": expert, "version": manifest.version, "metrics": metrics,
+            "seconds": seconds}
