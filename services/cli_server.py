@@ -112,10 +112,11 @@ def run_status(a: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 
 def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", choices=["experts", "router", "llm", "serving", "all"],
+    p.add_argument("--suite", choices=["experts", "router", "merge", "llm", "serving", "all"],
                    default="all",
                    help="experts: specialized experts vs their teachers (speed, quality, "
-                        "bytes); router: accuracy, ECE, early-exit speed-ups; llm: link "
+                        "bytes); router: accuracy, ECE, early-exit speed-ups; merge: site "
+                        "variants vs merged vs joint, update-one cost, EWC; llm: link "
                         "prediction and graph tokens vs question-only vs text; serving: "
                         "overhead, concurrency, live update on real Ray Serve; all (default)")
     p.add_argument("--questions", type=int,
@@ -125,6 +126,8 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("bench_out"),
                    help="folder for CSV, JSON and PNG (default: bench_out/)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
+    p.add_argument("--quick", action="store_true",
+                   help="merge suite: 40 training steps per model (smoke runs)")
     p.add_argument("--json", action="store_true")
 
 
@@ -134,6 +137,8 @@ def run_bench(a: argparse.Namespace) -> int:
         results["experts"] = _bench_experts(a)
     if a.suite in ("router", "all"):
         results["router"] = _bench_router(a)
+    if a.suite in ("merge", "all"):
+        results["merge"] = _bench_merge(a)
     if a.suite in ("llm", "all"):
         results["llm"] = _bench_llm(a)
     if a.suite in ("serving", "all"):
@@ -172,6 +177,22 @@ def _bench_router(a: argparse.Namespace) -> dict:
     if not a.json:
         print(result["table"])
     print(f"wrote {a.out}/router.csv, router.json, router.md, router.png", file=sys.stderr)
+    return result
+
+
+def _bench_merge(a: argparse.Namespace) -> dict:
+    from experts.assets import home
+    from experts.build import Paths, ensure_datasets
+    from experts.merge.bench import run
+
+    paths = Paths(home())
+    ensure_datasets(paths)
+    result = run(paths.data, a.out, quick=a.quick, log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print(result["table"])
+        print(f"targets: {result['summary']['targets']}")
+    print(f"wrote {a.out}/merge.csv, merge_ewc.csv, merge.json, merge.md, merge.png "
+          f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
     return result
 
 

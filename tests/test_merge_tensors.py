@@ -8,6 +8,7 @@ import torch
 from experts.merge.tensors import (
     ewc_penalty,
     knots_basis,
+    knots_basis_from_factors,
     knots_merge,
     merge_deltas,
     union_head,
@@ -72,6 +73,22 @@ def test_knots_alignment_round_trip_and_merge():
     assert torch.allclose(merged, 0.2 * updates[0] + 0.3 * updates[1] + 0.5 * updates[2],
                           atol=1e-5)
     assert knots_merge(lora, "ties", [1, 1, 1], density=0.5).shape == (6, 5)
+
+
+def test_knots_basis_from_factors_matches_the_dense_svd():
+    torch.manual_seed(1)
+    lora = [(torch.randn(40, 4), torch.randn(4, 30)) for _ in range(3)]
+    updates = [b @ a for b, a in lora]
+    us, blocks = knots_basis_from_factors(lora)
+    dense_us, dense_blocks = knots_basis(updates)
+    assert us.shape == dense_us.shape == (40, 12)  # joint rank 3 x 4
+    for upd, v in zip(updates, blocks, strict=True):
+        assert torch.allclose(us @ v, upd, atol=1e-4)
+    # singular values agree; vectors may differ in sign, which a TIES merge does not see
+    assert torch.allclose(us.norm(dim=0), dense_us.norm(dim=0), rtol=1e-4)
+    fast = us @ merge_deltas(blocks, "ties", [1, 1, 1], density=0.5)
+    slow = dense_us @ merge_deltas(dense_blocks, "ties", [1, 1, 1], density=0.5)
+    assert torch.allclose(fast, slow, rtol=1e-3, atol=1e-3)
 
 
 def test_union_head_never_averages_unrelated_classes():

@@ -65,12 +65,30 @@ def knots_basis(updates: Sequence[torch.Tensor]):
     return us, blocks
 
 
+def knots_basis_from_factors(lora: Sequence[tuple[torch.Tensor, torch.Tensor]]):
+    """`knots_basis` of the updates B_i·A_i without forming them: the stack is
+    [B_1 … B_n] · blockdiag(A_1 … A_n), so two thin QRs and the SVD of a (Σr × Σr) core
+    give the same U·Σ and V_i blocks (milliseconds instead of a large SVD per layer)."""
+    shapes = {(b.shape[0], a.shape[1]) for b, a in lora}
+    if len(shapes) != 1:
+        raise ValueError(f"LoRA updates differ in shape: {sorted(shapes)}")
+    d_in = lora[0][1].shape[1]
+    bs = torch.cat([b for b, _ in lora], dim=1)  # (d_out, R)
+    a_diag = torch.block_diag(*[a for _, a in lora])  # (R, n·d_in)
+    qb, rb = torch.linalg.qr(bs)
+    qa, ra = torch.linalg.qr(a_diag.T)  # a_diag = ra.T @ qa.T
+    u, s, vh = torch.linalg.svd(rb @ ra.T)
+    keep = s > s.max() * 1e-6 if s.numel() else s.bool()
+    us = (qb @ u[:, keep]) * s[keep]
+    v = vh[keep] @ qa.T  # (k, n·d_in)
+    return us, list(v.split(d_in, dim=1))
+
+
 def knots_merge(lora: Sequence[tuple[torch.Tensor, torch.Tensor]], method: str,
                 weights: Sequence[float], density: float = 1.0, seed: int = 0
                 ) -> torch.Tensor:
     """Merged ΔW (d_out, d_in) from the variants' LoRA factors (B_i (d_out, r), A_i (r, d_in))."""
-    updates = [b @ a for b, a in lora]
-    us, blocks = knots_basis(updates)
+    us, blocks = knots_basis_from_factors(lora)
     return us @ merge_deltas(blocks, method, weights, density, seed)
 
 

@@ -25,7 +25,7 @@ from experts.adapt import BASE_REF, encoder_digest
 from experts.data.datasets import ExpertData
 from experts.errors import TinyExpertsError
 from experts.evaluate import quality
-from experts.merge.tensors import METHODS, knots_merge, merge_deltas, union_head
+from experts.merge.tensors import METHODS, knots_basis_from_factors, merge_deltas, union_head
 from experts.predictor import Predictor
 from experts.registry import Manifest, Registry
 from experts.specs import get_spec
@@ -34,6 +34,7 @@ MERGE_METHODS = (*METHODS, "knots")
 DENSITY_METHODS = ("ties", "dare_linear", "dare_ties", "knots")
 SEARCH_DENSITIES = (0.3, 0.5, 0.7, 1.0)
 SEARCH_WEIGHTS = (0.5, 0.75, 1.0)
+SEARCH_ROWS = 300  # validation rows per variant that rank the search candidates
 
 
 @dataclass
@@ -143,8 +144,10 @@ def base_encoder_state(variants: list[Variant], registry: Registry, expert: str)
 
 
 def merge_predictors(variants: list[Variant], base: dict[str, torch.Tensor],
-                     cfg: MergeConfig) -> Predictor:
-    """One Predictor: merged encoder + union head (nothing written)."""
+                     cfg: MergeConfig, knots_cache: dict | None = None) -> Predictor:
+    """One Predictor: merged encoder + union head (nothing written). `knots_cache` keeps
+    each layer's shared SVD basis between calls (it does not depend on density/weights)."""
+    knots_cache = {} if knots_cache is None else knots_cache
     weights = cfg.weight_list(len(variants))
     states = [v.predictor.model.encoder.state_dict() for v in variants]
     merged: dict[str, torch.Tensor] = {}
@@ -159,8 +162,12 @@ def merge_predictors(variants: list[Variant], base: dict[str, torch.Tensor],
             continue
         module = "encoder." + name.removesuffix(".weight")
         if cfg.method == "knots" and f"{module}.lora_A" in variants[0].lora:
-            factors = [(v.lora[f"{module}.lora_B"], v.lora[f"{module}.lora_A"]) for v in variants]
-            merged[name] = w0 + knots_merge(factors, cfg.inner, weights, cfg.density, cfg.seed)
+            if module not in knots_cache:
+                knots_cache[module] = knots_basis_from_factors(
+                    [(v.lora[f"{module}.lora_B"], v.lora[f"{module}.lora_A"]) for v in variants])
+            us, blocks = knots_cache[module]
+            merged[name] = w0 + us @ merge_deltas(blocks, cfg.inner, weights, cfg.density,
+                                                  cfg.seed)
             continue
         method = cfg.inner if cfg.method == "knots" else cfg.method
         merged[name] = w0 + merge_deltas(deltas, method, weights, cfg.density, cfg.seed)
@@ -181,8 +188,10 @@ def merge_predictors(variants: list[Variant], base: dict[str, torch.Tensor],
     return Predictor(first.name, model.eval(), first.tokenizer, labels, info)
 
 
-def score_on_variants(predictor: Predictor, variants: list[Variant], split: str) -> dict:
-    """The merged model's main metric on each variant's own split (union label space)."""
+def score_on_variants(predictor: Predictor, variants: list[Variant], split: str,
+                      limit: int | None = None) -> dict:
+    """The merged model's main metric on each variant's own split (union label space);
+    `limit`: a fixed, evenly spaced subset of that many rows per variant."""
     metric = get_spec(predictor.name).main_metric
     out = {}
     for v in variants:
@@ -190,7 +199,10 @@ def score_on_variants(predictor: Predictor, variants: list[Variant], split: str)
             raise TinyExpertsError(f"the data of variant {v.version} is gone",
                                    where=v.manifest.data.get("dir", "?"),
                                    fix="restore the folder it was adapted on")
-        out[v.version] = quality(predictor, v.data.splits[split])[metric]
+        rows = v.data.splits[split]
+        if limit and len(rows) > limit:
+            rows = rows[:: len(rows) // limit][:limit]
+        out[v.version] = quality(predictor, rows)[metric]
     return out
 
 
@@ -222,23 +234,37 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
     base = base_encoder_state(variants, registry, expert)
     n = len(variants)
     candidates = search_grid(cfg, n) if search else [cfg]
+    cache: dict = {}
     tried = []
-    best = None
-    for c in candidates:
-        predictor = merge_predictors(variants, base, c)
-        val = score_on_variants(predictor, variants, "validation")
+    for c in candidates:  # a search ranks candidates on a validation subset ...
+        predictor = merge_predictors(variants, base, c, cache)
+        val = score_on_variants(predictor, variants, "validation",
+                                SEARCH_ROWS if search else None)
+        tried.append((c, predictor, {"density": c.density, "weights": c.weight_list(n),
+                                     "mean_validation": sum(val.values()) / n, **{
+                                         f"val_{k}": s for k, s in val.items()}}))
+        if search:
+            log(f"  {c.method} density={c.density:g} weights={c.weight_list(n)}: validation "
+                f"subset {tried[-1][2]['mean_validation']:.4f}")
+    tried.sort(key=lambda t: -t[2]["mean_validation"])
+    best, gate_rows = None, []
+    for c, predictor, row in tried:  # ... and the gate checks the full validation split
+        val = score_on_variants(predictor, variants, "validation") if search else \
+            {k.removeprefix("val_"): s for k, s in row.items() if k.startswith("val_")}
         ok, ratios = gate(val, variants, floor, "own_validation")
-        row = {"density": c.density, "weights": c.weight_list(n), "passes": ok,
-               "mean_validation": sum(val.values()) / n,
-               "min_ratio": min(ratios.values()), **{f"val_{k}": s for k, s in val.items()}}
-        tried.append(row)
-        log(f"  {c.method} density={c.density:g} weights={c.weight_list(n)}: validation "
-            f"{row['mean_validation']:.4f}, min ratio {row['min_ratio']:.3f}"
-            f"{'' if ok else ' (fails the gate)'}")
-        if ok and (best is None or row["mean_validation"] > best[1]["mean_validation"]):
-            best = (c, row, predictor)
+        gate_row = {"density": c.density, "weights": c.weight_list(n), "passes": ok,
+                    "mean_validation": sum(val.values()) / n,
+                    "min_ratio": min(ratios.values())}
+        gate_rows.append(gate_row)
+        log(f"  gate: {c.method} density={c.density:g} weights={c.weight_list(n)}: "
+            f"validation {gate_row['mean_validation']:.4f}, min ratio "
+            f"{gate_row['min_ratio']:.3f}{'' if ok else ' (fails the gate)'}")
+        if ok:
+            best = (c, gate_row, predictor)
+            break
+    tried = [t[2] for t in tried]
     if best is None:
-        worst = max(tried, key=lambda r: r["min_ratio"])
+        worst = max(gate_rows, key=lambda r: r["min_ratio"])
         raise TinyExpertsError(
             f"no merge kept every variant at ≥ {floor:.0%} of its own validation score (best "
             f"min ratio {worst['min_ratio']:.3f}); nothing was registered",
@@ -254,7 +280,7 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
     metrics = {"test": {spec.main_metric: sum(test.values()) / n,
                         "min_ratio": min(r["ratio"] for r in per_variant.values())},
                "validation": {spec.main_metric: val_row["mean_validation"]},
-               "variants": per_variant, "search": tried if search else [],
+               "variants": per_variant, "search": tried if search else [], "gate": gate_rows,
                "merge_seconds": round(merge_seconds, 1)}
     model = predictor.model
 

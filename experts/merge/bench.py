@@ -1,0 +1,207 @@
+"""`tinyexperts bench --suite merge`: variants vs merged vs joint, update-one cost, EWC.
+
+One run, in a scratch registry under `<out>/merge_registry` (the user's registry is only
+read for the default data):
+1. one LoRA variant of `fault_codes` per site, from MiniLM (`experts.merge.sites`);
+2. the joint model: the same LoRA recipe on all three sites' data at once;
+3. every merge method, each with `--search` (density × weight on validation, gate 0.97);
+4. update one site: retrain that variant only and re-merge with the chosen setting,
+   vs the joint model's training time;
+5. EWC: the joint model fine-tuned on one site's data with and without EWC; forgetting
+   = drop of its score on the full (previous) test split.
+Writes merge.csv / merge_ewc.csv / merge.json / merge.md / merge.png.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from experts.adapt import BASE, AdaptConfig, adapt
+from experts.environment import environment
+from experts.merge.sites import SITE_EXPERT, SITES, write_site_datasets
+from experts.merge.variants import MERGE_METHODS, MergeConfig, merge
+from experts.registry import Registry
+from experts.specialize.report import markdown_table, write_csv
+
+UPDATED_SITE = "electronics"
+EWC_LAMBDAS = (100.0, 1000.0)
+
+
+def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
+        methods: tuple[str, ...] = MERGE_METHODS, log: Callable = print) -> dict:
+    t_start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    reg_root = out / "merge_registry"
+    shutil.rmtree(reg_root, ignore_errors=True)
+    reg = Registry(reg_root)
+    sites_dir = out / "merge_sites"
+    write_site_datasets(data_dir, sites_dir)
+    quiet = lambda *_: None  # noqa: E731
+    metric = "top1"
+
+    def lora(path: Path, site: str | None, seed_: int = seed) -> dict:
+        return adapt(SITE_EXPERT, path, AdaptConfig(method="lora", quick=quick, seed=seed_),
+                     reg, parent=BASE, progress=False, log=quiet, site=site)
+
+    variants = {}
+    for site in SITES:
+        r = lora(sites_dir / site, site)
+        variants[site] = r
+        log(f"variant {site}: {r['version']} test {metric} "
+            f"{r['metrics']['test'][metric]:.4f} in {r['seconds']:.0f}s")
+    joint = lora(data_dir / SITE_EXPERT, None)
+    log(f"joint: {joint['version']} test {metric} {joint['metrics']['test'][metric]:.4f} "
+        f"in {joint['seconds']:.0f}s")
+    joint_pred = reg.load(SITE_EXPERT, joint["version"])
+    from experts.data.datasets import load_split_folder
+    from experts.evaluate import quality
+
+    site_tests = {s: load_split_folder(SITE_EXPERT, sites_dir / s).splits["test"] for s in SITES}
+    joint_site = {s: quality(joint_pred, rows)[metric] for s, rows in site_tests.items()}
+    versions = [variants[s]["version"] for s in SITES]
+
+    rows, chosen = [], {}
+    for method in methods:
+        m = merge(SITE_EXPERT, versions, MergeConfig(method=method, seed=seed), reg,
+                  search=True, floor=0.0, log=quiet)
+        per = m["metrics"]["variants"]
+        row = {"model": f"merged: {method}", "density": m["config"]["density"],
+               "weight": m["config"]["weights"][0], "seconds": round(m["seconds"], 1)}
+        for s in SITES:
+            v = variants[s]["version"]
+            row[f"{s}_{metric}"] = round(per[v]["merged_test"], 4)
+            row[f"{s}_pct_of_variant"] = round(100 * per[v]["ratio"], 1)
+        row["mean"] = round(m["metrics"]["test"][metric], 4)
+        row["pts_vs_joint"] = round(100 * (row["mean"] - _mean(joint_site)), 2)
+        row["min_pct_of_variant"] = min(row[f"{s}_pct_of_variant"] for s in SITES)
+        rows.append(row)
+        chosen[method] = m["config"]
+        log(f"merge {method}: mean {row['mean']:.4f}, min {row['min_pct_of_variant']}% of "
+            f"variant, {row['pts_vs_joint']:+.2f} pts vs joint ({m['seconds']:.0f}s incl. search)")
+    for s in SITES:
+        rows.append({"model": f"variant: {s}", "seconds": round(variants[s]["seconds"], 1),
+                     f"{s}_{metric}": round(variants[s]["metrics"]["test"][metric], 4)})
+    rows.append({"model": "joint (all sites)", "seconds": round(joint["seconds"], 1),
+                 **{f"{s}_{metric}": round(joint_site[s], 4) for s in SITES},
+                 "mean": round(_mean(joint_site), 4)})
+    best = max((r for r in rows if r["model"].startswith("merged")), key=lambda r: r["mean"])
+    best_method = best["model"].split(": ")[1]
+
+    # update one site: retrain its variant only, re-merge with the chosen setting
+    t = time.perf_counter()
+    updated = lora(sites_dir / UPDATED_SITE, UPDATED_SITE, seed + 1)
+    new_versions = [updated["version"] if s == UPDATED_SITE else variants[s]["version"]
+                    for s in SITES]
+    c = chosen[best_method]
+    remerged = merge(SITE_EXPERT, new_versions, MergeConfig(**c), reg, floor=0.0, log=quiet)
+    merge_s = remerged["metrics"]["merge_seconds"]  # load, merge, gate on validation
+    update_wall = time.perf_counter() - t
+    update = {"site": UPDATED_SITE, "method": best_method, "retrain_seconds":
+              round(updated["seconds"], 1), "remerge_seconds": round(merge_s, 1),
+              "update_seconds": round(updated["seconds"] + merge_s, 1),
+              "update_wall_seconds_incl_eval": round(update_wall, 1),
+              "joint_seconds": round(joint["seconds"], 1)}
+    update["pct_of_joint"] = round(100 * update["update_seconds"] / update["joint_seconds"], 1)
+    update["remerged_mean"] = round(remerged["metrics"]["test"][metric], 4)
+    update["remerged_min_pct_of_variant"] = round(
+        100 * remerged["metrics"]["test"]["min_ratio"], 1)
+    log(f"update {UPDATED_SITE}: {update['update_seconds']:.0f}s = "
+        f"{update['pct_of_joint']}% of the joint retrain ({update['joint_seconds']:.0f}s)")
+
+    ewc_rows = ewc_study(reg, joint["version"], sites_dir / UPDATED_SITE, quick, seed, log)
+
+    summary = {
+        "best_method": best_method, "best_mean": best["mean"],
+        "best_min_pct_of_variant": best["min_pct_of_variant"],
+        "joint_mean": round(_mean(joint_site), 4),
+        "best_pts_vs_joint": best["pts_vs_joint"], "update": update,
+        "targets": {
+            "merged_ge_97pct_of_each_variant": best["min_pct_of_variant"] >= 97.0,
+            "merged_within_1pt_of_joint": best["pts_vs_joint"] >= -1.0,
+            "update_le_40pct_of_joint": update["pct_of_joint"] <= 40.0,
+            "ewc_less_forgetting": _ewc_helps(ewc_rows)},
+        "quick": quick, "seconds": round(time.perf_counter() - t_start, 1),
+    }
+    result = {"summary": summary, "rows": rows, "ewc": ewc_rows,
+              "environment": environment()}
+    write_csv(rows, out / "merge.csv")
+    write_csv(ewc_rows, out / "merge_ewc.csv")
+    table = (markdown_table(rows) + "\n\n" + markdown_table([update]) + "\n\n"
+             + markdown_table(ewc_rows))
+    (out / "merge.md").write_text(table + "\n", encoding="utf-8")
+    (out / "merge.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    _plot(rows, ewc_rows, update, out / "merge.png")
+    result["table"] = table
+    return result
+
+
+def ewc_study(reg: Registry, parent: str, new_data: Path, quick: bool, seed: int,
+              log: Callable) -> list[dict]:
+    """Fine-tune `parent` on one site's data, without and with EWC; forgetting on the
+    parent's own (all-sites) test split."""
+    rows = []
+    for lam in (0.0, *EWC_LAMBDAS):
+        r = adapt(SITE_EXPERT, new_data, AdaptConfig(method="finetune", ewc=lam, quick=quick,
+                                                     seed=seed),
+                  reg, parent=parent, progress=False, log=lambda *_: None)
+        prev = r["metrics"]["previous_test"]
+        rows.append({"ewc_lambda": lam, "new_site_top1": round(r["metrics"]["test"]["top1"], 4),
+                     "previous_before": round(prev["parent"]["top1"], 4),
+                     "previous_after": round(prev["adapted"]["top1"], 4),
+                     "forgetting_pts": round(100 * prev["forgetting"], 2),
+                     "seconds": round(r["seconds"], 1)})
+        log(f"ewc λ={lam:g}: new {rows[-1]['new_site_top1']:.4f}, forgetting "
+            f"{rows[-1]['forgetting_pts']:+.2f} pts")
+    return rows
+
+
+def _ewc_helps(rows: list[dict]) -> bool:
+    """Some λ forgets less than plain fine-tuning at new-task quality within 1 point."""
+    plain = rows[0]
+    return any(r["forgetting_pts"] < plain["forgetting_pts"]
+               and r["new_site_top1"] >= plain["new_site_top1"] - 0.01 for r in rows[1:])
+
+
+def _mean(d: dict) -> float:
+    return sum(d.values()) / len(d)
+
+
+def _plot(rows: list[dict], ewc_rows: list[dict], update: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
+    merged = [r for r in rows if r["model"].startswith("merged")]
+    joint = next(r for r in rows if r["model"].startswith("joint"))
+    own = {s: next(r[f"{s}_top1"] for r in rows if r["model"] == f"variant: {s}")
+           for s in SITES}
+    x = np.arange(len(SITES))
+    bars = [("variant (own)", [own[s] for s in SITES]),
+            ("joint", [joint[f"{s}_top1"] for s in SITES])]
+    bars += [(r["model"].split(": ")[1], [r[f"{s}_top1"] for s in SITES]) for r in merged]
+    width = 0.8 / len(bars)
+    for i, (name, vals) in enumerate(bars):
+        a.bar(x + i * width, vals, width, label=name)
+    a.set_xticks(x + 0.4 - width / 2, list(SITES))
+    a.set_ylim(0.5, 1)
+    a.set_title("test top-1 per site (union label space)")
+    a.legend(fontsize=7)
+    b.bar(["joint retrain", f"update {update['site']}\n+ re-merge"],
+          [update["joint_seconds"], update["update_seconds"]], color=["tab:gray", "tab:green"])
+    b.set_ylabel("seconds")
+    b.set_title(f"update one site: {update['pct_of_joint']}% of joint")
+    lam = [str(r["ewc_lambda"]) for r in ewc_rows]
+    c.bar(lam, [r["forgetting_pts"] for r in ewc_rows], color="tab:red")
+    c.set_xlabel("EWC λ (0 = plain fine-tuning)")
+    c.set_ylabel("forgetting on the previous test (pts)")
+    c.set_title("EWC vs forgetting")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,268 @@
+"""Adapt and merge on tiny random experts: what each method may and may not change, LoRA
+factors that reproduce the folded update, EWC pulling toward the parent, the union head,
+known-answer task arithmetic, and every bad merge refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from experts.adapt import AdaptConfig, adapt
+from experts.build import Paths
+from experts.data.datasets import load_expert_data
+from experts.data.formats import write_examples
+from experts.errors import TinyExpertsError
+from experts.merge.variants import MergeConfig, merge
+from experts.registry import Registry
+
+QUICK = dict(quick=True, epochs=1)
+quiet = lambda *_: None  # noqa: E731
+
+
+@pytest.fixture()
+def home(tiny_home, tmp_path) -> Path:
+    root = tmp_path / "home"
+    shutil.copytree(tiny_home, root)
+    return root
+
+
+def _reg(home: Path) -> Registry:
+    return Registry(Paths(home).registry)
+
+
+def _site_folders(home: Path, tmp_path: Path) -> tuple[Path, Path, list[str], list[str]]:
+    """Category data split by label into two 'sites' with disjoint label sets."""
+    data = load_expert_data("category", Paths(home).data)
+    labels = sorted(data.labels)
+    halves = (labels[: len(labels) // 2], labels[len(labels) // 2:])
+    folders = []
+    for i, keep in enumerate(halves):
+        folder = tmp_path / f"site{i}"
+        for split, rows in data.splits.items():
+            write_examples(folder / f"{split}.jsonl", "classify",
+                           [r for r in rows if r.label in keep])
+        folders.append(folder)
+    return folders[0], folders[1], halves[0], halves[1]
+
+
+def _enc(reg: Registry, version: str) -> dict[str, torch.Tensor]:
+    return dict(reg.load("category", version).model.encoder.state_dict())
+
+
+def test_lora_factors_reproduce_the_folded_update_and_record_forgetting(home):
+    reg = _reg(home)
+    r = adapt("category", Paths(home).data / "category", AdaptConfig(method="lora", **QUICK),
+              reg, parent="v1", progress=False, log=quiet)
+    assert r["version"] == "v2"
+    m = reg.manifest("category", "v2")
+    assert m.parent_version == "v1" and m.data["base"]["ref"] == "category@v1"
+    prev = r["metrics"]["previous_test"]
+    assert prev["forgetting"] == pytest.approx(prev["parent"]["macro_f1"]
+                                               - prev["adapted"]["macro_f1"], abs=1e-4)
+    folder = reg.path("category", "v2")
+    factors = load_file(str(folder / "lora.safetensors"))
+    before, after = _enc(reg, "v1"), _enc(reg, "v2")
+    key = "encoder.layer.1.attention.self.query.weight"
+    update = factors["encoder.encoder.layer.1.attention.self.query.lora_B"] @ \
+        factors["encoder.encoder.layer.1.attention.self.query.lora_A"]
+    assert update.abs().max() > 0  # it did learn something
+    assert torch.allclose(after[key] - before[key], update, atol=1e-6)
+    # LoRA leaves the non-targeted tensors exactly as they were
+    assert torch.equal(after["encoder.layer.0.attention.output.LayerNorm.weight"],
+                       before["encoder.layer.0.attention.output.LayerNorm.weight"])
+
+
+def test_prompt_tuning_changes_only_prompt_and_head_and_reloads(home):
+    reg = _reg(home)
+    r = adapt("category", Paths(home).data / "category",
+              AdaptConfig(method="prompt", prompt_tokens=4, **QUICK), reg, parent="v1",
+              progress=False, log=quiet)
+    before, after = _enc(reg, "v1"), _enc(reg, r["version"])
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    loaded = reg.load("category", r["version"])
+    assert loaded.model.prompt is not None and loaded.model.prompt.shape[0] == 4
+    from experts.data.formats import TextExample
+
+    text = [TextExample("Bosch spark plug for 2012 Civic", "")]
+    parent = reg.load("category", "v1")
+    assert not torch.allclose(loaded.logits(text)[0], parent.logits(text)[0])
+
+
+def test_freeze_keeps_a_layer_and_ewc_stores_its_fisher(home):
+    reg = _reg(home)
+    data = Paths(home).data / "category"
+    plain = adapt("category", data, AdaptConfig(method="finetune", freeze=("layer.0",),
+                                                lr=1e-3, **QUICK),
+                  reg, parent="v1", progress=False, log=quiet)
+    base = _enc(reg, "v1")
+    frozen = _enc(reg, plain["version"])
+    layer0 = [k for k in base if k.startswith("encoder.layer.0.")]
+    layer1 = [k for k in base if k.startswith("encoder.layer.1.")]
+    assert all(torch.equal(frozen[k], base[k]) for k in layer0)
+    assert any(not torch.equal(frozen[k], base[k]) for k in layer1)
+    ewc = adapt("category", data, AdaptConfig(method="lora", ewc=10.0, fisher_samples=16,
+                                              **QUICK),
+                reg, parent="v1", progress=False, log=quiet)
+    fisher = load_file(str(reg.path("category", ewc["version"]) / "fisher.safetensors"))
+    assert all(v.dtype == torch.float16 for v in fisher.values())
+    assert "classifier.weight" in fisher and not any("word_embeddings" in k for k in fisher)
+    assert float(torch.cat([v.float().flatten() for v in fisher.values()]).mean()) == \
+        pytest.approx(1.0, rel=1e-2)  # normalised to mean 1
+
+
+def test_ewc_penalty_counts_plain_weights_and_the_folded_lora_update(tiny_predictor):
+    from experts.adapt import EWC, AdaptConfig, add_lora, canonical
+
+    p = tiny_predictor("category", "classify", ["a", "b", "c"])
+    model = p.model
+    anchor = {canonical(n): t.detach().clone() for n, t in model.named_parameters()}
+    key = "encoder.encoder.layer.0.attention.self.query.weight"
+    fisher = {key: torch.full_like(anchor[key], 2.0),
+              "classifier.bias": torch.tensor([1.0, 0.0, 3.0])}
+    ewc = EWC(fisher, anchor, lam=4.0)
+    assert float(ewc.penalty(model)) == 0.0
+    with torch.no_grad():
+        model.classifier.bias += torch.tensor([1.0, 5.0, 2.0])
+    # λ/2 · Σ F δ² = 2 · (1·1 + 0·25 + 3·4) = 26
+    assert float(ewc.penalty(model)) == pytest.approx(26.0)
+    add_lora(model, AdaptConfig(rank=2, alpha=4))
+    layer = model.encoder.base_model.model.encoder.layer[0].attention.self.query
+    with torch.no_grad():
+        layer.lora_A["default"].weight.fill_(0.5)
+        layer.lora_B["default"].weight.fill_(0.25)
+    update = 2.0 * (0.25 * 0.5 * 2)  # scaling alpha/r = 2; (B·A)_ij = Σ_r 0.25·0.5
+    expected = 26.0 + 0.5 * 4.0 * 2.0 * update ** 2 * anchor[key].numel()
+    assert float(ewc.penalty(model)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_merge_task_arithmetic_adds_the_deltas_and_averages_shared_head_rows(home, tmp_path):
+    reg = _reg(home)
+    a, b, _, _ = _site_folders(home, tmp_path)
+    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    vb = adapt("category", b, AdaptConfig(method="lora", seed=1, **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    out = merge("category", [va, vb], MergeConfig(method="task_arithmetic", weights=[1.0, 3.0]),
+                reg, floor=0.0, log=quiet)
+    merged = out["predictor"]
+    key = "encoder.layer.0.intermediate.dense.weight"
+    base, ea, eb = _enc(reg, "v1"), _enc(reg, va), _enc(reg, vb)
+    em = dict(merged.model.encoder.state_dict())
+    assert torch.allclose(em[key], base[key] + 1.0 * (ea[key] - base[key])
+                          + 3.0 * (eb[key] - base[key]), atol=1e-6)
+    # both variants know every label (they started from v1): rows are the weighted mean
+    pa, pb = reg.load("category", va), reg.load("category", vb)
+    assert merged.labels == pa.labels == pb.labels
+    want = (1.0 * pa.model.classifier.weight + 3.0 * pb.model.classifier.weight) / 4.0
+    assert torch.allclose(merged.model.classifier.weight, want, atol=1e-6)
+    reloaded = reg.load("category", out["version"])
+    assert reloaded.labels == merged.labels
+    assert json.loads((reg.path("category", out["version"]) / "manifest.json").read_text()
+                      )["recipe"]["merge"]["variants"] == [va, vb]
+    # KnOTS and a search run on the same variants and pass a zero floor
+    k = merge("category", [va, vb], MergeConfig(method="knots"), reg, floor=0.0, log=quiet)
+    assert k["metrics"]["test"]["min_ratio"] > 0
+    s = merge("category", [va, vb], MergeConfig(method="ties"), reg, search=True, floor=0.0,
+              log=quiet)
+    assert len(s["metrics"]["search"]) == 12
+
+
+def test_variants_with_disjoint_labels_get_the_union_head(tiny_predictor):
+    from experts.merge.variants import Variant, merge_predictors
+    from experts.registry import Manifest
+
+    pa = tiny_predictor("fault_codes", "classify", ["P0171", "P0300"], seed=1)
+    pb = tiny_predictor("fault_codes", "classify", ["U0100", "P0300", "U0073"], seed=2)
+    base = {k: v.clone() for k, v in pa.model.encoder.state_dict().items()}
+    pb.model.encoder.load_state_dict(base)
+    key = "encoder.layer.1.output.dense.bias"
+    with torch.no_grad():  # variant A moves this bias by +1, variant B by -3
+        pa.model.encoder.encoder.layer[1].output.dense.bias += 1.0
+        pb.model.encoder.encoder.layer[1].output.dense.bias -= 3.0
+    manifest = Manifest(name="fault_codes", version="v0", task="classify", base_model="x",
+                        labels=[], params=0, created_at="", files={})
+    variants = [Variant("v1", manifest, pa, None), Variant("v2", manifest, pb, None)]
+    merged = merge_predictors(variants, base, MergeConfig(method="ties", density=1.0))
+    assert merged.labels == ["P0171", "P0300", "U0100", "U0073"]
+    w = merged.model.classifier.weight
+    assert torch.equal(w[0], pa.model.classifier.weight[0])  # only A has P0171
+    assert torch.equal(w[3], pb.model.classifier.weight[2])  # only B has U0073
+    assert torch.allclose(w[1], (pa.model.classifier.weight[1] + pb.model.classifier.weight[1])
+                          / 2)
+    # TIES: +1 and -3 disagree; the elected sign is minus, so only B's -3 survives
+    assert torch.allclose(merged.model.encoder.state_dict()[key], base[key] - 3.0)
+
+
+def test_bad_merges_are_refused_before_anything_is_written(home, tmp_path):
+    reg = _reg(home)
+    a, b, _, _ = _site_folders(home, tmp_path)
+    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    vb = adapt("category", b, AdaptConfig(method="finetune", **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    other = adapt("category", b, AdaptConfig(method="lora", **QUICK), reg, parent=va,
+                  progress=False, log=quiet)["version"]
+    count = len(reg.versions("category"))
+    cases = [
+        ([va, other], MergeConfig(), "different bases"),
+        ([va, "v1"], MergeConfig(), "was not made by `adapt`"),
+        ([va, va], MergeConfig(), "two distinct variants"),
+        ([va, vb], MergeConfig(method="knots"), "KnOTS merges LoRA updates"),
+        ([va, vb], MergeConfig(method="mean"), "unknown method"),
+        ([va, vb], MergeConfig(density=1.5), "outside (0, 1]"),
+        ([va, vb], MergeConfig(density=0.0), "outside (0, 1]"),
+        ([va, vb], MergeConfig(weights=[1.0]), "1 weight(s) for 2 variants"),
+        ([va, vb], MergeConfig(weights=[1.0, -1.0]), "must lie in (0, 10]"),
+    ]
+    for versions, cfg, message in cases:
+        with pytest.raises(TinyExpertsError, match=message.replace("(", r"\(")
+                           .replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+            merge("category", versions, cfg, reg, floor=0.0, log=quiet)
+    assert len(reg.versions("category")) == count
+
+
+def test_a_merge_below_the_floor_is_not_registered(home, tmp_path, monkeypatch):
+    import experts.merge.variants as mv
+
+    reg = _reg(home)
+    a, b, _, _ = _site_folders(home, tmp_path)
+    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    vb = adapt("category", b, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
+               progress=False, log=quiet)["version"]
+    own = {v: reg.manifest("category", v).metrics["validation"]["macro_f1"] for v in (va, vb)}
+    # variant B keeps 96 % of its own validation score: below a 0.97 floor, above 0.95
+    monkeypatch.setattr(mv, "score_on_variants",
+                        lambda p, variants, split, limit=None: {va: own[va], vb: 0.96 * own[vb]})
+    count = len(reg.versions("category"))
+    with pytest.raises(TinyExpertsError, match="nothing was registered"):
+        merge("category", [va, vb], MergeConfig(), reg, floor=0.97, log=quiet)
+    assert len(reg.versions("category")) == count
+    assert merge("category", [va, vb], MergeConfig(), reg, floor=0.95, log=quiet)["version"]
+    assert len(reg.versions("category")) == count + 1
+
+
+@pytest.mark.parametrize(("cfg", "message"), [
+    (AdaptConfig(method="distill"), "unknown method"),
+    (AdaptConfig(method="prompt", freeze=("layer.0",)), "nothing to freeze"),
+    (AdaptConfig(method="lora", freeze=("layer.x",)), "cannot freeze"),
+    (AdaptConfig(ewc=-1.0), "negative"),
+    (AdaptConfig(rank=0), "outside 1..256"),
+])
+def test_bad_adapt_options_fail_before_training(home, cfg, message):
+    reg = _reg(home)
+    with pytest.raises(TinyExpertsError, match=message):
+        adapt("category", Paths(home).data / "category", cfg, reg, parent="v1",
+              progress=False, log=quiet)
+    assert reg.versions("category") == ["v1"]
+
+
+def test_ewc_from_base_is_refused(home):
+    with pytest.raises(TinyExpertsError, match="no previous task"):
+        adapt("category", Paths(home).data / "category", AdaptConfig(ewc=10.0), _reg(home),
+              parent="base", progress=False, log=quiet)
