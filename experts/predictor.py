@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
-from experts.data.formats import Example, TagExample
+from experts.data.formats import Example, TagExample, example_length
 from experts.encoding import as_examples, encode, model_inputs
 from experts.model import ExpertModel
 
@@ -33,6 +33,9 @@ class Predictor:
     def logits(self, examples: list[Example]) -> list[torch.Tensor]:
         """Per example: (L,) logits, or (words, L) for tagging (first sub-token of each word)."""
         self.model.eval()
+        # batches of similar length (less padding), answers returned in the input order
+        order = sorted(range(len(examples)), key=lambda i: example_length(examples[i]))
+        examples = [examples[i] for i in order]
         out: list[torch.Tensor] = []
         for i in range(0, len(examples), self.batch_size):
             chunk = examples[i : i + self.batch_size]
@@ -48,7 +51,10 @@ class Predictor:
                 keep = idx >= 0
                 words[idx[keep]] = logits[b][keep]
                 out.append(words)
-        return out
+        restored: list[torch.Tensor] = [None] * len(out)  # type: ignore[list-item]
+        for pos, i in enumerate(order):
+            restored[i] = out[pos]
+        return restored
 
     def predict_tags(self, examples: list[TagExample]) -> list[list[str]]:
         return [[self.labels[i] for i in lg.argmax(-1).tolist()] for lg in self.logits(examples)]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from experts.data.formats import Example
+from experts.data.formats import Example, example_length
 from experts.encoding import IGNORE, encode, model_inputs
 from experts.evaluate import quality
 from experts.model import ExpertModel
@@ -38,12 +38,6 @@ def quick_subset(train: list[Example], spec: ExpertSpec, seed: int) -> list[Exam
     return random.Random(seed).sample(list(train), spec.train.quick_max_train)
 
 
-def _length(ex: Example) -> int:
-    if hasattr(ex, "tokens"):
-        return sum(len(t) for t in ex.tokens)
-    return len(ex.a) + len(ex.b) if hasattr(ex, "a") else len(ex.text)
-
-
 def length_bucketed(examples: list[Example], batch_size: int, rng: random.Random,
                     pool: int = 8) -> list[list[Example]]:
     """Shuffled batches of similar length: less padding, same examples per epoch.
@@ -57,7 +51,7 @@ def length_bucketed(examples: list[Example], batch_size: int, rng: random.Random
     span = batch_size * pool
     batches = []
     for i in range(0, len(order), span):
-        group = sorted(order[i : i + span], key=_length)
+        group = sorted(order[i : i + span], key=example_length)
         batches.extend(group[j : j + batch_size] for j in range(0, len(group), batch_size))
     rng.shuffle(batches)
     return batches

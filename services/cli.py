@@ -262,10 +262,10 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                  run_registry),
     "specialize": ("distill, prune, freeze and quantize an expert by a recipe; register it",
                    add_specialize, run_specialize),
-    "adapt": ("re-specialize one expert on new data: finetune, lora, prompt, hybrid, "
-              "optional EWC; register it", add_adapt, run_adapt),
-    "merge": ("merge variants of one expert (ties, dare, task arithmetic, knots) with a "
-              "regression gate; register it", add_merge, run_merge),
+    "adapt": ("adapt one expert to new data: finetune, lora, prompt, hybrid, EWC",
+              add_adapt, run_adapt),
+    "merge": ("merge variants of one expert: ties, dare, task arithmetic, knots",
+              add_merge, run_merge),
     "report": ("show a specialized version's step-by-step table and plot", add_report,
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,

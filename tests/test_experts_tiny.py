@@ -91,3 +91,19 @@ def test_predict_returns_entities_for_tagging(tiny_predictor):
     out = p.predict(["Bosch plug"])[0]
     assert out["tags"] == ["B-BRAND", "B-BRAND"]
     assert [e["text"] for e in out["entities"]] == ["Bosch", "plug"]
+
+
+@pytest.mark.parametrize("kind", ["classify", "tag"])
+def test_logits_come_back_in_input_order_after_length_sorting(tiny_predictor, kind):
+    from experts.data.formats import TagExample, TextExample
+
+    p = tiny_predictor("category" if kind == "classify" else "attributes", kind,
+                       ["O", "B-BRAND", "I-BRAND"] if kind == "tag" else ["a", "b", "c"])
+    p.batch_size = 2
+    texts = ["a much longer listing title with many words in it", "short", "mid size title",
+             "x", "another fairly long listing title here"]
+    ex = [TagExample(tuple(t.split()), tuple("O" for _ in t.split())) if kind == "tag"
+          else TextExample(t, "") for t in texts]
+    together = p.logits(ex)
+    for e, got in zip(ex, together, strict=True):
+        assert torch.allclose(p.logits([e])[0], got, atol=1e-5)

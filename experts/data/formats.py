@@ -48,6 +48,13 @@ class TagExample:
 
 Example = TextExample | PairExample | TagExample
 
+
+def example_length(ex: Example) -> int:
+    """Characters of text an example holds (a cheap proxy for its token count)."""
+    if isinstance(ex, TagExample):
+        return sum(len(t) for t in ex.tokens)
+    return len(ex.a) + len(ex.b) if isinstance(ex, PairExample) else len(ex.text)
+
 FILE_SUFFIX: dict[str, str] = {"classify": ".jsonl", "pair": ".jsonl", "tag": ".conll"}
 
 
