@@ -39,6 +39,14 @@ def test_readme_documents_exactly_the_commands():
         (["registry", "show", "fault_codes"], "no registered version"),
         (["build", "--experts", "category,nope"], "unknown expert 'nope'"),
         (["build", "--data-dir", "/nonexistent/dir"], "data directory not found"),
+        (["adapt", "category", "--data", "/nonexistent.jsonl"], "dataset file not found"),
+        (["adapt", "category", "--site", "fuel_air"], "--site is the fault_codes scenario"),
+        (["adapt", "category", "--data", "x.jsonl", "--method", "bogus"], "unknown method"),
+        (["adapt", "category", "--data", "x.jsonl", "--ewc", "-1"], "is negative"),
+        (["merge", "category", "--variants", "v1"], "two distinct variants"),
+        (["merge", "category", "--variants", "v1,v2", "--density", "2"], "outside (0, 1]"),
+        (["merge", "category", "--variants", "v1,v2", "--weights", "1,a"], "not a comma"),
+        (["merge", "category", "--variants", "v1,v2", "--method", "avg"], "unknown method"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
