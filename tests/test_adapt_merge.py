@@ -50,6 +50,13 @@ def _site_folders(home: Path, tmp_path: Path) -> tuple[Path, Path, list[str], li
     return folders[0], folders[1], halves[0], halves[1]
 
 
+def _variant(reg: Registry, data: Path, method: str = "lora", parent: str = "v1",
+             seed: int = 0) -> str:
+    """A quick adapted version of the category expert; returns its version."""
+    return adapt("category", data, AdaptConfig(method=method, seed=seed, **QUICK), reg,
+                 parent=parent, progress=False, log=quiet)["version"]
+
+
 def _enc(reg: Registry, version: str) -> dict[str, torch.Tensor]:
     return dict(reg.load("category", version).model.encoder.state_dict())
 
@@ -143,10 +150,7 @@ def test_ewc_penalty_counts_plain_weights_and_the_folded_lora_update(tiny_predic
 def test_merge_task_arithmetic_adds_the_deltas_and_averages_shared_head_rows(home, tmp_path):
     reg = _reg(home)
     a, b, _, _ = _site_folders(home, tmp_path)
-    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
-    vb = adapt("category", b, AdaptConfig(method="lora", seed=1, **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
+    va, vb = _variant(reg, a), _variant(reg, b, seed=1)
     out = merge("category", [va, vb], MergeConfig(method="task_arithmetic", weights=[1.0, 3.0]),
                 reg, floor=0.0, log=quiet)
     merged = out["predictor"]
@@ -201,12 +205,8 @@ def test_variants_with_disjoint_labels_get_the_union_head(tiny_predictor):
 def test_bad_merges_are_refused_before_anything_is_written(home, tmp_path):
     reg = _reg(home)
     a, b, _, _ = _site_folders(home, tmp_path)
-    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
-    vb = adapt("category", b, AdaptConfig(method="finetune", **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
-    other = adapt("category", b, AdaptConfig(method="lora", **QUICK), reg, parent=va,
-                  progress=False, log=quiet)["version"]
+    va, vb = _variant(reg, a), _variant(reg, b, method="finetune")
+    other = _variant(reg, b, parent=va)
     count = len(reg.versions("category"))
     cases = [
         ([va, other], MergeConfig(), "different bases"),
@@ -231,10 +231,7 @@ def test_a_merge_below_the_floor_is_not_registered(home, tmp_path, monkeypatch):
 
     reg = _reg(home)
     a, b, _, _ = _site_folders(home, tmp_path)
-    va = adapt("category", a, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
-    vb = adapt("category", b, AdaptConfig(method="lora", **QUICK), reg, parent="v1",
-               progress=False, log=quiet)["version"]
+    va, vb = _variant(reg, a), _variant(reg, b)
     own = {v: reg.manifest("category", v).metrics["validation"]["macro_f1"] for v in (va, vb)}
     # variant B keeps 96 % of its own validation score: below a 0.97 floor, above 0.95
     monkeypatch.setattr(mv, "score_on_variants",
