@@ -146,7 +146,7 @@ def data_digest(path: Path) -> str:
 
 def previous_data(manifest, expert: str) -> ExpertData | None:
     """The data a registered version was trained on (teachers: the default data folder)."""
-    recorded = manifest.data.get("dir") or manifest.data.get("path")
+    recorded = manifest.data.get("dir")
     if not recorded or not Path(recorded).exists():
         return None
     return load_adapt_data(expert, Path(recorded), manifest.data.get("seed", 0))
@@ -361,7 +361,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
         r = fine_tune(predictor, spec, rows, data.splits["validation"], quick=cfg.quick,
                       seed=cfg.seed, progress=progress, loss_fn=loss_fn, lr=stage_lr,
                       desc=desc)
-        stages.append({"stage": desc, "rows": len(rows), "steps": r.steps,
+        stages.append({"stage": desc, "lr": stage_lr, "rows": len(rows), "steps": r.steps,
                        "seconds": round(r.seconds, 1), "best_validation": r.best_metric})
         return r
 

@@ -206,10 +206,10 @@ def score_on_variants(predictor: Predictor, variants: list[Variant], split: str,
     return out
 
 
-def gate(scores: dict[str, float], variants: list[Variant], floor: float, own: str
+def gate(scores: dict[str, float], variants: list[Variant], floor: float
          ) -> tuple[bool, dict[str, float]]:
-    """Each variant's merged score / its own score; passes if every ratio ≥ floor."""
-    ratios = {v.version: scores[v.version] / max(1e-9, getattr(v, own)) for v in variants}
+    """Each variant's merged validation score / its own; passes if every ratio ≥ floor."""
+    ratios = {v.version: scores[v.version] / max(1e-9, v.own_validation) for v in variants}
     return all(r >= floor for r in ratios.values()), ratios
 
 
@@ -240,18 +240,21 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
         predictor = merge_predictors(variants, base, c, cache)
         val = score_on_variants(predictor, variants, "validation",
                                 SEARCH_ROWS if search else None)
-        tried.append((c, predictor, {"density": c.density, "weights": c.weight_list(n),
-                                     "mean_validation": sum(val.values()) / n, **{
-                                         f"val_{k}": s for k, s in val.items()}}))
+        row = {"density": c.density, "weights": c.weight_list(n),
+               "mean_validation": sum(val.values()) / n,
+               **{f"val_{k}": s for k, s in val.items()}}
+        # a search keeps scores, not its 12 merged models (seeded: the gated one is rebuilt)
+        tried.append((c, None if search else predictor, row))
         if search:
             log(f"  {c.method} density={c.density:g} weights={c.weight_list(n)}: validation "
                 f"subset {tried[-1][2]['mean_validation']:.4f}")
     tried.sort(key=lambda t: -t[2]["mean_validation"])
     best, gate_rows = None, []
     for c, predictor, row in tried:  # ... and the gate checks the full validation split
+        predictor = predictor or merge_predictors(variants, base, c, cache)
         val = score_on_variants(predictor, variants, "validation") if search else \
             {k.removeprefix("val_"): s for k, s in row.items() if k.startswith("val_")}
-        ok, ratios = gate(val, variants, floor, "own_validation")
+        ok, ratios = gate(val, variants, floor)
         gate_row = {"density": c.density, "weights": c.weight_list(n), "passes": ok,
                     "mean_validation": sum(val.values()) / n,
                     "min_ratio": min(ratios.values())}
