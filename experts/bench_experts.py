@@ -4,7 +4,8 @@ For every expert whose active version came from `tinyexperts specialize`, the te
 parent version) and the student are loaded together and measured in alternating rounds on
 the same inputs (so machine noise hits both alike): p50/p99 latency at batch 1 and 32,
 throughput, test quality (re-evaluated here), params and artifact bytes. Speed-ups are the
-median of the per-round ratios.
+median of the per-round ratios. A roofline column gives each encoder's achieved GFLOP/s at
+batch 32 as a share of this machine's measured FP32 GEMM ceiling (experts.roofline).
 
 Targets (issue: specialization): b1 p50 >= 5x lower at >= 97 % of the teacher's main
 metric; attributes F1_critical and coverage >= the teacher's; artifact bytes <= 15 %.
@@ -21,6 +22,12 @@ from experts.environment import environment
 from experts.evaluate import quality
 from experts.latency import measure_latency
 from experts.registry import MANIFEST, Registry
+from experts.roofline import (
+    FLOPS_PER_CYCLE,
+    achieved_gflops,
+    gemm_ceiling_gflops,
+    nominal_peak_gflops,
+)
 from experts.specialize.report import markdown_table, write_csv
 from experts.specs import EXPERTS, get_spec
 
@@ -41,14 +48,19 @@ def paired_latency(a, b, tokenizer, examples, batch_size: int, rounds: int, runs
 
     def summary(rows):
         return {"p50_ms": statistics.median(r["p50_ms"] for r in rows),
-                "p99_ms": max(r["p99_ms"] for r in rows)}
+                "p99_ms": max(r["p99_ms"] for r in rows), "seq_len": rows[0]["seq_len"]}
 
     ratio = statistics.median(x["p50_ms"] / y["p50_ms"] for x, y in zip(rows_a, rows_b,
                                                                       strict=True))
     return summary(rows_a), summary(rows_b), ratio
 
 
-def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int) -> dict | None:
+def _config(registry: Registry, name: str, version: str) -> dict:
+    return json.loads((registry.path(name, version) / "config.json").read_text())
+
+
+def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
+                 gemm_gflops: float) -> dict | None:
     from experts.data.datasets import load_expert_data
 
     spec = get_spec(name)
@@ -69,8 +81,7 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int) -> 
     m = spec.main_metric
     row = {
         "expert": name, "teacher": manifest.parent_version, "student": version,
-        "backend": json.loads((registry.path(name, version) / "config.json").read_text())
-        .get("backend", "torch-fp32"),
+        "backend": _config(registry, name, version).get("backend", "torch-fp32"),
         f"teacher_{m}": q_t[m], f"student_{m}": q_s[m], "quality_ratio": q_s[m] / q_t[m],
         "teacher_params": teacher.model.num_params(), "student_params": student.model.num_params(),
         "teacher_MB": b_t / 1e6, "student_MB": b_s / 1e6, "bytes_ratio": b_s / b_t,
@@ -79,6 +90,12 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int) -> 
         "teacher_b32_p50_ms": t32["p50_ms"], "student_b32_p50_ms": s32["p50_ms"],
         "speedup_b32": r32, "student_b32_per_s": 32_000 / s32["p50_ms"],
     }
+    # roofline at batch 32 (batch 1 is latency-bound): achieved GFLOP/s vs this machine's
+    # measured FP32 GEMM ceiling (experts.roofline)
+    for who, cfg, t in (("teacher", _config(registry, name, manifest.parent_version), t32),
+                        ("student", _config(registry, name, version), s32)):
+        row[f"{who}_b32_gflops"] = achieved_gflops(cfg, 32, t["seq_len"], t["p50_ms"])
+        row[f"{who}_roofline_pct"] = 100 * row[f"{who}_b32_gflops"] / gemm_gflops
     checks = [r1 >= TARGET_SPEEDUP, row["quality_ratio"] >= TARGET_QUALITY,
               row["bytes_ratio"] <= TARGET_BYTES]
     if spec.critical_labels:
@@ -92,17 +109,23 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int) -> 
 def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None = None,
         rounds: int = 5, log=print) -> dict:
     rows = []
+    gemm = gemm_ceiling_gflops()
+    log(f"bench experts: FP32 GEMM ceiling {gemm:.1f} GFLOP/s with "
+        f"{environment()['torch_threads']} threads (nominal {nominal_peak_gflops():.0f})")
     for name in experts or list(EXPERTS):
         if not registry.versions(name):
             continue
         log(f"bench experts: {name}")
-        row = bench_expert(registry, name, data_dir, rounds)
+        row = bench_expert(registry, name, data_dir, rounds, gemm)
         if row is None:
             log(f"  {name}: active version is not specialized; run `tinyexperts specialize "
                 f"{name}` first")
             continue
         rows.append(row)
     result = {"rows": rows, "environment": environment(),
+              "roofline": {"gemm_ceiling_gflops": gemm, "nominal_peak_gflops":
+                           nominal_peak_gflops(), "nominal_assumes_flops_per_cycle":
+                           FLOPS_PER_CYCLE},
               "targets": {"speedup_b1": TARGET_SPEEDUP, "quality_ratio": TARGET_QUALITY,
                           "bytes_ratio": TARGET_BYTES}}
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +133,8 @@ def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None
         write_csv(rows, out / "experts.csv")
         cols = ["expert", "backend", "quality_ratio", "speedup_b1", "speedup_b32",
                 "bytes_ratio", "teacher_b1_p50_ms", "student_b1_p50_ms", "teacher_MB",
-                "student_MB", "student_params", "targets_met"]
+                "student_MB", "student_params", "teacher_b32_gflops", "student_b32_gflops",
+                "student_roofline_pct", "targets_met"]
         table = markdown_table([{c: r[c] for c in cols} for r in rows])
         (out / "experts.md").write_text(table + "\n", encoding="utf-8")
         _plot(rows, out / "experts.png")

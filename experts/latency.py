@@ -42,4 +42,5 @@ def measure_latency(model, tokenizer, examples: list[Example], batch_size: int,
         "p50_ms": round(statistics.median(singles), 3),
         "p99_ms": round(singles[min(len(singles) - 1, int(0.99 * len(singles)))], 3),
         "threads": torch.get_num_threads(),
+        "seq_len": int(inputs["input_ids"].shape[1]),
     }
