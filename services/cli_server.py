@@ -6,6 +6,7 @@ Registered in the one command table, `services.cli.COMMANDS`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -131,21 +132,62 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+SUITES = ("experts", "router", "merge", "llm", "serving")
+
+
 def run_bench(a: argparse.Namespace) -> int:
-    results = {}
-    if a.suite in ("experts", "all"):
-        results["experts"] = _bench_experts(a)
-    if a.suite in ("router", "all"):
-        results["router"] = _bench_router(a)
-    if a.suite in ("merge", "all"):
-        results["merge"] = _bench_merge(a)
-    if a.suite in ("llm", "all"):
-        results["llm"] = _bench_llm(a)
-    if a.suite in ("serving", "all"):
-        results["serving"] = _bench_serving(a)
+    import time
+
+    results, seconds = {}, {}
+    runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
+               "llm": _bench_llm, "serving": _bench_serving}
+    for suite in SUITES:
+        if a.suite in (suite, "all"):
+            t0 = time.perf_counter()
+            results[suite] = runners[suite](a)
+            seconds[suite] = round(time.perf_counter() - t0, 1)
+    path = write_bench_summary(results, seconds, a.out)
+    print(f"wrote {path} ({sum(seconds.values()):.0f}s in all)", file=sys.stderr)
     if a.json:
         print_out(results, True)
     return 0
+
+
+def write_bench_summary(results: dict, seconds: dict, out: Path) -> Path:
+    """summary.md (+ summary.json): every suite's table, its wall time, the environment —
+    the page the README's numbers link to."""
+    import datetime
+
+    from experts.environment import environment
+    from services.bench_serving import format_table
+
+    env = environment()
+    suite = "all" if len(results) == len(SUITES) else ",".join(results)
+    lines = ["# tinyexperts benchmark summary", "",
+             f"Generated {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC by "
+             f"`tinyexperts bench --suite {suite} --out {out}`.", "",
+             f"Machine: {env['cpu']}, {env['cores']} cores, torch threads "
+             f"{env['torch_threads']}, Python {env['python']}; "
+             + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()) + ".", "",
+             "| suite | wall time (s) |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in seconds.items()]
+    lines.append(f"| **total** | {round(sum(seconds.values()), 1)} |")
+    for suite, result in results.items():
+        table = format_table(result) if suite == "serving" else result.get("table")
+        lines += ["", f"## {suite}", "", table or "(no rows: see the suite's log)"]
+        if suite == "experts" and result.get("roofline"):
+            r = result["roofline"]
+            lines += ["", f"Roofline: FP32 GEMM ceiling measured {r['gemm_ceiling_gflops']:.1f} "
+                      f"GFLOP/s; nominal peak {r['nominal_peak_gflops']:.0f} GFLOP/s (clock x "
+                      f"threads x {r['nominal_assumes_flops_per_cycle']} FLOPs/cycle)."]
+        if suite == "merge":
+            lines += ["", f"targets: {result['summary']['targets']}"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps({"seconds": seconds, "environment": env,
+                                                  "suites": list(results)}, indent=1),
+                                      encoding="utf-8")
+    return out / "summary.md"
 
 
 def _bench_experts(a: argparse.Namespace) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -62,3 +63,24 @@ def test_console_script_runs_without_traceback(tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 0
     assert "registry is empty" in done.stdout
+
+
+def test_bench_summary_collects_every_suite(tmp_path):
+    from services.cli_server import write_bench_summary
+
+    results = {
+        "router": {"table": "| exact_match |\n|---|\n| 0.9612 |"},
+        "serving": {"expert": "category", "direct": {"n": 5, "p50_ms": 2.0, "p99_ms": 3.0},
+                    "concurrency": [{"batching": True, "clients": 8, "n": 40, "p50_ms": 9.5,
+                                     "p99_ms": 20.1, "rps": 310.2}], "overhead_ms": 1.25},
+        "experts": {"table": "| expert |\n|---|\n| category |",
+                    "roofline": {"gemm_ceiling_gflops": 123.4, "nominal_peak_gflops": 166,
+                                 "nominal_assumes_flops_per_cycle": 32}},
+    }
+    path = write_bench_summary(results, {"router": 12.0, "serving": 30.5, "experts": 7.5},
+                               tmp_path)
+    text = path.read_text()
+    assert "| 0.9612 |" in text and "| **total** | 50.0 |" in text
+    assert "310.2" in text and "overhead" in text and "123.4 GFLOP/s" in text
+    assert "--suite router,serving,experts" in text
+    assert json.loads((tmp_path / "summary.json").read_text())["seconds"]["serving"] == 30.5
