@@ -9,6 +9,10 @@
 
 A version is written into a hidden temp folder and renamed into place, so readers never see
 half an artifact. Loading re-hashes every file and refuses anything that does not match.
+A write that fails (disk full, read-only file system) removes its temp folder and raises a
+TinyExpertsError saying so; a writer killed outright (kill -9) leaves its temp folder behind,
+invisible to readers, and the next register() of that expert deletes it (the folder name
+carries the writer's pid).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors import SafetensorError
 
 from experts.assets import offline, sha256_file
 from experts.data.formats import TaskKind
@@ -156,8 +161,13 @@ class Registry:
 
         `write_files(folder)` writes the model files; every file it leaves is hashed.
         """
-        tmp = self.root / name / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir(parents=True)
+        try:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+            self._sweep_orphans(name)
+            tmp = self.root / name / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
+            tmp.mkdir()
+        except OSError as err:
+            raise _write_error(err, self.root / name, "nothing was registered") from None
         try:
             write_files(tmp)
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
@@ -169,10 +179,20 @@ class Registry:
                                     **manifest_fields)
                 _write_durably(tmp / MANIFEST, manifest.model_dump_json(indent=1))
                 os.replace(tmp, self.root / name / version)
+        except (OSError, SafetensorError) as err:  # safetensors reports I/O errors its way
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _write_error(err, self.root / name, "nothing was registered") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return manifest
+
+    def _sweep_orphans(self, name: str) -> None:
+        """Delete temp folders of writers that no longer run (killed mid-write)."""
+        for p in (self.root / name).glob(".tmp-*"):
+            pid = p.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
 
     def activate(self, name: str, version: str) -> str:
         """Point `name` at a verified version; returns the version that was active before."""
@@ -214,8 +234,33 @@ class Registry:
     def _write_active(self, name: str, state: dict) -> None:
         path = self.root / name / "ACTIVE"
         tmp = path.with_name(f".ACTIVE.{uuid.uuid4().hex}")
-        _write_durably(tmp, json.dumps(state))
-        os.replace(tmp, path)
+        try:
+            _write_durably(tmp, json.dumps(state))
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(err, path, f"{name} still serves what it served before"
+                               ) from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_error(err: Exception, where: Path, outcome: str) -> TinyExpertsError:
+    if isinstance(err, OSError):
+        reason = err.strerror or type(err).__name__
+    else:  # SafetensorError: "Error while serializing: I/O error: File too large (os error 27)"
+        reason = str(err).rsplit("I/O error: ", 1)[-1].split(" (os error")[0]
+    return TinyExpertsError(f"cannot write to the registry ({reason}); {outcome}",
+                            where=str(where),
+                            fix="free disk space or make the registry writable, then retry")
 
 
 def _write_durably(path: Path, text: str) -> None:

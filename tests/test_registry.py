@@ -96,9 +96,9 @@ def test_failed_write_leaves_nothing_behind(tmp_path, tiny_predictor, tokenizer)
 
     def crash(folder):
         p.model.save(folder)
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(TinyExpertsError, match="No space left on device.*nothing was registered"):
         reg.register("category", crash, task="classify", base_model="tiny", labels=["a", "b"],
                      params=1)
     assert reg.versions("category") == []
