@@ -1,9 +1,18 @@
 """The router's query mix, generated from the ontology (and real out-of-domain text).
 
 Every query carries the set of experts it needs (multi-label over OUTPUTS; "llm" = the
-ontology encoder + tiny LLM path, the empty set = out of scope) and an intent. Phrasings
-are partitioned by template: validation and test use templates training never sees;
-products are split by id like the experts' data; out-of-scope text is split by hash.
+ontology encoder + tiny LLM path, the empty set = out of scope) and an intent.
+
+Queries are composed, not drawn from a short list of whole sentences:
+    [opener] + ask + [closer]
+where an ask is one of ~30 phrasings of a single skill (category, attributes, fitment, fault
+code, free-form question, out of scope). Multi-expert intents join two skills — the first
+with the product named, the second referring back to it ("... and what thread size is
+it?") — or use a fused phrasing ("specs and fitment for {p} on {vehicle}").
+
+Held out: every ask list, fused list, opener list and closer list is partitioned; validation
+and test queries are built only from phrasings training never sees (an empty opener or closer
+is shared). Products are split by id like the experts' data; out-of-scope text by hash.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experts.data.fault_text import WITH_CODE, WITHOUT_CODE, _timestamp, paraphrase
-from experts.data.phrasing import detokenize, split_of, split_templates
+from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
 from experts.data.product_text import (
     TITLE_TEMPLATES,
     product_fields,
@@ -27,97 +36,184 @@ from ontology_gnn.schema import Ontology
 
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
+HELD_OUT = {"validation": 0.15, "test": 0.25}  # share of each phrasing list
 
-# The raw inputs themselves (a bare listing title, a bare log line, plain prose) are not
-# phrasings: they occur in every split. Held out per split are the wrappers below.
-RAW_INPUTS = {"categorize": "{title}", "diagnose": "{log}", "out_of_scope": "{ood}"}
-RAW_SHARE = 0.3  # of that intent's queries
-
-# intent -> (experts it needs, phrasings). Slots: {title} a listing title, {short} brand +
-# part number + noun, {vehicle}, {log} a fault log line, {code}, {desc}, {component},
-# {category}, {attr}, {ood} out-of-domain text.
-ROUTES: dict[str, tuple[tuple[str, ...], list[str]]] = {
-    "categorize": (("category",), [
-        "what category is {title}", "categorize: {title}",
-        "which section of the parts store has {title}?", "department for: {title}",
-        "what do you call this part: {short}", "is {short} a brake part, a filter or what?",
-        "label the product type: {title}", "category only, no specs: {title}",
-        "which department sells the {short}?", "what kind of part is {short}",
-        "classify this listing: {title}", "{title} - what type of part is this?",
-        "category for {short} please", "where does {title} belong in the catalog",
-        "product type of {short}?", "sort this into a category: {title}",
+# Slots: {p} a product (a listing title or brand + part number + noun), {vehicle}, {attr} an
+# attribute name, {log} a fault log line, {desc} a fault description, {code}, {code2},
+# {component}, {category}, {city}, {city2}, {topic}, {food}, {sport}, {country}.
+# skill -> (asks naming the product, asks referring back to it with "it"/"its").
+SKILLS: dict[str, tuple[list[str], list[str]]] = {
+    "category": ([
+        "what category is {p}", "categorize: {p}", "which section of the parts store has {p}?",
+        "department for: {p}", "what do you call this part: {p}",
+        "is {p} a brake part, a filter or what?", "label the product type: {p}",
+        "which department sells {p}?", "what kind of part is {p}", "classify this listing: {p}",
+        "{p} - what type of part is this?", "category for {p} please",
+        "where does {p} belong in the catalog", "product type of {p}?",
+        "sort this into a category: {p}", "what sort of part is {p}",
+        "which product family is {p} in", "which aisle would {p} be in",
+        "what part type is {p}", "name the category of {p}",
+        "under which category should {p} go", "what group of parts does {p} belong to",
+        "assign a category to {p}", "which shelf does {p} go on",
+        "category of this item: {p}", "put {p} in the right category",
+        "what would you file {p} under", "type of product: {p}?",
+        "identify what kind of product {p} is", "which catalog section fits {p}",
+        "what type of item is {p}", "category only, no specs: {p}",
+    ], [
+        "what category is it", "what kind of part is it", "which department sells it",
+        "what type of part is this", "which category does it go in",
+        "what product type is it", "where does it belong in the catalog",
+        "what sort of part is it", "classify it", "which section is it in",
+        "its category", "what part type is it", "file it under the right category",
+        "which aisle is it in",
     ]),
-    "extract": (("attributes",), [
-        "extract the specs from {title}", "what {attr} is the {short}?",
-        "list the attributes of: {title}", "part number and brand in {title}",
-        "tag the fields of this listing: {title}", "what is the {attr} of {short}",
-        "pull brand, part number and size out of {title}", "parse: {title}",
-        "which {attr} does {short} have", "give me the specs of {title}",
-        "find the part number in: {title}", "what brand makes {title}?",
-        "read the specs off this listing: {title}", "which vehicle is named in {title}",
-        "extract fields (brand, size, thread) from {title}", "what is the pack quantity of {short}",
-        "give me the part number of {title}", "specs only please: {title}",
+    "attributes": ([
+        "extract the specs from {p}", "what {attr} is {p}?", "list the attributes of: {p}",
+        "part number and brand in {p}", "tag the fields of this listing: {p}",
+        "what is the {attr} of {p}", "pull brand, part number and size out of {p}",
+        "parse: {p}", "which {attr} does {p} have", "give me the specs of {p}",
+        "find the part number in: {p}", "what brand makes {p}?",
+        "read the specs off this listing: {p}", "which vehicle is named in {p}",
+        "extract fields (brand, size, thread) from {p}", "what is the pack quantity of {p}",
+        "give me the part number of {p}", "specs only please: {p}",
+        "what are the dimensions of {p}", "tell me the {attr} of {p}",
+        "get the {attr} from {p}", "what {attr} does {p} come in", "spec sheet for {p}",
+        "what are the technical details of {p}", "who manufactures {p}",
+        "which {attr} is listed for {p}", "break down the fields in {p}",
+        "annotate the attributes in {p}", "what's the {attr} on {p}",
+        "details (brand, size, color) of {p}", "identify brand and part number: {p}",
+        "mark up the specs in {p}",
+    ], [
+        "what {attr} is it", "what are its specs", "give me its attributes",
+        "list its {attr}", "what {attr} does it have", "tell me its {attr}",
+        "what are its dimensions", "who makes it", "its part number and brand",
+        "the specs too", "what's its {attr}", "list the specs", "what are the attributes",
+        "which {attr} is it",
     ]),
-    "index_listing": (("category", "attributes"), [
-        "index this listing: {title}", "catalog entry {title} - category and specs?",
-        "new product: {title}. what is it and what are its attributes?",
-        "categorize and extract fields: {title}", "add to catalog: {title}",
-        "what is {short} and what {attr} is it?", "full listing analysis for {title}",
-        "file this product with its attributes: {title}",
-        "category plus specs for {title}", "list it in the catalog with its fields: {title}",
-        "what type of part is {short} and what is its {attr}?", "enrich this listing: {title}",
-        "product card (category + attributes) for {title}",
-        "classify and tag {title}", "onboard this SKU: {title}",
+    "compatibility": ([
+        "does {p} fit a {vehicle}?", "will {p} work on my {vehicle}",
+        "is {p} compatible with {vehicle}", "fitment check: {p} on {vehicle}",
+        "can I put {p} on a {vehicle}?", "{vehicle} - does {p} fit?",
+        "is this right for my {vehicle}: {p}", "check compatibility {p} / {vehicle}",
+        "would {p} fit {vehicle}", "{p} for {vehicle}, yes or no?",
+        "does {p} go on a {vehicle}", "fits my {vehicle}? {p}",
+        "compatible: {p} and {vehicle}?", "will it bolt on? {p} -> {vehicle}",
+        "is {p} the right part for {vehicle}", "can {p} be installed on a {vehicle}",
+        "will {p} match my {vehicle}", "does {p} suit a {vehicle}",
+        "is {p} made for the {vehicle}", "{p} on a {vehicle}: fits or not?",
+        "would {p} work with my {vehicle}", "I drive a {vehicle}, will {p} fit?",
+        "is {p} a direct fit for {vehicle}", "my car is a {vehicle}; is {p} compatible",
+        "confirm fitment of {p} for {vehicle}", "can my {vehicle} take {p}",
+        "{vehicle} owner here - does {p} work for me", "does {p} match {vehicle}",
+        "compatibility of {p} with a {vehicle}", "is {p} usable on a {vehicle}",
+    ], [
+        "does it fit a {vehicle}", "will it work on my {vehicle}",
+        "is it compatible with {vehicle}", "can I put it on a {vehicle}",
+        "would it fit my {vehicle}", "is it right for a {vehicle}",
+        "does it go on a {vehicle}", "will it fit {vehicle}", "is it a direct fit for {vehicle}",
+        "can my {vehicle} take it", "does it suit a {vehicle}", "will it match my {vehicle}",
     ]),
-    "fitment": (("compatibility",), [
-        "does {title} fit a {vehicle}?", "will the {short} work on my {vehicle}",
-        "is {short} compatible with {vehicle}", "fitment check: {title} on {vehicle}",
-        "can I put {short} on a {vehicle}?", "{vehicle} - does {short} fit?",
-        "is this right for my {vehicle}: {title}", "check compatibility {short} / {vehicle}",
-        "would {title} fit {vehicle}", "{short} for {vehicle}, yes or no?",
-        "does {short} go on a {vehicle}", "fits my {vehicle}? {title}",
-        "compatible: {short} and {vehicle}?", "will it bolt on? {short} -> {vehicle}",
-        "is the {short} the right part for {vehicle}",
-    ]),
-    "fit_and_specs": (("compatibility", "attributes"), [
-        "does this {short} fit a {vehicle} and what {attr} is it?",
-        "{title}: will it fit my {vehicle}, and what are the specs?",
-        "check fit on {vehicle} and list the attributes of {title}",
-        "what {attr} is {short} and does it go on a {vehicle}",
-        "is {short} right for a {vehicle}? also need its {attr}",
-        "specs and fitment for {title} on {vehicle}",
-        "need the {attr} of {short} and whether it fits my {vehicle}",
-        "fit + specs: {title} / {vehicle}",
-        "does {short} fit my {vehicle}, and what {attr} does it have?",
-        "{vehicle}: will {title} fit, and give me its specs",
-        "compatibility with {vehicle} plus the {attr} of {short}",
-        "tell me the {attr} of {short} and if it suits a {vehicle}",
-        "I have a {vehicle}; is {short} compatible and what are its attributes?",
-    ]),
-    "diagnose": (("fault_codes",), [
-        "which code is this: {log}", "decode this log line: {log}",
-        "what DTC matches: {desc}", "my scanner shows {desc}", "find the trouble code for {desc}",
-        "log: {log}", "identify the fault code - {log}", "lookup code for symptom {desc}",
-    ]),
-    "ask": (("llm",), [
+    "fault_codes": ([
+        "which code is this: {log}", "decode this log line: {log}", "what DTC matches: {desc}",
+        "my scanner shows {desc}", "find the trouble code for {desc}", "log: {log}",
+        "identify the fault code - {log}", "lookup code for symptom {desc}",
+        "what code is logged here: {log}", "map this to a DTC: {log}",
+        "trouble code for this entry: {log}", "diagnose this log: {log}",
+        "which OBD code is '{desc}'", "code lookup: {desc}", "what fault is this: {log}",
+        "ECU reported: {log} - which code?", "match this message to a code: {desc}",
+        "which DTC is '{desc}'?", "interpret this diagnostic line: {log}",
+        "the logger printed {log}; code?", "classify this fault entry: {log}",
+        "find the DTC: {log}", "tell me the code for: {desc}", "what OBD-II code says {desc}",
+        "error log {log}, which code", "get the code from {log}",
+        "what's the code for {desc}", "fault code of this line please: {log}",
+    ], []),
+    "llm": ([
         "what does {code} mean and which parts should I check?",
         "why would a {vehicle} show {code}?", "what is a {component} and what does it do?",
         "my {vehicle} shows {code} - what is wrong and which parts fit?",
-        "explain trouble code {code} in plain words",
-        "which {category} fit my {vehicle}?", "how serious is {code}? can I still drive?",
-        "what usually causes {code} on a {vehicle}", "which components are behind {code}?",
-        "tell me about {code} and how to fix it", "what parts are related to the {component}?",
-        "is {code} related to the {component}?",
-    ]),
-    "out_of_scope": ((), [
-        "what's the weather like in {city} tomorrow?",
-        "write a short poem about {topic}", "how do I bake {food}?",
-        "who won the {sport} game last night", "translate '{topic}' into French",
-        "recommend a good book about {topic}", "what time is it in {city}",
-        "how many calories are in {food}", "tell me a joke about {topic}",
-        "book a table for two in {city}", "what is the capital of {country}?",
-    ]),
+        "explain trouble code {code} in plain words", "which {category} fit my {vehicle}?",
+        "how serious is {code}? can I still drive?", "what usually causes {code} on a {vehicle}",
+        "which components are behind {code}?", "tell me about {code} and how to fix it",
+        "what parts are related to the {component}?", "is {code} related to the {component}?",
+        "how do I fix {code}", "what should I replace for {code}",
+        "can a bad {component} cause {code}?", "what does the {component} connect to",
+        "is it safe to drive with {code}", "how much work is fixing {code}",
+        "why does {code} keep coming back on my {vehicle}",
+        "what's the difference between {code} and {code2}?",
+        "which systems does the {component} belong to", "give me an overview of {code}",
+        "does {code} mean I need a new {component}?", "what are common fixes for {code}",
+        "what {category} do I need for a {vehicle}", "describe the {component}",
+        "what could trigger {code} after an oil change", "help me understand {code}",
+        "how does the {component} fail", "which codes point at the {component}?",
+    ], []),
+    "none": ([
+        "what's the weather like in {city} tomorrow?", "write a short poem about {topic}",
+        "how do I bake {food}?", "who won the {sport} game last night",
+        "translate '{topic}' into French", "recommend a good book about {topic}",
+        "what time is it in {city}", "how many calories are in {food}",
+        "tell me a joke about {topic}", "book a table for two in {city}",
+        "what is the capital of {country}?", "plan a weekend trip to {city}",
+        "summarize the history of {country}", "what's a good name for a cat",
+        "how do I learn to play {sport}", "convert 30 euros to dollars",
+        "what's in the news today", "set an alarm for 7am",
+        "help me write an email to my landlord", "what is the population of {country}",
+        "sing me a song about {topic}", "find flights from {city} to {city2}",
+        "what's the best recipe for {food}", "is {food} healthy",
+        "explain quantum physics simply", "how tall is the eiffel tower",
+        "who painted the mona lisa", "give me a workout plan for {sport}",
+        "what movies are playing in {city}", "how do I reset my email password",
+        "what rhymes with {topic}", "draw me a picture of {topic}",
+    ], []),
 }
+
+# intent -> (experts it needs, the skills it combines, fused phrasings)
+INTENT_PLAN: dict[str, tuple[tuple[str, ...], tuple[str, ...], list[str]]] = {
+    "categorize": (("category",), ("category",), []),
+    "extract": (("attributes",), ("attributes",), []),
+    "index_listing": (("category", "attributes"), ("category", "attributes"), [
+        "index this listing: {p}", "catalog entry {p} - category and specs?",
+        "new product: {p}. what is it and what are its attributes?",
+        "categorize and extract fields: {p}", "add to catalog: {p}",
+        "full listing analysis for {p}", "file this product with its attributes: {p}",
+        "category plus specs for {p}", "list it in the catalog with its fields: {p}",
+        "enrich this listing: {p}", "product card (category + attributes) for {p}",
+        "classify and tag {p}", "onboard this SKU: {p}", "type and specs of {p}",
+        "category, brand and size of {p}", "catalog {p} with type and attributes",
+    ]),
+    "fitment": (("compatibility",), ("compatibility",), []),
+    "fit_and_specs": (("compatibility", "attributes"), ("compatibility", "attributes"), [
+        "specs and fitment for {p} on {vehicle}", "fit + specs: {p} / {vehicle}",
+        "compatibility with {vehicle} plus the {attr} of {p}",
+        "I have a {vehicle}; is {p} compatible and what are its attributes?",
+        "check fit on {vehicle} and list the attributes of {p}",
+        "need the {attr} of {p} and whether it fits my {vehicle}",
+        "tell me the {attr} of {p} and if it suits a {vehicle}",
+        "{vehicle}: will {p} fit, and give me its specs",
+        "fitment on a {vehicle} and full specs of {p}", "{p}: fits {vehicle}? what {attr}?",
+        "is {p} ok for a {vehicle}, and its {attr}?", "spec and fit check, {p}, {vehicle}",
+    ]),
+    "diagnose": (("fault_codes",), ("fault_codes",), []),
+    "ask": (("llm",), ("llm",), []),
+    "out_of_scope": ((), ("none",), []),
+}
+INTENTS = tuple(INTENT_PLAN)
+
+# The raw inputs themselves (a bare listing title, a bare log line, plain prose) are not
+# phrasings: they occur in every split.
+RAW_INPUTS = {"categorize": "{title}", "diagnose": "{log}", "out_of_scope": "{ood}"}
+RAW_SHARE = 0.25  # of that intent's queries
+FUSED_SHARE = 0.35  # of a multi-expert intent's queries
+
+OPENERS = ["hi, ", "hey - ", "quick question: ", "hello! ", "please help: ", "urgent: ",
+           "question - ", "ok so ", "one more: ", "customer asks: ", "hi team, ",
+           "good morning. ", "sorry to bother, ", "q: ", "pls: ", "need help - ",
+           "hey there, ", "from a customer: ", "help: ", "so, "]
+CLOSERS = [" thanks", " thx", " please", " asap", " - thanks in advance", " :)", " cheers",
+           " (urgent)", " ty", ". thank you!", " thanks a lot", " pls", " !!",
+           " - much appreciated", " for a customer", " right now"]
+JOINERS = [" and ", ", and ", ". also, ", "; ", " - also ", ", plus ", ". and ", " + ",
+           ", also ", ". oh and ", " & ", "? and "]
+PLAIN_SHARE = 0.5  # queries with neither opener nor closer
 
 CITIES = ["Paris", "Osaka", "Lima", "Nairobi", "Oslo", "Denver", "Hanoi", "Porto", "Cairo"]
 TOPICS = ["the sea", "autumn", "friendship", "mountains", "coffee", "jazz", "the moon",
@@ -139,39 +235,71 @@ class Query:
         return [1.0 if o in self.experts else 0.0 for o in OUTPUTS]
 
 
-INTENTS = tuple(ROUTES)
+def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
+    """list name -> split -> phrasings; no phrasing is in two splits."""
+    lists: dict[str, list[str]] = {"openers": OPENERS, "closers": CLOSERS, "joiners": JOINERS}
+    for skill, (named, back) in SKILLS.items():
+        lists[f"{skill}:named"] = named
+        if back:
+            lists[f"{skill}:back"] = back
+    for intent, (_, _, fused) in INTENT_PLAN.items():
+        if fused:
+            lists[f"{intent}:fused"] = fused
+    out = {}
+    for name, items in lists.items():
+        n_test = max(1, round(len(items) * HELD_OUT["test"]))
+        n_val = max(1, round(len(items) * HELD_OUT["validation"]))
+        out[name] = split_templates(items, seed, n_val=n_val, n_test=n_test)
+    return out
 
 
-def _fill(template: str, onto_parts: dict, split: str, rng: random.Random) -> str:
-    products = onto_parts["products"][split]
-    p = product_fields(rng.choice(products))
-    code = rng.choice(onto_parts["codes"])
-    slots = {}
-    if "{title}" in template:
-        words, _ = render_title(p, rng.choice(TITLE_TEMPLATES), rng, split)
-        slots["title"] = detokenize(words)
-    slots["short"] = f"{p['brand']} {p['pn']} {p['category'].rstrip('s')}"
-    slots["vehicle"] = vehicle_text(rng.choice(onto_parts["vehicles"]), rng)
+def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
+    p = product_fields(rng.choice(parts["products"][split]))
+    code, code2 = rng.sample(parts["codes"], 2)
+    words, _ = render_title(p, rng.choice(TITLE_TEMPLATES), rng, split)
+    title = detokenize(words)
+    short = f"{p['brand']} {p['pn']} {p['category'].rstrip('s')}"
     attrs = [k for k in p["attrs"] if k in ATTR_WORDS]
-    slots["attr"] = ATTR_WORDS[rng.choice(attrs)] if attrs else "size"
     desc = paraphrase(str(code.attrs["description"]), rng)
-    use_code = rng.random() < 0.35
-    log_t = rng.choice(WITH_CODE if use_code else WITHOUT_CODE)
-    slots["log"] = log_t.format(ts=_timestamp(rng), code=code.name, lcode=code.name.lower(),
-                                desc=desc)
-    slots.update(code=code.name, desc=desc,
-                 component=rng.choice(onto_parts["components"]).name,
-                 category=rng.choice(onto_parts["categories"]).name,
-                 city=rng.choice(CITIES), topic=rng.choice(TOPICS), food=rng.choice(FOODS),
-                 sport=rng.choice(SPORTS), country=rng.choice(COUNTRIES))
-    if "{ood}" in template:
-        slots["ood"] = rng.choice(onto_parts["ood"][split])
-    return template.format(**slots)
+    log_t = rng.choice(WITH_CODE if rng.random() < 0.35 else WITHOUT_CODE)
+    return {
+        "title": title, "p": title if rng.random() < 0.55 else short,
+        "vehicle": vehicle_text(rng.choice(parts["vehicles"]), rng),
+        "attr": ATTR_WORDS[rng.choice(attrs)] if attrs else "size",
+        "log": log_t.format(ts=_timestamp(rng), code=code.name, lcode=code.name.lower(),
+                            desc=desc),
+        "desc": desc, "code": code.name, "code2": code2.name,
+        "component": rng.choice(parts["components"]).name,
+        "category": rng.choice(parts["categories"]).name,
+        "city": rng.choice(CITIES), "city2": rng.choice(CITIES), "topic": rng.choice(TOPICS),
+        "food": rng.choice(FOODS), "sport": rng.choice(SPORTS),
+        "country": rng.choice(COUNTRIES), "ood": rng.choice(parts["ood"][split]),
+    }
+
+
+def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> str:
+    _, skills, fused = INTENT_PLAN[intent]
+    pick = lambda name: rng.choice(phr[name][split])  # noqa: E731
+    raw = RAW_INPUTS.get(intent)
+    if raw and rng.random() < RAW_SHARE:
+        return raw
+    if len(skills) == 1:
+        body = pick(f"{skills[0]}:named")
+    elif fused and rng.random() < FUSED_SHARE:
+        body = pick(f"{intent}:fused")
+    else:
+        first, second = rng.sample(skills, 2)
+        body = pick(f"{first}:named").rstrip("?") + pick("joiners") + pick(f"{second}:back")
+    if rng.random() < PLAIN_SHARE:
+        return body
+    opener = pick("openers") if rng.random() < 0.6 else ""
+    closer = pick("closers") if rng.random() < 0.6 else ""
+    return opener + body + closer
 
 
 def router_datasets(onto: Ontology, seed: int = 0,
                     per_intent: dict[str, int] | None = None) -> dict[str, list[Query]]:
-    per_intent = per_intent or {"train": 500, "validation": 120, "test": 200}
+    per_intent = per_intent or {"train": 700, "validation": 150, "test": 200}
     products = {s: [] for s in SPLITS}
     for node in onto.by_type("product"):
         products[split_of(node.id, seed)].append(node)
@@ -181,19 +309,21 @@ def router_datasets(onto: Ontology, seed: int = 0,
     parts = {"products": products, "ood": ood, "codes": onto.by_type("code"),
              "vehicles": onto.by_type("vehicle"), "components": onto.by_type("component"),
              "categories": onto.by_type("part_category")}
-    if not all(products.values()) or not parts["codes"] or not all(ood.values()):
+    if not all(products.values()) or len(parts["codes"]) < 2 or not all(ood.values()):
         raise TinyExpertsError("the ontology lacks products, codes or vehicles for the router",
                                where="ontology", fix="use an ontology built by `build`")
+    phr = phrasing_splits(seed)
     out: dict[str, list[Query]] = {}
     for split in SPLITS:
         rng = random.Random(f"router:{seed}:{split}")
         rows = []
-        for intent, (experts, templates) in ROUTES.items():
-            chosen = split_templates(templates, seed, n_val=1, n_test=2)[split]
+        for intent, (experts, _, _) in INTENT_PLAN.items():
             for _ in range(per_intent[split]):
-                raw = RAW_INPUTS.get(intent)
-                template = raw if raw and rng.random() < RAW_SHARE else rng.choice(chosen)
-                rows.append(Query(_fill(template, parts, split, rng), experts, intent))
+                template = _compose(intent, phr, split, rng)
+                text = template.format(**_slots(parts, split, rng))
+                if template not in RAW_INPUTS.values():
+                    text = add_typos(recase(text, rng), rng, rate=0.02)
+                rows.append(Query(text, experts, intent))
         rng.shuffle(rows)
         out[split] = rows
     return out

@@ -25,7 +25,12 @@ from experts.model import ExpertModel
 from experts.specialize import structure as st
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.importance import unit_scores
-from experts.specialize.steps import ood_batches, prune_by_scores, vocabulary_to_keep
+from experts.specialize.steps import (
+    frequent_wordpieces,
+    ood_batches,
+    prune_by_scores,
+    vocabulary_to_keep,
+)
 from experts.train import adamw_with_warmup, optimizer_step, seed_everything
 from router.calibrate import calibrate
 from router.data import INTENTS, OUTPUTS, Query
@@ -45,6 +50,7 @@ class RouterTrainConfig:
     head_lr: float = 2e-3
     batch_size: int = 32
     quick_steps: int = 40
+    common_vocab: int = 2000  # most frequent English wordpieces the student keeps
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
@@ -133,7 +139,8 @@ def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
                          loss_fn=loss_fn)
     details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
-    st.keep_vocab(student, sorted(vocabulary_to_keep(tokenizer, texts)), tokenizer.unk_token_id)
+    keep = vocabulary_to_keep(tokenizer, texts) | frequent_wordpieces(tokenizer, cfg.common_vocab)
+    st.keep_vocab(student, sorted(keep), tokenizer.unk_token_id)
     details["structure"] = st.structure(student)
     details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
     return student, details

@@ -296,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     except TinyExpertsError as err:
         print(f"error: {err.message}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file the command needed: say which, no traceback
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,7 +12,7 @@ import torch
 from experts.errors import TinyExpertsError
 from experts.model import tiny_encoder_config
 from router.calibrate import calibrate, ece, fit_temperature, threshold_for
-from router.data import INTENTS, OUTPUTS, ROUTES, router_datasets
+from router.data import INTENT_PLAN, INTENTS, OUTPUTS, phrasing_splits, router_datasets
 from router.model import RouterModel, confidence
 from router.runtime import Router
 
@@ -118,18 +118,34 @@ def test_abstention_and_no_expert_paths(tokenizer):
 
 def test_router_data_holds_out_phrasings(small_ontology):
     data = router_datasets(small_ontology, seed=0,
-                           per_intent={"train": 40, "validation": 10, "test": 10})
+                           per_intent={"train": 60, "validation": 20, "test": 40})
     for split in data:
         assert {q.intent for q in data[split]} == set(INTENTS)
     oos = [q for q in data["test"] if q.intent == "out_of_scope"]
     assert oos and all(q.experts == () for q in oos)
     multi = [q for q in data["train"] if len(q.experts) == 2]
-    assert multi and all(set(q.experts) == set(ROUTES[q.intent][0]) for q in multi)
-    # templates that only test uses never produce a training text prefix
-    probe = "which code is this: "
-    in_train = any(q.text.startswith(probe) for q in data["train"])
-    in_test = any(q.text.startswith(probe) for q in data["test"])
-    assert not (in_train and in_test)
+    assert multi and all(set(q.experts) == set(INTENT_PLAN[q.intent][0]) for q in multi)
+    phr = phrasing_splits(0)
+    for name, parts in phr.items():  # every list is partitioned, nothing shared
+        assert parts["test"] and parts["validation"] and parts["train"], name
+        assert not set(parts["test"]) & set(parts["train"]), name
+        assert not set(parts["validation"]) & set(parts["train"]), name
+
+    def fixed_text(template):  # the longest slot-free piece of a phrasing
+        import re
+        return max(re.split(r"\{[a-z0-9]+\}", template), key=len).strip().lower()
+
+    # a held-out ask's fixed words show up in test queries, never in training queries
+    # (unless a training phrasing of another list contains them, e.g. "which department
+    # sells it" for "which department sells {p}?")
+    train_phrasings = " ".join(t.lower() for parts in phr.values() for t in parts["train"])
+    held = [fixed_text(t) for t in phr["category:named"]["test"]
+            if len(fixed_text(t)) > 12 and fixed_text(t) not in train_phrasings]
+    assert len(held) >= 3
+    train_text = " ".join(q.text.lower() for q in data["train"])
+    test_text = " ".join(q.text.lower() for q in data["test"])
+    assert not any(h in train_text for h in held)
+    assert any(h in test_text for h in held)
 
 
 def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypatch, capsys):

@@ -100,6 +100,26 @@ def vocabulary_to_keep(tokenizer, texts: list[str]) -> set[int]:
     return ids
 
 
+def frequent_wordpieces(tokenizer, n: int) -> set[int]:
+    """The n most frequent multi-character wordpieces of a BERT-style vocabulary.
+
+    BERT's vocab.txt lists, after the special, unused and single-character entries, its
+    wordpieces in frequency order ("the", "of", "and", ...), so the first n of them are the
+    commonest English. A student whose input is open-ended text (the router) keeps them, so
+    a phrasing it never saw in training is not read as a row of [UNK].
+    """
+    special = set(tokenizer.all_special_ids)
+    pieces = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    out: set[int] = set()
+    for piece, i in pieces:
+        if len(out) >= n:
+            break
+        if i in special or piece.startswith("[") or len(piece.removeprefix("##")) < 2:
+            continue
+        out.add(i)
+    return out
+
+
 def distill(model: ExpertModel, cfg: Distill, ctx: StepContext):
     student = student_from_teacher(model, cfg.layers)
     details = {"layers": cfg.layers, "alpha": cfg.alpha, "temperature": cfg.temperature,
