@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -92,7 +93,7 @@ class Expert:
         state = self.state
         out: dict = {"expert": self.name, "version": state[1] if state else None,
                      "ready": state is not None, "last_error": self.last_error,
-                     "loaded_at": self.loaded_at,
+                     "loaded_at": self.loaded_at, "pid": os.getpid(),
                      "node_id": ray.get_runtime_context().get_node_id()}
         if state:
             predictor = state[0]

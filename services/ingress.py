@@ -24,6 +24,8 @@ from experts.registry import Registry
 from experts.specs import EXPERTS
 from services.live_config import set_expert_version
 from services.schemas import (
+    MAX_BATCH,
+    MAX_TEXT_CHARS,
     ActivateRequest,
     AppArgs,
     AskRequest,
@@ -36,6 +38,29 @@ from services.schemas import (
 
 api = FastAPI(title="tinyexperts", version="0.1.0",
               description="A mixture of tiny experts for one domain ontology.")
+
+
+# The largest valid body is MAX_BATCH pairs of MAX_TEXT_CHARS-character texts (~0.5 MB as
+# JSON); anything far beyond that is refused before it is read or parsed.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+@api.middleware("http")
+async def _limit_body(request: Request, call_next):
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        return JSONResponse({"detail": f"request body of {length} bytes is over the limit of "
+                                       f"{MAX_BODY_BYTES}: send at most {MAX_BATCH} inputs of "
+                                       f"{MAX_TEXT_CHARS} characters"}, status_code=413)
+    if request.method == "POST":
+        body = await request.body()  # within the limit above; Starlette replays it
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return JSONResponse({"detail": f"the request body is not valid UTF-8 (byte "
+                                           f"{err.start}): send JSON encoded as UTF-8"},
+                                status_code=400)
+    return await call_next(request)
 
 
 @api.exception_handler(TinyExpertsError)
@@ -238,7 +263,10 @@ class Ingress:
 
     @api.post("/v1/experts/{name}/predict", response_model=ExpertResult)
     async def http_predict(self, name: str, req: PredictRequest) -> ExpertResult:
-        return await self.predict_one(name, req)
+        result = await self.predict_one(name, req)
+        if result.status != 200:  # e.g. its replica died mid-request: 503, with the reason
+            return JSONResponse(result.model_dump(), status_code=result.status)
+        return result
 
     @api.post("/v1/experts/{name}/activate")
     async def http_activate(self, name: str, req: ActivateRequest,

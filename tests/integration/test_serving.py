@@ -318,3 +318,173 @@ def test_cli_status_and_query_against_the_server(server):
                            server.url], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)
     assert done.returncode == 0 and "category" in done.stdout and "ready" in done.stdout
+
+
+# ---- hardening: more bad input, malformed gRPC, fuzzing, secrets, a killed replica -------
+
+def _still_serving(server) -> None:
+    status, out = call("POST", f"{server.url}/v1/experts/category/predict", {"inputs": ["plug"]})
+    assert status == 200 and out["predictions"], out
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "code", "words"),
+    [
+        ("/v1/query", b'{"text": "\xff\xfe spark plug", "experts": ["category"]}', 400, "utf-8"),
+        ("/v1/query", b"[1, 2, 3]", 422, "dict"),
+        ("/v1/query", b"null", 422, "dict"),
+        ("/v1/query", b"", 422, "body"),
+        ("/v1/query", json.dumps({"text": 5, "experts": ["category"]}).encode(), 422, "text"),
+        ("/v1/query", json.dumps({"text": "x", "experts": "category"}).encode(), 422,
+         "experts"),
+        ("/v1/query", json.dumps({"text": "x", "experts": ["category"], "top_k": 10**12}
+                                 ).encode(), 422, "top_k"),
+        ("/v1/query", json.dumps({"text": "x", "experts": ["category"], "top_k": "3x"}
+                                 ).encode(), 422, "top_k"),
+        ("/v1/query", json.dumps({"text": "x", "context": ["b"], "experts": ["category"]}
+                                 ).encode(), 422, "context"),
+        ("/v1/query", json.dumps({"text": "x" * 3_000_000}).encode(), 413, "over the limit"),
+        ("/v1/experts/category/predict", json.dumps({"inputs": "plug"}).encode(), 422,
+         "inputs"),
+        ("/v1/experts/category/predict", json.dumps({"inputs": []}).encode(), 422, "inputs"),
+        ("/v1/experts/category/predict", json.dumps({"inputs": ["   "]}).encode(), 422,
+         "characters"),
+        ("/v1/experts/compatibility/predict", json.dumps({"inputs": ["just one text"]}
+                                                         ).encode(), 422, '{\\"a\\"'),
+        ("/v1/experts/..%2F..%2Fetc/predict", json.dumps({"inputs": ["x"]}).encode(), 404, ""),
+    ],
+)
+def test_more_bad_input_is_refused_and_the_server_keeps_serving(server, path, raw, code,
+                                                                words):
+    status, out = call("POST", f"{server.url}{path}", raw=raw)
+    assert status == code, out
+    assert words.lower() in json.dumps(out).lower(), out
+    _still_serving(server)
+
+
+def test_admin_bad_input_with_the_right_token(server):
+    for body, code, words in (({"version": "v999"}, 404, "v999"),
+                              ({"version": "../v1"}, 422, "version"),
+                              ({"version": 1}, 422, "version"), ({}, 422, "version")):
+        status, out = call("POST", f"{server.url}/v1/experts/category/activate", body,
+                           token=TOKEN)
+        assert status == code and words in json.dumps(out), (body, out)
+    status, out = call("POST", f"{server.url}/v1/experts/nope/activate", {"version": "v1"},
+                       token=TOKEN)
+    assert status == 404, out
+    assert call("GET", f"{server.url}/healthz")[1]["experts"]["category"]["version"] == "v1"
+
+
+def test_malformed_grpc_messages(server):
+    pb2, pb2_grpc = load()
+    meta = (("application", "tinyexperts"),)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = pb2_grpc.TinyExpertsStub(channel)
+        cases = [
+            (stub.Query, pb2.QueryRequest(text="x" * 5000, experts=["category"])),
+            (stub.Query, pb2.QueryRequest(text="plug", experts=["nope"])),
+            (stub.Query, pb2.QueryRequest(text="plug", experts=["category"], top_k=-3)),
+            (stub.Query, pb2.QueryRequest(text="plug", experts=["compatibility"])),
+            (stub.Predict, pb2.PredictRequest(expert="category")),
+            (stub.Predict, pb2.PredictRequest(expert="category", texts=["a"],
+                                              pairs=[pb2.Pair(a="a", b="b")])),
+            (stub.Predict, pb2.PredictRequest(expert="compatibility", texts=["a"])),
+            (stub.Predict, pb2.PredictRequest(expert="category", texts=["x"] * 65)),
+        ]
+        for method, msg in cases:
+            with pytest.raises(grpc.RpcError) as err:
+                method(msg, metadata=meta, timeout=60)
+            assert err.value.code() in (grpc.StatusCode.INVALID_ARGUMENT,
+                                        grpc.StatusCode.NOT_FOUND), (msg, err.value)
+            assert err.value.details(), msg
+        # bytes that are not a protobuf message at all: refused by gRPC itself, never a hang
+        raw = channel.unary_unary("/tinyexperts.TinyExperts/Query")
+        with pytest.raises(grpc.RpcError) as err:
+            raw(b"\xff\xff\xff\xff\x0f", metadata=meta, timeout=60)
+        assert err.value.code() != grpc.StatusCode.DEADLINE_EXCEEDED
+    _still_serving(server)
+
+
+def test_fuzz_the_http_api_from_its_openapi(server, tmp_path):
+    """schemathesis generates requests from the server's own /openapi.json: no 5xx, every
+    response matches the schema's status codes. Bounded: 25 examples per operation."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "run",
+         f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--seed", "1", "--request-timeout", "60",
+         "--exclude-path", "/v1/ask", "--report", "junit",
+         "--report-dir", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "passed" in done.stdout.lower()
+    _still_serving(server)
+
+
+def test_secrets_are_never_logged(server):
+    """After admin calls with the right and a wrong token, neither token appears in the
+    server's output or in this Ray session's logs."""
+    call("POST", f"{server.url}/v1/experts/category/activate", {"version": "v1"},
+         token="wrong-token-value-123")
+    call("POST", f"{server.url}/v1/experts/category/activate", {"version": "v1"}, token=TOKEN)
+    logs = [p for p in Path("/tmp/ray/session_latest/logs").rglob("*") if p.is_file()]
+    server_log = Path(server.proc.args[-1]).with_name("server.log")
+    assert logs and server_log.is_file()
+    for p in [*logs, server_log]:
+        data = p.read_bytes()
+        assert TOKEN.encode() not in data and b"wrong-token-value-123" not in data, p
+
+
+def test_killing_an_expert_replica_under_load(server):
+    """kill -9 the category replica while clients query category + compatibility: the
+    compatibility expert keeps answering, category's part of a query is answered or fails
+    with an explicit per-expert 503, no request gets a 500, and Serve brings the replica
+    back (a new process) that answers again."""
+    _, listing = call("GET", f"{server.url}/v1/experts")
+    old_pid = {e["expert"]: e for e in listing["experts"]}["category"]["pid"]
+    results, stop = [], threading.Event()
+    both = {"text": "NGK 6619 iridium spark plug", "experts": ["category", "compatibility"],
+            "context": {"b": "2013 Honda Civic 1.8L I4"}}
+    compat = {"inputs": [{"a": "plug | Fits: 2012-2015 Honda Civic", "b": "2013 Honda Civic"}]}
+
+    def loop(kind):
+        while not stop.is_set():
+            if kind == "query":
+                status, out = call("POST", f"{server.url}/v1/query", both)
+            else:
+                status, out = call("POST", f"{server.url}/v1/experts/compatibility/predict",
+                                   compat)
+            results.append((kind, status, out, time.monotonic()))
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in ("query", "query", "compat")]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    killed_at = time.monotonic()
+    os.kill(old_pid, signal.SIGKILL)
+    new_pid, deadline = None, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        _, listing = call("GET", f"{server.url}/v1/experts")
+        info = {e["expert"]: e for e in listing.get("experts", [])}.get("category", {})
+        if info.get("ready") and info.get("pid") not in (None, old_pid):
+            new_pid = info["pid"]
+            break
+        time.sleep(1)
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join(timeout=90)
+    assert new_pid is not None, "the category replica did not come back within 120 s"
+    after = [r for r in results if r[3] > killed_at]
+    assert len(after) > 5, "the load stopped"
+    for kind, status, out, _ in results:
+        assert status == 200, (kind, status, out)  # never a 500, never a whole-query failure
+        if kind == "compat":
+            assert out["predictions"], out
+            continue
+        assert out["results"]["compatibility"]["status"] == 200, out
+        cat = out["results"]["category"]
+        assert cat["status"] == 200 or (cat["status"] == 503 and "category" in cat["error"]), out
+    failed = sum(r[0] == "query" and r[2]["results"]["category"]["status"] == 503
+                 for r in results)
+    print(f"kill replica: {len(results)} requests, {len(after)} after the kill, "
+          f"{failed} category parts answered 503, back as pid {new_pid}")
+    _still_serving(server)
