@@ -134,7 +134,7 @@ def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None
         cols = ["expert", "backend", "quality_ratio", "speedup_b1", "speedup_b32",
                 "bytes_ratio", "teacher_b1_p50_ms", "student_b1_p50_ms", "teacher_MB",
                 "student_MB", "student_params", "teacher_b32_gflops", "student_b32_gflops",
-                "student_roofline_pct", "targets_met"]
+                "teacher_roofline_pct", "student_roofline_pct", "targets_met"]
         table = markdown_table([{c: r[c] for c in cols} for r in rows])
         (out / "experts.md").write_text(table + "\n", encoding="utf-8")
         _plot(rows, out / "experts.png")
