@@ -138,6 +138,9 @@ SUITES = ("experts", "router", "merge", "llm", "serving")
 def run_bench(a: argparse.Namespace) -> int:
     import time
 
+    from experts.environment import environment
+
+    env = environment()  # before the suites: the serving suite pins torch to 1 thread
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
                "llm": _bench_llm, "serving": _bench_serving}
@@ -146,14 +149,15 @@ def run_bench(a: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             results[suite] = runners[suite](a)
             seconds[suite] = round(time.perf_counter() - t0, 1)
-    path = write_bench_summary(results, seconds, a.out)
+    path = write_bench_summary(results, seconds, a.out, env)
     print(f"wrote {path} ({sum(seconds.values()):.0f}s in all)", file=sys.stderr)
     if a.json:
         print_out(results, True)
     return 0
 
 
-def write_bench_summary(results: dict, seconds: dict, out: Path) -> Path:
+def write_bench_summary(results: dict, seconds: dict, out: Path, env: dict | None = None
+                        ) -> Path:
     """summary.md (+ summary.json): every suite's table, its wall time, the environment —
     the page the README's numbers link to."""
     import datetime
@@ -161,7 +165,7 @@ def write_bench_summary(results: dict, seconds: dict, out: Path) -> Path:
     from experts.environment import environment
     from services.bench_serving import format_table
 
-    env = environment()
+    env = env or environment()
     suite = "all" if len(results) == len(SUITES) else ",".join(results)
     lines = ["# tinyexperts benchmark summary", "",
              f"Generated {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC by "
