@@ -11,8 +11,8 @@ A version is written into a hidden temp folder and renamed into place, so reader
 half an artifact. Loading re-hashes every file and refuses anything that does not match.
 A write that fails (disk full, read-only file system) removes its temp folder and raises a
 TinyExpertsError saying so; a writer killed outright (kill -9) leaves its temp folder behind,
-invisible to readers, and the next register() of that expert deletes it (the folder name
-carries the writer's pid).
+invisible to readers, and the next register() of that expert on the same host deletes it
+(the folder name carries the writer's pid and host).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,7 +165,7 @@ class Registry:
         try:
             (self.root / name).mkdir(parents=True, exist_ok=True)
             self._sweep_orphans(name)
-            tmp = self.root / name / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
+            tmp = self.root / name / f".tmp-{os.getpid()}-{uuid.uuid4().hex}@{_HOST}"
             tmp.mkdir()
         except OSError as err:
             raise _write_error(err, self.root / name, "nothing was registered") from None
@@ -188,8 +189,9 @@ class Registry:
         return manifest
 
     def _sweep_orphans(self, name: str) -> None:
-        """Delete temp folders of writers that no longer run (killed mid-write)."""
-        for p in (self.root / name).glob(".tmp-*"):
+        """Delete temp folders of writers on this host that no longer run (killed mid-write);
+        a writer on another host sharing the registry is never judged by local pids."""
+        for p in (self.root / name).glob(f".tmp-*@{_HOST}"):
             pid = p.name.split("-")[1]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(p, ignore_errors=True)
@@ -241,6 +243,9 @@ class Registry:
             tmp.unlink(missing_ok=True)
             raise _write_error(err, path, f"{name} still serves what it served before"
                                ) from None
+
+
+_HOST = socket.gethostname()
 
 
 def _alive(pid: int) -> bool:
