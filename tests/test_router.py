@@ -170,3 +170,15 @@ def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypat
     rep = json.loads(capsys.readouterr().out)
     assert rep["n_examples"] > 0 and "mean_exit_layer" in rep["early_exit"]
     assert main(["route", " "]) == 2
+
+
+def test_frequent_wordpieces_are_the_commonest_words(tokenizer):
+    from experts.specialize.steps import frequent_wordpieces
+
+    ids = frequent_wordpieces(tokenizer, 300)
+    words = {tokenizer.convert_ids_to_tokens(i) for i in ids}
+    assert len(ids) == 300
+    assert {"the", "of", "and", "is", "for"} <= words
+    assert not ids & set(tokenizer.all_special_ids)
+    assert all(len(w.removeprefix("##")) >= 2 and not w.startswith("[") for w in words)
+    assert "spark" not in words  # a domain word is not among the 300 commonest
