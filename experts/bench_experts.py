@@ -79,9 +79,11 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     b_t = artifact_bytes(registry, name, manifest.parent_version)
     b_s = artifact_bytes(registry, name, version)
     m = spec.main_metric
+    t_cfg, s_cfg = _config(registry, name, manifest.parent_version), _config(registry, name,
+                                                                            version)
     row = {
         "expert": name, "teacher": manifest.parent_version, "student": version,
-        "backend": _config(registry, name, version).get("backend", "torch-fp32"),
+        "backend": s_cfg.get("backend", "torch-fp32"),
         f"teacher_{m}": q_t[m], f"student_{m}": q_s[m], "quality_ratio": q_s[m] / q_t[m],
         "teacher_params": teacher.model.num_params(), "student_params": student.model.num_params(),
         "teacher_MB": b_t / 1e6, "student_MB": b_s / 1e6, "bytes_ratio": b_s / b_t,
@@ -92,8 +94,7 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     }
     # roofline at batch 32 (batch 1 is latency-bound): achieved GFLOP/s vs this machine's
     # measured FP32 GEMM ceiling (experts.roofline)
-    for who, cfg, t in (("teacher", _config(registry, name, manifest.parent_version), t32),
-                        ("student", _config(registry, name, version), s32)):
+    for who, cfg, t in (("teacher", t_cfg, t32), ("student", s_cfg, s32)):
         row[f"{who}_b32_gflops"] = achieved_gflops(cfg, 32, t["seq_len"], t["p50_ms"])
         row[f"{who}_roofline_pct"] = 100 * row[f"{who}_b32_gflops"] / gemm_gflops
     checks = [r1 >= TARGET_SPEEDUP, row["quality_ratio"] >= TARGET_QUALITY,

@@ -113,7 +113,7 @@ def run_status(a: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 
 def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", choices=["experts", "router", "merge", "llm", "serving", "all"],
+    p.add_argument("--suite", choices=[*SUITES, "all"],
                    default="all",
                    help="experts: specialized experts vs their teachers (speed, quality, "
                         "bytes); router: accuracy, ECE, early-exit speed-ups; merge: site "
