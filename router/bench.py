@@ -46,6 +46,7 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
         "early_vs_full_accuracy": quality["early_exit_vs_full_accuracy"],
         "intent_accuracy": e["intent_accuracy"], "out_of_scope_recall": e["out_of_scope_recall"],
         "abstained": e["abstained"], "ece": e["ece"], "mean_exit_layer": e["mean_exit_layer"],
+        **{f"exact_match_{k}": v for k, v in e["exact_match_by_phrasing"].items()},
         "layers": len(router.model.encoder.encoder.layer),
         "speedup_b1": rows[0]["speedup_mean"], "speedup_b32": rows[1]["speedup_mean"],
         "p50_b1_ms": rows[0]["early_exit_p50_ms"],

@@ -12,7 +12,7 @@ from router.data import INTENTS, OUTPUTS, read_router_data, router_datasets, wri
 from router.runtime import NAME, Router, evaluate_router
 from router.train import save_router, train_router
 
-BASE_MODEL = "all-MiniLM-L6-v2 -> 3-layer pruned student (router)"
+BASE_MODEL = "all-MiniLM-L6-v2 -> 4-layer pruned student (router)"
 
 
 def ensure_router_data(paths: Paths, force: bool = False, seed: int = 0, log: Callable = print):
@@ -37,7 +37,7 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
         log(f"router: already built ({registry.versions(NAME)[-1]}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
-    data = ensure_router_data(paths, seed=seed, log=log)
+    data = ensure_router_data(paths, force=force, seed=seed, log=log)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
     model, calib, report = train_router(data, tokenizer, quick=quick, seed=seed,
                                         progress=progress, log=log,

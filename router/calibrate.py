@@ -2,9 +2,12 @@
 chosen to hit an accuracy target on validation, an abstain threshold, and ECE.
 
 Exit thresholds: for layer k, the lowest confidence tau such that the validation queries
-with confidence >= tau at layer k are decided correctly (exact expert set) at least as
-often as the target — by default the full-depth model's own validation accuracy, so early
-exits do not cost accuracy on validation. Nothing is hand-picked (no fixed 0.95).
+with confidence >= tau at layer k get the same expert set as the full-depth model at least
+`exit_agreement` (0.99) of the time — the issue's "≥ 99 % of full-depth accuracy", asked
+of each exit directly: a query that leaves early loses accuracy only where the two disagree.
+(Asking instead that early leavers be *correct* as often as the full model is on validation
+cost 2 % on test: early layers are right on easy queries for the wrong reasons.) Nothing
+is hand-picked (no fixed 0.95).
 """
 
 from __future__ import annotations
@@ -59,21 +62,25 @@ def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
     return total
 
 
+def same_decision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: the two logit sets choose the same expert set."""
+    return ((bit_probs(a) >= 0.5) == (bit_probs(b) >= 0.5)).all(dim=-1)
+
+
 def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
-              exit_target: float | None = None, answer_target: float = 0.95) -> dict:
+              exit_agreement: float = 0.99, answer_target: float = 0.95) -> dict:
     """Temperatures, exit thresholds and the abstain threshold from validation logits."""
     temps = [fit_temperature(lg, targets) for lg in exit_logits]
     scaled = [lg / t for lg, t in zip(exit_logits, temps, strict=True)]
     full_correct = exact_match(scaled[-1], targets)
     full_acc = float(full_correct.float().mean())
-    target = full_acc if exit_target is None else exit_target
-    thresholds = [threshold_for(confidence(lg), exact_match(lg, targets), target)
+    thresholds = [threshold_for(confidence(lg), same_decision(lg, scaled[-1]), exit_agreement)
                   for lg in scaled[:-1]]
     final_conf = confidence(scaled[-1])
     # abstain below tau only if needed so that answered queries reach answer_target
     abstain = threshold_for(final_conf, full_correct, answer_target) if full_acc < \
         answer_target else 0.0
     return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
-            "exit_target_accuracy": target, "validation_full_depth_accuracy": full_acc,
+            "exit_agreement_with_full_depth": exit_agreement, "validation_full_depth_accuracy": full_acc,
             "validation_ece_before": ece(bit_probs(exit_logits[-1]), targets),
             "validation_ece_after": ece(bit_probs(scaled[-1]), targets)}

@@ -10,9 +10,13 @@ code, free-form question, out of scope). Multi-expert intents join two skills â€
 with the product named, the second referring back to it ("... and what thread size is
 it?") â€” or use a fused phrasing ("specs and fitment for {p} on {vehicle}").
 
-Held out: every ask list, fused list, opener list and closer list is partitioned; validation
-and test queries are built only from phrasings training never sees (an empty opener or closer
-is shared). Products are split by id like the experts' data; out-of-scope text by hash.
+Half of the asks are generated (router.grammar): question frames filled with the words of
+each skill, so that the skill's vocabulary decides the route, not the sentence around it.
+
+Held out: every ask list, fused list, opener list, closer list and frame family is
+partitioned; validation and test queries are built only from phrasings (and frames) training
+never sees (an empty opener or closer is shared; the skill words are shared vocabulary).
+Products are split by id like the experts' data; out-of-scope text by hash.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from experts.data.product_text import (
 )
 from experts.errors import TinyExpertsError
 from experts.specialize.probes import probe_texts
+from router.grammar import FRAME_FAMILIES, generated_asks
 from ontology_gnn.schema import Ontology
 
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
@@ -239,6 +244,7 @@ CLOSERS = [" thanks", " thx", " please", " asap", " - thanks in advance", " :)",
 JOINERS = [" and ", ", and ", ". also, ", "; ", " - also ", ", plus ", ". and ", " + ",
            ", also ", ". oh and ", " & ", "? and "]
 PLAIN_SHARE = 0.5  # queries with neither opener nor closer
+GRAMMAR_SHARE = 0.5  # asks drawn from router.grammar (frames x skill words), not hand-written
 
 CITIES = ["Paris", "Osaka", "Lima", "Nairobi", "Oslo", "Denver", "Hanoi", "Porto", "Cairo"]
 TOPICS = ["the sea", "autumn", "friendship", "mountains", "coffee", "jazz", "the moon",
@@ -255,6 +261,7 @@ class Query:
     text: str
     experts: tuple[str, ...]
     intent: str
+    phrasing: str = ""  # "hand" (written asks), "generated" (router.grammar), "raw" input
 
     def target(self) -> list[float]:
         return [1.0 if o in self.experts else 0.0 for o in OUTPUTS]
@@ -270,12 +277,28 @@ def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
     for intent, (_, _, fused) in INTENT_PLAN.items():
         if fused:
             lists[f"{intent}:fused"] = fused
-    out = {}
-    for name, items in lists.items():
-        n_test = max(1, round(len(items) * HELD_OUT["test"]))
-        n_val = max(1, round(len(items) * HELD_OUT["validation"]))
-        out[name] = split_templates(items, seed, n_val=n_val, n_test=n_test)
+    out = {name: _split(items, seed) for name, items in lists.items()}
+    frames = {fam: _split(items, seed) for fam, items in FRAME_FAMILIES.items()}
+    for split in SPLITS:
+        for name, asks in generated_asks({f: s[split] for f, s in frames.items()}).items():
+            out.setdefault(name, {})[split] = asks
+    # a generated ask that equals a hand-written phrasing of another split is dropped, so
+    # no held-out sentence reaches training through the grammar (or the other way round)
+    key = lambda t: t.lower().rstrip("?. ")  # noqa: E731
+    hand = {split: {key(t) for name in lists for t in out[name][split]} for split in SPLITS}
+    for name in out:
+        if name in lists:
+            continue
+        for split in SPLITS:
+            others = set().union(*(hand[s] for s in SPLITS if s != split))
+            out[name][split] = [t for t in out[name][split] if key(t) not in others]
     return out
+
+
+def _split(items: list[str], seed: int) -> dict[str, list[str]]:
+    n_test = max(1, round(len(items) * HELD_OUT["test"]))
+    n_val = max(1, round(len(items) * HELD_OUT["validation"]))
+    return split_templates(items, seed, n_val=n_val, n_test=n_test)
 
 
 def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
@@ -302,24 +325,28 @@ def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
     }
 
 
-def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> str:
+def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> tuple[str, str]:
+    """(template, phrasing kind) of one query."""
     _, skills, fused = INTENT_PLAN[intent]
     pick = lambda name: rng.choice(phr[name][split])  # noqa: E731
     raw = RAW_INPUTS.get(intent)
     if raw and rng.random() < RAW_SHARE:
-        return raw
+        return raw, "raw"
+    generated = rng.random() < GRAMMAR_SHARE
+    kind = "generated" if generated else "hand"
     if len(skills) == 1:
-        body = pick(f"{skills[0]}:named")
+        body = pick(f"{skills[0]}:{'grammar' if generated else 'named'}")
     elif fused and rng.random() < FUSED_SHARE:
-        body = pick(f"{intent}:fused")
+        body = pick(f"{intent}:{'grammar' if generated else 'fused'}")
     else:
         first, second = rng.sample(skills, 2)
-        body = pick(f"{first}:named").rstrip("?") + pick("joiners") + pick(f"{second}:back")
+        body = (pick(f"{first}:{'grammar' if generated else 'named'}").rstrip("?")
+                + pick("joiners") + pick(f"{second}:back"))
     if rng.random() < PLAIN_SHARE:
-        return body
+        return body, kind
     opener = pick("openers") if rng.random() < 0.6 else ""
     closer = pick("closers") if rng.random() < 0.6 else ""
-    return opener + body + closer
+    return opener + body + closer, kind
 
 
 def router_datasets(onto: Ontology, seed: int = 0,
@@ -344,11 +371,11 @@ def router_datasets(onto: Ontology, seed: int = 0,
         rows = []
         for intent, (experts, _, _) in INTENT_PLAN.items():
             for _ in range(per_intent[split]):
-                template = _compose(intent, phr, split, rng)
+                template, kind = _compose(intent, phr, split, rng)
                 text = template.format(**_slots(parts, split, rng))
-                if template not in RAW_INPUTS.values():
+                if kind != "raw":
                     text = add_typos(recase(text, rng), rng, rate=0.02)
-                rows.append(Query(text, experts, intent))
+                rows.append(Query(text, experts, intent, kind))
         rng.shuffle(rows)
         out[split] = rows
     return out
@@ -360,7 +387,7 @@ def write_router_data(data: dict[str, list[Query]], folder: Path) -> None:
         with (folder / f"{split}.jsonl").open("w", encoding="utf-8") as f:
             for q in rows:
                 f.write(json.dumps({"text": q.text, "experts": list(q.experts),
-                                    "intent": q.intent}) + "\n")
+                                    "intent": q.intent, "phrasing": q.phrasing}) + "\n")
 
 
 def read_router_data(folder: Path) -> dict[str, list[Query]]:
@@ -377,7 +404,8 @@ def read_router_data(folder: Path) -> dict[str, list[Query]]:
                 bad = [e for e in obj["experts"] if e not in OUTPUTS]
                 if bad or obj["intent"] not in INTENTS:
                     raise ValueError(f"unknown expert/intent {bad or obj['intent']}")
-                rows.append(Query(str(obj["text"]), tuple(obj["experts"]), obj["intent"]))
+                rows.append(Query(str(obj["text"]), tuple(obj["experts"]), obj["intent"],
+                                  str(obj.get("phrasing", ""))))
             except (ValueError, KeyError, TypeError) as err:
                 raise TinyExpertsError(f"bad router example ({err})", where=f"{path}:{i}",
                                        fix='each line: {"text": ..., "experts": [...], '

@@ -97,6 +97,8 @@ class RouterModel(ExpertModel):
             last = k == len(layers) - 1
             done = torch.ones(len(rows), dtype=torch.bool) if last else (
                 confidence(logits) >= thresholds[k])
+            if not done.any():  # nobody leaves: no bookkeeping, no copies
+                continue
             out[rows[done]] = logits[done]
             exit_layer[rows[done]] = k
             if last or done.all():
@@ -105,6 +107,18 @@ class RouterModel(ExpertModel):
             rows, h, mask = rows[keep], h[keep], mask[keep]
             mask4 = mask4[keep] if mask4 is not None else None
         return out, exit_layer
+
+    @torch.inference_mode()
+    def full_depth(self, input_ids, attention_mask, temperature: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The baseline early exit is measured against: every layer, the last head only."""
+        self.eval()
+        h, mask4 = self._embed(input_ids, attention_mask)
+        for layer in self.encoder.encoder.layer:
+            h = layer(h, mask4)
+        logits = self.classifier(masked_mean(h, attention_mask)) / temperature
+        n_layers = len(self.encoder.encoder.layer)
+        return logits, torch.full((input_ids.shape[0],), n_layers - 1, dtype=torch.long)
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -66,10 +66,11 @@ class Router:
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated logits and exit layers; without early exit every row runs full depth."""
         enc = self._encode(texts)
-        n_layers = len(self.model.encoder.encoder.layer)
-        thresholds = self.calibration["thresholds"] if early_exit else [1.01] * (n_layers - 1) \
-            + [0.0]
-        return self.model.early_exit(enc["input_ids"], enc["attention_mask"], thresholds,
+        if not early_exit:
+            return self.model.full_depth(enc["input_ids"], enc["attention_mask"],
+                                         self.calibration["temperatures"][-1])
+        return self.model.early_exit(enc["input_ids"], enc["attention_mask"],
+                                     self.calibration["thresholds"],
                                      self.calibration["temperatures"])
 
     def route(self, texts: list[str], early_exit: bool = True) -> list[dict]:
@@ -132,6 +133,10 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
             "mean_exit_layer": float(ex.float().mean()) + 1,
             "exit_histogram": torch.bincount(ex, minlength=len(
                 router.model.encoder.encoder.layer)).tolist(),
+            "exact_match_by_phrasing": {
+                kind: float(correct[torch.tensor([q.phrasing == kind for q in rows])]
+                            .float().mean())
+                for kind in sorted({q.phrasing for q in rows if q.phrasing})},
         }
     results["n_examples"] = len(rows)
     results["early_exit_vs_full_accuracy"] = (results["early_exit"]["exact_match"]

@@ -43,9 +43,9 @@ MAX_LENGTH = 64
 class RouterTrainConfig:
     teacher_epochs: int = 2
     student_epochs: int = 3
-    layers: tuple[int, ...] = (0, 2, 5)
-    heads: float = 0.5
-    ffn: float = 0.5
+    layers: tuple[int, ...] = (0, 1, 3, 5)  # four exits: finer early-exit steps than three
+    heads: float = 0.6  # share of the kept layers' heads / FFN units pruned
+    ffn: float = 0.6
     lr: float = 1e-4
     head_lr: float = 2e-3
     batch_size: int = 32

@@ -58,4 +58,7 @@ def eval_router(a: argparse.Namespace) -> int:
         print(f"  {mode:<11} exact match {r['exact_match']:.4f}  intent {r['intent_accuracy']:.4f}"
               f"  out-of-scope recall {r['out_of_scope_recall']:.4f}  ECE {r['ece']:.4f}  "
               f"abstained {r['abstained']:.3f}  mean exit layer {r['mean_exit_layer']:.2f}")
+        if r["exact_match_by_phrasing"]:
+            print("              exact match by phrasing: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in r["exact_match_by_phrasing"].items()))
     return 0

@@ -4,6 +4,7 @@ held-out phrasings, and a tiny build through the CLI."""
 
 from __future__ import annotations
 
+import collections
 import json
 
 import pytest
@@ -146,6 +147,39 @@ def test_router_data_holds_out_phrasings(small_ontology):
     test_text = " ".join(q.text.lower() for q in data["test"])
     assert not any(h in train_text for h in held)
     assert any(h in test_text for h in held)
+    assert {q.phrasing for q in data["test"]} == {"hand", "generated", "raw"}
+
+
+def test_generated_asks_hold_out_frames_and_never_leak_a_written_ask():
+    import re
+
+    from router.data import SPLITS, _split
+    from router.grammar import FRAME_FAMILIES, generated_asks
+
+    frames = {fam: _split(items, 0) for fam, items in FRAME_FAMILIES.items()}
+    for fam, parts in frames.items():  # a frame belongs to one split
+        assert set(parts["train"]).isdisjoint(parts["test"] + parts["validation"]), fam
+    phr = phrasing_splits(0)
+    generated = [name for name in phr if name.endswith(":grammar")]
+    assert len(generated) == 8
+    # the frame, not the sentence: a test frame's generated asks are all test-only
+    test_frame = frames["product"]["test"][0]
+    pattern = re.escape(test_frame).replace(r"\{X\}", ".+")
+    asks = phr["category:grammar"]["test"] + phr["attributes:grammar"]["test"]
+    assert sum(bool(re.fullmatch(pattern, a)) for a in asks) >= 2
+    assert not any(re.fullmatch(pattern, a) for a in phr["category:grammar"]["train"])
+    # the same frame with a component is a free-form question, with a landmark out of scope
+    one = {"question": ["describe {O}"]}
+    asks = generated_asks({**{f: [] for f in FRAME_FAMILIES}, **one})
+    assert "describe the {component}" in asks["llm:grammar"]
+    assert "describe the eiffel tower" in asks["none:grammar"]
+    # no generated ask repeats a hand-written phrasing of another split
+    key = lambda t: t.lower().rstrip("?. ")  # noqa: E731
+    for split in SPLITS:
+        written_elsewhere = {key(t) for name in phr if not name.endswith(":grammar")
+                             for s in SPLITS if s != split for t in phr[name][s]}
+        assert not any(key(t) in written_elsewhere for name in generated
+                       for t in phr[name][split])
 
 
 def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypatch, capsys):
@@ -169,6 +203,13 @@ def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypat
     assert main(["eval", "router", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["n_examples"] > 0 and "mean_exit_layer" in rep["early_exit"]
+    by_kind = rep["early_exit"]["exact_match_by_phrasing"]
+    assert set(by_kind) == {"hand", "generated", "raw"}
+    counts = collections.Counter(json.loads(line)["phrasing"] for line in (
+        home / "data" / "router" / "test.jsonl").read_text().splitlines())
+    # the overall exact match is the per-kind scores weighted by how many queries each has
+    overall = sum(by_kind[k] * n for k, n in counts.items()) / sum(counts.values())
+    assert overall == pytest.approx(rep["early_exit"]["exact_match"], abs=1e-6)
     assert main(["route", " "]) == 2
 
 
