@@ -81,6 +81,7 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
     abstain = threshold_for(final_conf, full_correct, answer_target) if full_acc < \
         answer_target else 0.0
     return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
-            "exit_agreement_with_full_depth": exit_agreement, "validation_full_depth_accuracy": full_acc,
+            "exit_agreement_with_full_depth": exit_agreement,
+            "validation_full_depth_accuracy": full_acc,
             "validation_ece_before": ece(bit_probs(exit_logits[-1]), targets),
             "validation_ece_after": ece(bit_probs(scaled[-1]), targets)}

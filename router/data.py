@@ -36,8 +36,8 @@ from experts.data.product_text import (
 )
 from experts.errors import TinyExpertsError
 from experts.specialize.probes import probe_texts
-from router.grammar import FRAME_FAMILIES, generated_asks
 from ontology_gnn.schema import Ontology
+from router.grammar import FRAME_FAMILIES, generated_asks
 
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
