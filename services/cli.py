@@ -220,11 +220,15 @@ def _registry_table() -> str:
 
 
 def run_registry(a: argparse.Namespace) -> int:
-    from experts.specs import get_spec
+    from experts.errors import NotFoundError
+    from experts.specs import EXPERTS
 
     reg = registry()
-    if a.action != "list":
-        get_spec(a.expert)  # an unknown expert fails here, whatever the action
+    # the four experts, and whatever else is registered (router, ontology_encoder, graph_llm)
+    known = sorted(set(EXPERTS) | set(reg.experts()))
+    if a.action != "list" and a.expert not in known:
+        raise NotFoundError(f"unknown model {a.expert!r}", where="registry",
+                            fix=f"use one of: {', '.join(known)}")
     if a.action == "list":
         print_out(_registry_rows() if a.json else _registry_table(), a.json)
     elif a.action == "show":

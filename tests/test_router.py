@@ -211,6 +211,13 @@ def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypat
     overall = sum(by_kind[k] * n for k, n in counts.items()) / sum(counts.values())
     assert overall == pytest.approx(rep["early_exit"]["exact_match"], abs=1e-6)
     assert main(["route", " "]) == 2
+    # the router is versioned like an expert: show, activate and roll back by name
+    assert main(["registry", "activate", "router", "v1"]) == 0
+    assert "router: v1 is active" in capsys.readouterr().out
+    assert main(["registry", "show", "router", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "route"
+    assert main(["registry", "activate", "routr", "v1"]) == 2
+    assert "use one of:" in capsys.readouterr().err
 
 
 def test_frequent_wordpieces_are_the_commonest_words(tokenizer):
