@@ -5,8 +5,8 @@ The hand-written asks in router.data are whole sentences, ~40 per skill; a model
 frames are filled with the nouns of different skills ("tell me the {X} of {p}" with X =
 "part type" is a category ask, with X = "thread size" an attributes ask, with X = "fitment
 on a {vehicle}" a compatibility ask), so what decides the route is the skill's vocabulary,
-not the sentence around it. "describe {X}" is a free-form question when X is a component
-and out of scope when X is a landmark.
+not the sentence around it. "describe {O}" is a free-form question when O is a component
+or a code and out of scope when O is a landmark.
 
 Frames are what router.data holds out (a test query's frame never occurs in training);
 the nouns are the skills' vocabulary and are shared by every split.
