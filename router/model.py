@@ -58,10 +58,7 @@ class RouterModel(ExpertModel):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         h = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask4, _ = self.encoder._create_attention_masks(
-            attention_mask=attention_mask, encoder_attention_mask=None, embedding_output=h,
-            encoder_hidden_states=None, past_key_values=None)
-        return h, mask4
+        return h, additive_mask(attention_mask, h.dtype)
 
     def all_exits(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
         """Logits (B, bits + intents) after every layer — for training and calibration."""
@@ -119,6 +116,17 @@ class RouterModel(ExpertModel):
         logits = self.classifier(masked_mean(h, attention_mask)) / temperature
         n_layers = len(self.encoder.encoder.layer)
         return logits, torch.full((input_ids.shape[0],), n_layers - 1, dtype=torch.long)
+
+
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+    """The (B, 1, 1, L) mask BERT layers add to their attention scores: 0 where a token is
+    real, the dtype's minimum on padding; None when nothing is padded (a batch of one), so
+    attention takes its unmasked path. Built here rather than through transformers' private
+    mask helpers, whose signature changes between releases."""
+    if bool(attention_mask.all()):
+        return None
+    keep = attention_mask[:, None, None, :].to(dtype)
+    return (1.0 - keep) * torch.finfo(dtype).min
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,23 @@ def test_batched_early_exit_matches_one_by_one(tokenizer):
         assert torch.allclose(logits[i], exits[int(layer[i])][i], atol=1e-4)
 
 
+def test_router_layers_see_the_same_padding_mask_as_bert(tokenizer):
+    """The router runs BERT's layers one by one with its own attention mask; on a padded
+    batch the last hidden states must equal BertModel's own forward pass."""
+    model = _router()
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    mask = enc["attention_mask"]
+    assert not bool(mask.all()), "the test needs padding"
+    with torch.no_grad():
+        ref = model.encoder(input_ids=enc["input_ids"], attention_mask=mask).last_hidden_state
+        h, mask4 = model._embed(enc["input_ids"], mask)
+        for layer in model.encoder.encoder.layer:
+            h = layer(h, mask4)
+    real = mask.bool()
+    assert torch.allclose(h[real], ref[real], atol=1e-5)
+    assert model._embed(enc["input_ids"][:1, :3], mask[:1, :3])[1] is None  # nothing padded
+
+
 def test_threshold_hits_the_accuracy_target_on_a_toy_set():
     g = torch.Generator().manual_seed(0)
     conf = torch.rand(2000, generator=g) * 0.5 + 0.5
