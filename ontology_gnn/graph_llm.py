@@ -26,6 +26,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,10 +38,21 @@ SYSTEM = ("You answer questions about car parts and diagnostic trouble codes. "
 SLOT = "\u2063GRAPH\u2063"  # a marker that never occurs in user text
 
 
-def load_llm(gguf_path=None, dtype: torch.dtype = torch.bfloat16):
-    """The real SmolLM2-135M-Instruct (GGUF, dequantized), frozen, in eval mode."""
-    from pathlib import Path
+def llm_dtype() -> torch.dtype:
+    """bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX), else float32.
+    Without those instructions PyTorch emulates bf16 matmuls: measured on an AVX2-only EPYC,
+    a 960x960 bf16 matmul took 0.95 s against 0.03 s in float32, and one training step of the
+    projector 220 s instead of seconds."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return torch.float32
+    return torch.bfloat16 if flags & {"avx512_bf16", "amx_bf16"} else torch.float32
 
+
+def load_llm(gguf_path=None, dtype: torch.dtype | None = None):
+    """The real SmolLM2-135M-Instruct (GGUF, dequantized), frozen, in eval mode, in
+    `llm_dtype()` unless told otherwise."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -50,7 +62,7 @@ def load_llm(gguf_path=None, dtype: torch.dtype = torch.bfloat16):
     path = Path(gguf_path) if gguf_path else smollm_path()
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                 dtype=dtype)
+                                                 dtype=dtype or llm_dtype())
     hf_logging.set_verbosity_error()
     return freeze(model), tokenizer
 
