@@ -122,8 +122,13 @@ def save_onnx_int8(model: ExpertModel, folder: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export_onnx(model, fp32)
+        # reduce_range: 7-bit weights. ONNX Runtime's u8s8 int8 kernels on x86 CPUs without
+        # VNNI (AVX2 only) add pairs of products in int16 and saturate with 8-bit weights;
+        # measured on an AVX2-only EPYC: relative logit error 0.07-0.09 with 8 bits, under
+        # 0.05 with 7. Artifacts move between machines, so every one is made safe for both.
         quantize_dynamic(str(fp32), str(folder / "model.onnx"), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul", "Gather"])
+                         per_channel=True, reduce_range=True,
+                         op_types_to_quantize=["MatMul", "Gather"])
     config = model.config_dict(backend="onnx-int8")
     (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
