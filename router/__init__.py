@@ -1,0 +1,3 @@
+"""The router: which experts a query needs."""
+
+NAME = "router"  # its name in the registry (light: the Ingress imports it without torch)

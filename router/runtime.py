@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from experts.errors import ArtifactError, TinyExpertsError
+from router import NAME
 from router.calibrate import ece, exact_match
 from router.data import INTENTS, OUTPUTS, Query
 from router.model import N_BITS, RouterModel, bit_probs, confidence
 
-NAME = "router"
 MAX_QUERY_CHARS = 2000
 
 

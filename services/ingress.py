@@ -22,6 +22,7 @@ from experts.assets import home as default_home
 from experts.errors import TinyExpertsError
 from experts.registry import Registry
 from experts.specs import EXPERTS
+from router import NAME as ROUTER
 from services.live_config import set_expert_version
 from services.schemas import (
     MAX_BATCH,
@@ -35,6 +36,8 @@ from services.schemas import (
     QueryRequest,
     QueryResponse,
 )
+
+ROUTER_RECHECK_S = 1.0  # how stale a replica's router may be after an activation
 
 api = FastAPI(title="tinyexperts", version="0.1.0",
               description="A mixture of tiny experts for one domain ontology.")
@@ -78,6 +81,8 @@ class Ingress:
         self.llm = llm
         self.registry = Registry(Path(self.args.home or default_home()) / "registry")
         self.router = None  # loaded on the first query that needs it (int8, in this replica)
+        self._router_checked = 0.0  # when the registry's active router was last looked at
+        self.router_error: str | None = None  # why the active router could not be loaded
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -112,21 +117,46 @@ class Ingress:
                                    status=422)
         return [{"a": text, "b": other}]
 
-    def _router(self):
-        if self.router is None:
-            from router.runtime import NAME, Router
+    def _router(self, recheck_s: float = ROUTER_RECHECK_S):
+        """The active router. The registry's ACTIVE pointer is re-read at most every
+        `recheck_s`, so `tinyexperts registry activate router vN` (or the admin call) reaches
+        every Ingress replica without a restart; a version that fails to load (damaged,
+        missing) is refused and the loaded one keeps routing."""
+        from router.runtime import Router
 
-            if not self.registry.versions(NAME):
-                raise TinyExpertsError(
-                    "automatic routing is not available: the router is not built",
-                    where="POST /v1/query", status=503,
-                    fix='run `tinyexperts build --experts router`, or name the experts, '
-                        'e.g. "experts": ["category", "attributes"]')
-            self.router = Router.from_registry(self.registry)
+        now = time.monotonic()
+        if self.router is not None and now - self._router_checked < recheck_s:
+            return self.router
+        self._router_checked = now
+        if not self.registry.versions(ROUTER):
+            raise TinyExpertsError(
+                "automatic routing is not available: the router is not built",
+                where="POST /v1/query", status=503,
+                fix='run `tinyexperts build --experts router`, or name the experts, '
+                    'e.g. "experts": ["category", "attributes"]')
+        try:
+            active = self.registry.active(ROUTER)
+            if self.router is None or self.router.version != active:
+                self.router = Router.from_registry(self.registry, active)
+            self.router_error = None
+        except TinyExpertsError as err:
+            if self.router is None:
+                raise
+            self.router_error = f"the active router could not be loaded: {err}"
         return self.router
 
+    async def _switch_router(self, version: str, previous: str) -> dict:
+        """Load the router the registry now points at, in this replica (others follow
+        within ROUTER_RECHECK_S)."""
+        await asyncio.to_thread(self._router, 0.0)
+        if self.router is None or self.router.version != version:
+            raise TinyExpertsError(self.router_error or f"router {version} did not load",
+                                   where="router", status=409,
+                                   fix="the previous version keeps routing")
+        return {"expert": "router", "active": version, "previous": previous}
+
     async def _route(self, text: str) -> dict:
-        router = self._router()
+        router = await asyncio.to_thread(self._router)  # may (re)load: off the event loop
         t0 = time.perf_counter()
         decision = (await asyncio.to_thread(router.route, [text]))[0]
         decision["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -243,8 +273,12 @@ class Ingress:
             info = await self.llm.info.remote()
             llm = ("ready" if info["ready"] else "loads on first question"
                    if not info["last_error"] else f"error: {info['last_error']}")
+        if self.router is not None:  # follow the registry here too, not only on queries
+            await asyncio.to_thread(self._router)
         router = self.router.version if self.router is not None else (
-            "loads on first query" if self.registry.versions("router") else "not built")
+            "loads on first query" if self.registry.versions(ROUTER) else "not built")
+        if self.router_error:
+            router = f"{router} ({self.router_error})"
         return {"status": "ok" if all(e["ready"] for e in experts.values()) else "degraded",
                 "experts": experts, "router": router, "llm": llm}
 
@@ -272,19 +306,25 @@ class Ingress:
     async def http_activate(self, name: str, req: ActivateRequest,
                             authorization: str | None = Header(None)) -> dict:
         self._check_admin(authorization)
-        self._handle(name)
+        if name != ROUTER:
+            self._handle(name)
         reg = self.registry
         await asyncio.to_thread(reg.verify, name, req.version)  # refuse before touching Serve
         previous = await asyncio.to_thread(reg.activate, name, req.version)
+        if name == ROUTER:
+            return await self._switch_router(req.version, previous)
         return await self._switch(name, req.version, previous)
 
     @api.post("/v1/experts/{name}/rollback")
     async def http_rollback(self, name: str, authorization: str | None = Header(None)) -> dict:
         self._check_admin(authorization)
-        self._handle(name)
+        if name != ROUTER:
+            self._handle(name)
         reg = self.registry
         previous = await asyncio.to_thread(reg.active, name)
         version = await asyncio.to_thread(reg.rollback, name)
+        if name == ROUTER:
+            return await self._switch_router(version, previous)
         return await self._switch(name, version, previous)
 
     # ---- gRPC (method names match the service in tinyexperts.proto) ---------------------

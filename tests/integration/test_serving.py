@@ -217,6 +217,44 @@ def test_router_decides_once_registered(server):
             metadata=(("application", "tinyexperts"),), timeout=60)
     assert reply.route_source == "router"
     assert reply.decision in ("experts", "llm", "abstain", "no_expert")
+    _router_switches_live(server)
+
+
+def _router_version(server) -> str:
+    status, body = call("POST", f"{server.url}/v1/query", {"text": "NGK 6619 spark plug"})
+    assert status == 200, body
+    return body["route"]["version"]
+
+
+def _router_switches_live(server):
+    """The router is updated like an expert: a version activated in the registry (here by
+    the CLI's code path) reaches the running Ingress without a restart; the admin call
+    rolls back at once; a damaged version is refused and the loaded router keeps routing."""
+    reg = Registry(server.home / "registry")
+    v2 = _copy_version(server.home, "router")
+    reg.activate("router", v2)
+    deadline = time.monotonic() + 10
+    while _router_version(server) != v2:  # replicas re-read ACTIVE at most every second
+        assert time.monotonic() < deadline, "the Ingress never picked up the new router"
+        time.sleep(0.3)
+    status, out = call("POST", f"{server.url}/v1/experts/router/rollback", token=TOKEN)
+    assert status == 200 and out == {"expert": "router", "active": "v1", "previous": v2}
+    assert _router_version(server) == "v1"
+    bad = _copy_version(server.home, "router", damage=True)
+    status, out = call("POST", f"{server.url}/v1/experts/router/activate", {"version": bad},
+                       token=TOKEN)
+    assert status == 409 and "sha256" in out["detail"]
+    assert reg.active("router") == "v1" and _router_version(server) == "v1"
+    # damaged behind the registry's back (ACTIVE edited by hand): still refused at load
+    (reg.root / "router" / "ACTIVE").write_text(json.dumps({"version": bad, "history": []}))
+    time.sleep(1.2)
+    assert _router_version(server) == "v1"
+    _, health = call("GET", f"{server.url}/healthz")
+    assert health["router"].startswith("v1 (the active router could not be loaded")
+    assert "sha256" in health["router"]
+    reg.activate("router", "v1")
+    time.sleep(1.2)
+    assert call("GET", f"{server.url}/healthz")[1]["router"] == "v1"
 
 
 def test_ask_without_a_built_graph_llm_says_how_to_build_it(server):
