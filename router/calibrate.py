@@ -38,13 +38,16 @@ def threshold_for(conf: torch.Tensor, correct: torch.Tensor, target: float,
     """Lowest tau with accuracy(correct[conf >= tau]) >= target over >= min_rows rows;
     above every confidence (nobody exits) if no tau qualifies."""
     order = torch.argsort(conf, descending=True)
-    c = correct[order].float()
+    c, sorted_conf = correct[order].float(), conf[order]
     acc = torch.cumsum(c, 0) / torch.arange(1, len(c) + 1)
-    ok = (acc >= target) & (torch.arange(1, len(c) + 1) >= min_rows)
+    # a cut inside a run of equal confidences would let the whole run through: cut at ends
+    run_end = torch.ones(len(c), dtype=torch.bool)
+    run_end[:-1] = sorted_conf[:-1] > sorted_conf[1:]
+    ok = (acc >= target) & (torch.arange(1, len(c) + 1) >= min_rows) & run_end
     if not ok.any():
         return 1.01
     last = int(torch.nonzero(ok).max())  # the largest prefix that still meets the target
-    return float(conf[order][last])
+    return float(sorted_conf[last])
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
@@ -68,14 +71,26 @@ def same_decision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
-              exit_agreement: float = 0.99, answer_target: float = 0.95) -> dict:
-    """Temperatures, exit thresholds and the abstain threshold from validation logits."""
+              exit_agreement: float = 0.995, answer_target: float = 0.95) -> dict:
+    """Temperatures, exit thresholds and the abstain threshold from validation logits.
+
+    Exits are calibrated in order, each on the validation rows still in the batch when it
+    is reached (rows that left earlier are gone): the lowest threshold whose leavers agree
+    with full depth `exit_agreement` of the time. Calibrating every exit on all rows lets
+    the easy rows, which left earlier, vouch for a later exit's low threshold; measured on
+    router data (test, same model and 0.995 target): 99.3 % agreement with full depth that
+    way, 99.75 % in order."""
     temps = [fit_temperature(lg, targets) for lg in exit_logits]
     scaled = [lg / t for lg, t in zip(exit_logits, temps, strict=True)]
     full_correct = exact_match(scaled[-1], targets)
     full_acc = float(full_correct.float().mean())
-    thresholds = [threshold_for(confidence(lg), same_decision(lg, scaled[-1]), exit_agreement)
-                  for lg in scaled[:-1]]
+    thresholds, left = [], torch.ones(len(targets), dtype=torch.bool)
+    for lg in scaled[:-1]:
+        conf = confidence(lg)
+        tau = threshold_for(conf[left], same_decision(lg[left], scaled[-1][left]),
+                            exit_agreement)
+        thresholds.append(tau)
+        left &= conf < tau
     final_conf = confidence(scaled[-1])
     # abstain below tau only if needed so that answered queries reach answer_target
     abstain = threshold_for(final_conf, full_correct, answer_target) if full_acc < \

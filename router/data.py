@@ -351,7 +351,7 @@ def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> tuple[st
 
 def router_datasets(onto: Ontology, seed: int = 0,
                     per_intent: dict[str, int] | None = None) -> dict[str, list[Query]]:
-    per_intent = per_intent or {"train": 700, "validation": 150, "test": 200}
+    per_intent = per_intent or {"train": 1400, "validation": 150, "test": 200}
     products = {s: [] for s in SPLITS}
     for node in onto.by_type("product"):
         products[split_of(node.id, seed)].append(node)

@@ -110,6 +110,27 @@ def test_calibrate_gives_one_threshold_per_exit_and_no_abstain_when_accurate():
     assert c["thresholds"][0] > 0.5
 
 
+def test_each_exit_is_calibrated_on_the_rows_that_reach_it():
+    """800 easy rows leave at exit 0. At exit 1 the 200 hard rows look confident but agree
+    with full depth only half the time: judged together with the easy rows (which have
+    already left) they would pass a 0.9 target (900 / 1000) and leave; judged on the rows
+    that really reach exit 1, they must stay for the last layer."""
+    g = torch.Generator().manual_seed(3)
+    targets = (torch.rand(1000, 5, generator=g) < 0.3).float()
+    sign = targets * 2 - 1
+    wrong = sign.clone()
+    wrong[900:, 0] *= -1  # half of the hard rows (800-999) decide differently at exit 1
+    exit0 = torch.cat([sign[:800] * 5, -sign[800:] * 0.1])  # hard rows: unsure and wrong
+    exit1 = torch.cat([sign[:800] * 5, wrong[800:] * 2])
+    logits = [torch.cat([x, torch.zeros(1000, 8)], 1) for x in (exit0, exit1, sign * 4)]
+    c = calibrate(logits, targets, exit_agreement=0.9)
+    conf = [confidence(lg / t) for lg, t in zip(logits, c["temperatures"], strict=True)]
+    leave0 = conf[0] >= c["thresholds"][0]
+    assert bool(leave0[:800].all()) and not bool(leave0[800:].any())
+    leave1 = ~leave0 & (conf[1] >= c["thresholds"][1])
+    assert not bool(leave1.any()), "the hard rows agree 50 % at exit 1: none may leave there"
+
+
 def _calib(layers=3, abstain=0.0, thresholds=None):
     return {"temperatures": [1.0] * layers, "thresholds": thresholds or [1.01] * (layers - 1)
             + [0.0], "abstain_below": abstain}
