@@ -25,7 +25,7 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
     quality = evaluate_router(router, test)
     texts = [q.text for q in test]
     rows = []
-    for bs, runs in ((1, 30), (32, 5)):
+    for bs, runs in ((1, 200), (32, 20)):  # 200 and 640 different queries per round
         ee, fd = [], []
         for _ in range(rounds):
             ee.append(route_latency(router, texts, bs, True, runs=runs))

@@ -146,14 +146,21 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
 
 def route_latency(router: Router, texts: list[str], batch_size: int, early_exit: bool,
                   runs: int = 20, warmup: int = 3) -> dict:
-    """ms per routing call of `batch_size` queries (tokenisation included)."""
-    batch = [texts[i % len(texts)] for i in range(batch_size)]
-    for _ in range(warmup):
-        router.decide(batch, early_exit)
+    """ms per routing call of `batch_size` queries (tokenisation included).
+
+    Run r routes texts[r * batch_size:(r + 1) * batch_size] (wrapping around), so the calls
+    walk through the query mix and the two modes see the same queries in the same order:
+    at batch 1, always timing texts[0] would time wherever that one query happens to exit."""
+    def batch(r: int) -> list[str]:
+        return [texts[(r * batch_size + i) % len(texts)] for i in range(batch_size)]
+
+    for r in range(warmup):
+        router.decide(batch(r), early_exit)
     times = []
-    for _ in range(runs):
+    for r in range(runs):
+        b = batch(r)
         t0 = time.perf_counter()
-        router.decide(batch, early_exit)
+        router.decide(b, early_exit)
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return {"p50_ms": round(statistics.median(times), 3), "mean_ms":

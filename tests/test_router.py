@@ -155,6 +155,25 @@ def test_abstention_and_no_expert_paths(tokenizer):
         r.route(["x" * 5000])
 
 
+def test_latency_walks_through_the_queries_in_the_same_order_for_both_modes():
+    from router.runtime import route_latency
+
+    class Recorder:
+        def __init__(self):
+            self.calls = {True: [], False: []}
+
+        def decide(self, batch, early_exit):
+            self.calls[early_exit].append(list(batch))
+
+    rec, texts = Recorder(), [f"q{i}" for i in range(7)]
+    for mode in (True, False):
+        route_latency(rec, texts, batch_size=1, early_exit=mode, runs=7, warmup=0)
+    assert rec.calls[True] == rec.calls[False] == [[t] for t in texts]
+    rec = Recorder()
+    route_latency(rec, texts, batch_size=3, early_exit=True, runs=3, warmup=0)
+    assert rec.calls[True] == [["q0", "q1", "q2"], ["q3", "q4", "q5"], ["q6", "q0", "q1"]]
+
+
 def test_router_data_holds_out_phrasings(small_ontology):
     data = router_datasets(small_ontology, seed=0,
                            per_intent={"train": 60, "validation": 20, "test": 40})
