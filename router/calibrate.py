@@ -8,7 +8,8 @@ full-depth accuracy", asked of each exit directly: a query that leaves early los
 only where the two disagree. (Asking instead that early leavers be *correct* as often as
 the full model is on validation kept 98.1 % of full-depth accuracy on test for router v6;
 99 % agreement kept 99.4 % on the same model. 0.995 leaves a margin for the three exits'
-errors adding up.) Nothing is hand-picked (no fixed 0.95).
+errors adding up.) Nothing is hand-picked (no fixed 0.95). The confidence an exit is judged
+by is `router.model.exit_confidence`: zero unless the bit head and the intent head agree.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from router.model import N_BITS, bit_probs, confidence
+from router.model import N_BITS, bit_probs, confidence, exit_confidence
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
 
@@ -87,7 +88,7 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
     full_acc = float(full_correct.float().mean())
     thresholds, left = [], torch.ones(len(targets), dtype=torch.bool)
     for lg in scaled[:-1]:
-        conf = confidence(lg)
+        conf = exit_confidence(lg)
         tau = threshold_for(conf[left], same_decision(lg[left], scaled[-1][left]),
                             exit_agreement)
         thresholds.append(tau)

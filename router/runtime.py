@@ -49,7 +49,10 @@ class Router:
         if int8:
             from experts.specialize.quantize import torch_dynamic_int8
 
+            heads = model.exits, model.classifier
             model = torch_dynamic_int8(model)
+            # the 13-output heads stay float: quantizing their input costs more than it saves
+            model.exits, model.classifier = heads
         return cls(model, AutoTokenizer.from_pretrained(str(folder)), calib, version)
 
     @classmethod

@@ -14,7 +14,7 @@ from experts.errors import TinyExpertsError
 from experts.model import tiny_encoder_config
 from router.calibrate import calibrate, ece, fit_temperature, threshold_for
 from router.data import INTENT_PLAN, INTENTS, OUTPUTS, phrasing_splits, router_datasets
-from router.model import RouterModel, confidence
+from router.model import INTENT_SETS, RouterModel, exit_confidence
 from router.runtime import Router
 
 
@@ -32,11 +32,16 @@ QUERIES = ["does this Bosch 0242236541 plug fit a 2012 Civic", "P0171 system too
 
 def test_batched_early_exit_matches_one_by_one(tokenizer):
     model = _router()
+    with torch.no_grad():  # every head leans to "categorize" (both heads), weights vary it
+        for head in model.heads():
+            head.bias[:5] = (INTENT_SETS[0] * 2 - 1) * 2.0
+            head.bias[5:] = torch.nn.functional.one_hot(torch.tensor(0), len(INTENTS)) * 4.0
     enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
     # thresholds at the median confidence of each exit: some rows leave early, some don't
     with torch.no_grad():
         exits = model.all_exits(enc["input_ids"], enc["attention_mask"])
-    thresholds = [float(confidence(e).median()) for e in exits[:-1]] + [0.0]
+    thresholds = [float(exit_confidence(e).median()) for e in exits[:-1]] + [0.0]
+    assert min(thresholds[:-1]) > 0.5
     temps = [1.0] * 3
     logits, layer = model.early_exit(enc["input_ids"], enc["attention_mask"], thresholds, temps)
     assert len(set(layer.tolist())) >= 2, "the test needs rows exiting at different layers"
@@ -98,16 +103,28 @@ def test_ece_known_values():
     assert ece(probs, right) == pytest.approx(0.4, abs=1e-6)
 
 
+def _intent_logits(sets: torch.Tensor, bits: torch.Tensor, intent_scale: float = 6.0):
+    """Logits whose intent head names the intent of each row's expert set (rows of `sets`
+    index INTENTS) at `intent_scale`, with the given bit logits."""
+    intent = torch.nn.functional.one_hot(sets, len(INTENTS)).float() * intent_scale
+    return torch.cat([bits, intent], 1)
+
+
+def _set_targets(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    which = torch.randint(len(INTENTS), (n,), generator=torch.Generator().manual_seed(seed))
+    return which, INTENT_SETS[which]
+
+
 def test_calibrate_gives_one_threshold_per_exit_and_no_abstain_when_accurate():
     g = torch.Generator().manual_seed(2)
-    targets = (torch.rand(600, 5, generator=g) < 0.3).float()
+    which, targets = _set_targets(600, 2)
     good = (targets * 2 - 1) * 6  # confident and right
     noisy = good + torch.randn(600, 5, generator=g) * 6
-    logits = [torch.cat([x, torch.zeros(600, 8)], 1) for x in (noisy, good)]
+    logits = [_intent_logits(which, x) for x in (noisy, good)]
     c = calibrate(logits, targets)
     assert len(c["thresholds"]) == 2 and c["thresholds"][-1] == 0.0
     assert c["validation_full_depth_accuracy"] == 1.0 and c["abstain_below"] == 0.0
-    assert c["thresholds"][0] > 0.5
+    assert 0.5 < c["thresholds"][0] <= 1.0
 
 
 def test_each_exit_is_calibrated_on_the_rows_that_reach_it():
@@ -115,20 +132,37 @@ def test_each_exit_is_calibrated_on_the_rows_that_reach_it():
     with full depth only half the time: judged together with the easy rows (which have
     already left) they would pass a 0.9 target (900 / 1000) and leave; judged on the rows
     that really reach exit 1, they must stay for the last layer."""
-    g = torch.Generator().manual_seed(3)
-    targets = (torch.rand(1000, 5, generator=g) < 0.3).float()
+    which, targets = _set_targets(1000, 3)
     sign = targets * 2 - 1
     wrong = sign.clone()
     wrong[900:, 0] *= -1  # half of the hard rows (800-999) decide differently at exit 1
     exit0 = torch.cat([sign[:800] * 5, -sign[800:] * 0.1])  # hard rows: unsure and wrong
     exit1 = torch.cat([sign[:800] * 5, wrong[800:] * 2])
-    logits = [torch.cat([x, torch.zeros(1000, 8)], 1) for x in (exit0, exit1, sign * 4)]
+    # the intent head at exit 1 is fooled too: it names whatever set the bits name there
+    fooled = torch.tensor([INTENT_SETS.tolist().index(r) if r in INTENT_SETS.tolist() else 0
+                           for r in (exit1[:, :5] > 0).float().tolist()])
+    logits = [_intent_logits(which, exit0), _intent_logits(fooled, exit1),
+              _intent_logits(which, sign * 4)]
     c = calibrate(logits, targets, exit_agreement=0.9)
-    conf = [confidence(lg / t) for lg, t in zip(logits, c["temperatures"], strict=True)]
+    conf = [exit_confidence(lg / t) for lg, t in zip(logits, c["temperatures"], strict=True)]
     leave0 = conf[0] >= c["thresholds"][0]
     assert bool(leave0[:800].all()) and not bool(leave0[800:].any())
     leave1 = ~leave0 & (conf[1] >= c["thresholds"][1])
     assert not bool(leave1.any()), "the hard rows agree 50 % at exit 1: none may leave there"
+
+
+def test_an_exit_whose_two_heads_disagree_is_not_sure():
+    which, targets = _set_targets(4, 5)
+    bits = (targets * 2 - 1) * 8  # every bit at sigmoid(8) = 0.99966
+    agree = _intent_logits(which, bits, intent_scale=10.0)
+    conf = exit_confidence(agree)
+    p_intent = agree[:, 5:].softmax(-1).max(-1).values
+    assert torch.allclose(conf, torch.minimum(p_intent, torch.sigmoid(torch.tensor(8.0))))
+    other = (which + 1) % len(INTENTS)  # the intent head names a different intent ...
+    differs = (INTENT_SETS[other] != targets).any(-1)  # ... and, where the sets differ,
+    conf = exit_confidence(_intent_logits(other, bits, intent_scale=10.0))
+    assert bool(differs.any()) and bool((conf[differs] == 0).all())  # no exit
+    assert bool((conf[~differs] > 0.99).all())
 
 
 def _calib(layers=3, abstain=0.0, thresholds=None):
