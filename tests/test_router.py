@@ -14,7 +14,7 @@ from experts.errors import TinyExpertsError
 from experts.model import tiny_encoder_config
 from router.calibrate import calibrate, ece, fit_temperature, threshold_for
 from router.data import INTENT_PLAN, INTENTS, OUTPUTS, phrasing_splits, router_datasets
-from router.model import INTENT_SETS, RouterModel, exit_confidence
+from router.model import INTENT_SETS, RouterModel, exit_confidence, run_layer
 from router.runtime import Router
 
 
@@ -64,11 +64,14 @@ def test_router_layers_see_the_same_padding_mask_as_bert(tokenizer):
     assert not bool(mask.all()), "the test needs padding"
     with torch.no_grad():
         ref = model.encoder(input_ids=enc["input_ids"], attention_mask=mask).last_hidden_state
-        h, mask4 = model._embed(enc["input_ids"], mask)
+        h0, mask4 = model._embed(enc["input_ids"], mask)
+        h, lean = h0, h0
         for layer in model.encoder.encoder.layer:
-            h = layer(h, mask4)
+            h = layer(h, mask4)  # the modules (training, calibration)
+            lean = run_layer(layer, lean, mask4)  # written out (early exit, full depth)
     real = mask.bool()
     assert torch.allclose(h[real], ref[real], atol=1e-5)
+    assert torch.allclose(lean[real], ref[real], atol=1e-5)
     assert model._embed(enc["input_ids"][:1, :3], mask[:1, :3])[1] is None  # nothing padded
 
 
