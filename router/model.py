@@ -180,9 +180,10 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
 def exit_confidence(logits: torch.Tensor) -> torch.Tensor:
     """How sure an exit is, for leaving there: 0 unless the expert-bit head and the intent
     head name the same expert set; else the lower of the least certain bit and the intent's
-    probability. Two heads agreeing is a signal one head's confidence lacks: on router v1
-    (validation -> test, 99.5 % agreement target) queries left after 2.45 layers of 4 on
-    average this way and after 2.88 on the bit confidence alone, at the same accuracy.
+    probability. Two heads agreeing is a signal one head's confidence lacks: with the same
+    weights (validation -> test, 99.5 % agreement target) queries left after 2.43 layers of 4
+    on average this way and after 2.87 on the bit confidence alone, at test exact match 0.951
+    and 0.949.
 
     In few ops (it runs after every layer): bits * the intent's signs is positive exactly
     where a bit agrees with the intent's set, and its minimum is the least certain bit's
