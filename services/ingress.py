@@ -124,10 +124,9 @@ class Ingress:
         missing) is refused and the loaded one keeps routing."""
         from router.runtime import Router
 
-        now = time.monotonic()
-        if self.router is not None and now - self._router_checked < recheck_s:
+        if self._router_fresh(recheck_s):
             return self.router
-        self._router_checked = now
+        self._router_checked = time.monotonic()
         if not self.registry.versions(ROUTER):
             raise TinyExpertsError(
                 "automatic routing is not available: the router is not built",
@@ -145,6 +144,11 @@ class Ingress:
             self.router_error = f"the active router could not be loaded: {err}"
         return self.router
 
+    def _router_fresh(self, recheck_s: float = ROUTER_RECHECK_S) -> bool:
+        """A router is loaded and ACTIVE was read less than `recheck_s` ago."""
+        return (self.router is not None
+                and time.monotonic() - self._router_checked < recheck_s)
+
     async def _switch_router(self, version: str, previous: str) -> dict:
         """Load the router the registry now points at, in this replica (others follow
         within ROUTER_RECHECK_S)."""
@@ -156,7 +160,9 @@ class Ingress:
         return {"expert": "router", "active": version, "previous": previous}
 
     async def _route(self, text: str) -> dict:
-        router = await asyncio.to_thread(self._router)  # may (re)load: off the event loop
+        # a re-read of ACTIVE (and maybe a load) is due at most once a second: only then
+        # is it worth a hop to a worker thread, off the event loop
+        router = self.router if self._router_fresh() else await asyncio.to_thread(self._router)
         t0 = time.perf_counter()
         decision = (await asyncio.to_thread(router.route, [text]))[0]
         decision["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
