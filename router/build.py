@@ -9,7 +9,7 @@ from experts.build import Paths, ensure_ontology
 from experts.environment import environment
 from experts.registry import Registry
 from router.data import INTENTS, OUTPUTS, read_router_data, router_datasets, write_router_data
-from router.runtime import NAME, Router, evaluate_router
+from router.runtime import NAME, Router, as_served, evaluate_router
 from router.train import save_router, train_router
 
 BASE_MODEL = "all-MiniLM-L6-v2 -> 4-layer pruned student (router)"
@@ -30,7 +30,6 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
 
     from experts.assets import minilm_dir
     from experts.specialize.pipeline import _ontology_text
-    from experts.specialize.quantize import torch_dynamic_int8
 
     registry = Registry(paths.registry)
     if registry.versions(NAME) and not force:
@@ -44,7 +43,7 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
                                         domain_text=_ontology_text(paths.ontology),
                                         encoder_config=encoder_config)
     # scored as it will be served: int8 dynamic quantization of the same weights
-    test = evaluate_router(Router(torch_dynamic_int8(model), tokenizer, calib), data["test"])
+    test = evaluate_router(Router(as_served(model), tokenizer, calib), data["test"])
     report["seconds"] = round(time.perf_counter() - t0, 1)
 
     def write(folder):

@@ -20,6 +20,16 @@ from router.model import N_BITS, RouterModel, bit_probs, confidence
 MAX_QUERY_CHARS = 2000
 
 
+def as_served(model: RouterModel) -> RouterModel:
+    """The router as served: its layers int8 (dynamic quantization, per-channel weights);
+    the 13-output heads stay float, where quantizing the input costs more than it saves."""
+    from experts.specialize.quantize import torch_dynamic_int8
+
+    served = torch_dynamic_int8(model)
+    served.exits, served.classifier = model.exits, model.classifier
+    return served
+
+
 @dataclass
 class Router:
     model: RouterModel
@@ -47,12 +57,7 @@ class Router:
                                 ) from None
         model.eval()
         if int8:
-            from experts.specialize.quantize import torch_dynamic_int8
-
-            heads = model.exits, model.classifier
-            model = torch_dynamic_int8(model)
-            # the 13-output heads stay float: quantizing their input costs more than it saves
-            model.exits, model.classifier = heads
+            model = as_served(model)
         return cls(model, AutoTokenizer.from_pretrained(str(folder)), calib, version)
 
     @classmethod
