@@ -159,10 +159,13 @@ class Ingress:
                                    fix="the previous version keeps routing")
         return {"expert": "router", "active": version, "previous": previous}
 
+    async def _active_router(self):
+        """`_router()` from the event loop: a re-read of ACTIVE (and maybe a load) is due at
+        most once a second, and only then is it worth a hop to a worker thread."""
+        return self.router if self._router_fresh() else await asyncio.to_thread(self._router)
+
     async def _route(self, text: str) -> dict:
-        # a re-read of ACTIVE (and maybe a load) is due at most once a second: only then
-        # is it worth a hop to a worker thread, off the event loop
-        router = self.router if self._router_fresh() else await asyncio.to_thread(self._router)
+        router = await self._active_router()
         t0 = time.perf_counter()
         decision = (await asyncio.to_thread(router.route, [text]))[0]
         decision["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -280,7 +283,7 @@ class Ingress:
             llm = ("ready" if info["ready"] else "loads on first question"
                    if not info["last_error"] else f"error: {info['last_error']}")
         if self.router is not None:  # follow the registry here too, not only on queries
-            await asyncio.to_thread(self._router)
+            await self._active_router()
         router = self.router.version if self.router is not None else (
             "loads on first query" if self.registry.versions(ROUTER) else "not built")
         if self.router_error:
