@@ -14,8 +14,14 @@ from experts.errors import TinyExpertsError
 from experts.model import tiny_encoder_config
 from router.calibrate import calibrate, ece, fit_temperature, threshold_for
 from router.data import INTENT_PLAN, INTENTS, OUTPUTS, phrasing_splits, router_datasets
-from router.model import INTENT_SETS, RouterModel, exit_confidence, run_layer
-from router.runtime import Router
+from router.model import (
+    INTENT_SETS,
+    RouterModel,
+    exit_confidence,
+    row_exit_confidence,
+    run_layer,
+)
+from router.runtime import Router, fast_tokenizer
 
 
 def _router(seed=0, layers=3) -> RouterModel:
@@ -37,10 +43,17 @@ def test_batched_early_exit_matches_one_by_one(tokenizer):
             head.bias[:5] = (INTENT_SETS[0] * 2 - 1) * 2.0
             head.bias[5:] = torch.nn.functional.one_hot(torch.tensor(0), len(INTENTS)) * 4.0
     enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
-    # thresholds at the median confidence of each exit: some rows leave early, some don't
+    # thresholds halfway between the two middle confidences of each exit: some rows leave
+    # early, some don't, and no row sits on a threshold (batched and one-by-one confidences
+    # differ by float rounding, ~1e-7, so a row exactly on one could go either way)
     with torch.no_grad():
         exits = model.all_exits(enc["input_ids"], enc["attention_mask"])
-    thresholds = [float(exit_confidence(e).median()) for e in exits[:-1]] + [0.0]
+
+    def between_middle_two(conf: torch.Tensor) -> float:
+        c = conf.sort().values
+        return float(c[len(c) // 2 - 1] + c[len(c) // 2]) / 2
+
+    thresholds = [between_middle_two(exit_confidence(e)) for e in exits[:-1]] + [0.0]
     assert min(thresholds[:-1]) > 0.5
     temps = [1.0] * 3
     logits, layer = model.early_exit(enc["input_ids"], enc["attention_mask"], thresholds, temps)
@@ -167,6 +180,47 @@ def test_an_exit_whose_two_heads_disagree_is_not_sure():
     assert bool(differs.any()) and bool((conf[differs] == 0).all())  # no exit
     assert bool((conf[~differs] > 0.99).all())
 
+
+
+def test_one_row_exit_confidence_is_the_tensor_rule():
+    """The batch-1 check on Python floats gives what `exit_confidence` gives: agreeing
+    heads at several margins, disagreeing heads (0), and random logits."""
+    which, targets = _set_targets(4, 5)
+    rows = []
+    for scale in (0.5, 2.0, 8.0):
+        bits = (targets * 2 - 1) * scale
+        rows += [_intent_logits(which, bits, intent_scale=s) for s in (0.3, 3.0, 10.0)]
+        rows.append(_intent_logits((which + 1) % len(INTENTS), bits, intent_scale=3.0))
+    torch.manual_seed(0)
+    rows.append(torch.randn(64, len(OUTPUTS) + len(INTENTS)) * 4)
+    logits = torch.cat(rows)
+    want = exit_confidence(logits)
+    got = torch.tensor([row_exit_confidence(r) for r in logits.tolist()])
+    assert bool((want == 0).any()) and bool((want > 0.9).any())  # both kinds are covered
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_router_tokenizer_gives_the_transformers_ids_and_mask(tokenizer):
+    """The Rust tokenizer the router calls directly pads and truncates like the transformers
+    tokenizer it was copied from, and leaves that tokenizer's settings alone."""
+    fast = fast_tokenizer(tokenizer, 64)
+    texts = QUERIES + ["Bosch spark plug " * 40]  # the last is cut at 64 tokens
+    want = tokenizer(texts, padding=True, truncation=True, max_length=64)
+    got = fast.encode_batch(texts)
+    assert [e.ids for e in got] == want["input_ids"]
+    assert [e.attention_mask for e in got] == want["attention_mask"]
+    assert len(got[-1].ids) == 64 and 0 in got[-2].attention_mask  # both really happened
+    assert fast.encode(QUERIES[0]).ids == tokenizer(QUERIES[0])["input_ids"]
+    assert len(tokenizer(texts[-1])["input_ids"]) > 64  # the original is not truncating
+
+
+def test_a_router_left_in_training_mode_routes_without_dropout(tokenizer):
+    model = _router()
+    model.dropout.p = 0.5
+    r = Router(model, tokenizer, _calib())
+    want = r.route(QUERIES[:3])
+    model.train()
+    assert r.route(QUERIES[:3]) == want and not model.training
 
 def _calib(layers=3, abstain=0.0, thresholds=None):
     return {"temperatures": [1.0] * layers, "thresholds": thresholds or [1.01] * (layers - 1)
