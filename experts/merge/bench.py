@@ -14,16 +14,20 @@ Writes merge.csv / merge_ewc.csv / merge.json / merge.md / merge.png.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from experts.adapt import BASE, AdaptConfig, adapt
 from experts.environment import environment
 from experts.merge.sites import SITE_EXPERT, SITES, write_site_datasets
 from experts.merge.variants import MERGE_METHODS, MergeConfig, merge
+from experts.predictor import Predictor
 from experts.registry import Registry
 from experts.specialize.report import markdown_table, write_csv
 
@@ -64,7 +68,7 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     joint_site = {s: quality(joint_pred, rows)[metric] for s, rows in site_tests.items()}
     versions = [variants[s]["version"] for s in SITES]
 
-    rows, chosen = [], {}
+    rows, chosen, predictors = [], {}, {}
     for method in methods:
         m = merge(SITE_EXPERT, versions, MergeConfig(method=method, seed=seed), reg,
                   search=True, floor=0.0, log=quiet)
@@ -80,6 +84,7 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
         row["min_pct_of_variant"] = min(row[f"{s}_pct_of_variant"] for s in SITES)
         rows.append(row)
         chosen[method] = m["config"]
+        predictors[method] = m["predictor"]
         log(f"merge {method}: mean {row['mean']:.4f}, min {row['min_pct_of_variant']}% of "
             f"variant, {row['pts_vs_joint']:+.2f} pts vs joint ({m['seconds']:.0f}s incl. search)")
     for s in SITES:
@@ -90,6 +95,21 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
                  "mean": round(_mean(joint_site), 4)})
     best = max((r for r in rows if r["model"].startswith("merged")), key=lambda r: r["mean"])
     best_method = best["model"].split(": ")[1]
+    # where the gap to the joint model comes from: the best merge scored with each query's
+    # site known (only that site's codes ranked) — what is left is the encoder merge
+    known = {s: quality(site_only(predictors[best_method],
+                                  reg.load(SITE_EXPERT, variants[s]["version"]).labels),
+                        site_tests[s])[metric] for s in SITES}
+    known_row = {"model": f"merged: {best_method}, site known (diagnostic)"}
+    for s in SITES:
+        known_row[f"{s}_{metric}"] = round(known[s], 4)
+        known_row[f"{s}_pct_of_variant"] = round(
+            100 * known[s] / variants[s]["metrics"]["test"][metric], 1)
+    known_row["mean"] = round(_mean(known), 4)
+    known_row["pts_vs_joint"] = round(100 * (known_row["mean"] - _mean(joint_site)), 2)
+    rows.append(known_row)
+    log(f"merge {best_method} with the site known: mean {known_row['mean']:.4f}, "
+        f"{known_row['pts_vs_joint']:+.2f} pts vs joint")
 
     # update one site: retrain its variant only, re-merge with the chosen setting
     t = time.perf_counter()
@@ -164,6 +184,20 @@ def _ewc_helps(rows: list[dict]) -> bool:
     plain = rows[0]
     return any(r["forgetting_pts"] < plain["forgetting_pts"]
                and r["new_site_top1"] >= plain["new_site_top1"] - 0.01 for r in rows[1:])
+
+
+def site_only(merged: Predictor, labels: list[str]) -> Predictor:
+    """The merged expert ranking only `labels` (one site's; their head rows), as if each
+    query came tagged with its site: the union head without cross-site mistakes."""
+    rows = torch.tensor([merged.labels.index(lab) for lab in labels])
+    model = copy.deepcopy(merged.model)
+    head = merged.model.classifier
+    model.classifier = torch.nn.Linear(head.in_features, len(labels))
+    model.head_config.num_labels = len(labels)
+    with torch.no_grad():
+        model.classifier.weight.copy_(head.weight[rows])
+        model.classifier.bias.copy_(head.bias[rows])
+    return Predictor(merged.name, model, merged.tokenizer, labels, merged.label_info)
 
 
 def _mean(d: dict) -> float:
