@@ -202,7 +202,6 @@ def test_variants_with_disjoint_labels_get_the_union_head(tiny_predictor):
     assert torch.allclose(merged.model.encoder.state_dict()[key], base[key] - 3.0)
 
 
-
 def test_site_known_scoring_ranks_only_that_sites_codes(tiny_predictor):
     """The merge bench's diagnostic: the merged expert restricted to one site's labels
     gives that site's columns of the union logits, and the merged expert is untouched."""
@@ -219,6 +218,7 @@ def test_site_known_scoring_ranks_only_that_sites_codes(tiny_predictor):
         assert torch.allclose(k, u[[3, 0]], atol=1e-6)
     assert site.labels == ["U0073", "P0171"]
     assert torch.equal(merged.model.classifier.weight, before) and len(merged.labels) == 4
+
 
 def test_bad_merges_are_refused_before_anything_is_written(home, tmp_path):
     reg = _reg(home)

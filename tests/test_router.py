@@ -181,7 +181,6 @@ def test_an_exit_whose_two_heads_disagree_is_not_sure():
     assert bool((conf[~differs] > 0.99).all())
 
 
-
 def test_one_row_exit_confidence_is_the_tensor_rule():
     """The batch-1 check on Python floats gives what `exit_confidence` gives: agreeing
     heads at several margins, disagreeing heads (0), and random logits."""
@@ -216,11 +215,12 @@ def test_router_tokenizer_gives_the_transformers_ids_and_mask(tokenizer):
 
 def test_a_router_left_in_training_mode_routes_without_dropout(tokenizer):
     model = _router()
-    model.dropout.p = 0.5
+    model.encoder.embeddings.dropout.p = 0.5  # in training mode it would change every route
     r = Router(model, tokenizer, _calib())
     want = r.route(QUERIES[:3])
     model.train()
     assert r.route(QUERIES[:3]) == want and not model.training
+
 
 def _calib(layers=3, abstain=0.0, thresholds=None):
     return {"temperatures": [1.0] * layers, "thresholds": thresholds or [1.01] * (layers - 1)
