@@ -97,6 +97,15 @@ class ExpertModel(nn.Module):
             self.classifier.weight.copy_(F.normalize(label_vectors, dim=-1) * PROTOTYPE_SCALE)
             self.classifier.bias.zero_()
 
+    def set_head(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Replace the task head with one of these rows (L, H) and biases (L,), e.g. a
+        merged union of label spaces or a subset of the labels."""
+        self.classifier = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.classifier.weight.copy_(weight)
+            self.classifier.bias.copy_(bias)
+        self.head_config.num_labels = weight.shape[0]
+
     def num_params(self) -> int:
         n = sum(p.numel() for p in self.parameters())
         for m in self.modules():  # dynamically quantized Linears keep packed weights

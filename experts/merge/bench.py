@@ -191,12 +191,7 @@ def site_only(merged: Predictor, labels: list[str]) -> Predictor:
     query came tagged with its site: the union head without cross-site mistakes."""
     rows = torch.tensor([merged.labels.index(lab) for lab in labels])
     model = copy.deepcopy(merged.model)
-    head = merged.model.classifier
-    model.classifier = torch.nn.Linear(head.in_features, len(labels))
-    model.head_config.num_labels = len(labels)
-    with torch.no_grad():
-        model.classifier.weight.copy_(head.weight[rows])
-        model.classifier.bias.copy_(head.bias[rows])
+    model.set_head(merged.model.classifier.weight[rows], merged.model.classifier.bias[rows])
     return Predictor(merged.name, model, merged.tokenizer, labels, merged.label_info)
 
 

@@ -177,11 +177,7 @@ def merge_predictors(variants: list[Variant], base: dict[str, torch.Tensor],
     labels, w, b = union_head([(v.predictor.labels, v.predictor.model.classifier.weight.data,
                                 v.predictor.model.classifier.bias.data) for v in variants],
                               weights)
-    model.classifier = torch.nn.Linear(w.shape[1], w.shape[0])
-    with torch.no_grad():
-        model.classifier.weight.copy_(w)
-        model.classifier.bias.copy_(b)
-    model.head_config.num_labels = len(labels)
+    model.set_head(w, b)
     info: dict = {}
     for v in variants:
         info.update(v.predictor.label_info)
