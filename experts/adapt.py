@@ -172,16 +172,12 @@ def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str
     if not new:
         return []
     model, old = predictor.model, predictor.model.classifier
-    head = torch.nn.Linear(old.in_features, old.out_features + len(new))
     with torch.no_grad():
-        head.weight[: old.out_features] = old.weight
-        head.bias[: old.out_features] = old.bias
         texts = [info.get(lab, {}).get("description", lab) for lab in new]
         vecs = encode_texts(model, predictor.tokenizer, texts)  # normalised already
-        head.weight[old.out_features:] = vecs * old.weight.norm(dim=1).mean()
-        head.bias[old.out_features:] = old.bias.mean()
-    model.classifier = head
-    model.head_config.num_labels = head.out_features
+        weight = torch.cat([old.weight, vecs * old.weight.norm(dim=1).mean()])
+        bias = torch.cat([old.bias, old.bias.mean().expand(len(new))])
+    model.set_head(weight, bias)
     predictor.labels = [*predictor.labels, *new]
     predictor.label_info = {**predictor.label_info, **{k: info[k] for k in new if k in info}}
     return new
