@@ -220,6 +220,17 @@ def test_site_known_scoring_ranks_only_that_sites_codes(tiny_predictor):
     assert torch.equal(merged.model.classifier.weight, before) and len(merged.labels) == 4
 
 
+def test_update_cost_times_the_retrain_with_the_two_runs_around_the_joint_one():
+    """The site trained in 150 s before the joint run and 130 s after it: the update
+    counts 140 s of retraining, plus the re-merge, against the joint run."""
+    from experts.merge.bench import update_cost
+
+    u = update_cost(retrain_before=150.0, retrain_after=130.0, remerge=10.0, joint=400.0)
+    assert u["retrain_seconds"] == 140.0 and u["update_seconds"] == 150.0
+    assert u["pct_of_joint"] == 37.5
+    assert u["pct_of_joint_single_run"] == 35.0  # (130 + 10) / 400
+
+
 def test_bad_merges_are_refused_before_anything_is_written(home, tmp_path):
     reg = _reg(home)
     a, b, _, _ = _site_folders(home, tmp_path)

@@ -36,6 +36,18 @@ def test_ties_trims_to_the_largest_magnitudes_first():
     assert torch.allclose(got, torch.tensor([3.0, 0.0, -3.0, -5.0]))
 
 
+def test_dare_at_density_one_drops_nothing_and_says_nothing():
+    """Density 1 keeps every entry (rescale 1/1): DARE-linear is task arithmetic, and
+    peft's "no pruning will be performed" warning does not reach the user."""
+    import warnings
+
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = merge_deltas([a, b], "dare_linear", [0.5, 2.0], density=1.0)
+    assert torch.allclose(got, torch.tensor([6.5, 1.0]))
+
+
 def test_dare_drops_and_rescales_the_survivors():
     delta = torch.arange(1.0, 2001.0)
     got = merge_deltas([delta], "dare_linear", [1.0], density=0.25, seed=3)

@@ -6,7 +6,11 @@ read for the default data):
 2. the joint model: the same LoRA recipe on all three sites' data at once;
 3. every merge method, each with `--search` (density × weight on validation, gate 0.97);
 4. update one site: retrain that variant only and re-merge with the chosen setting,
-   vs the joint model's training time;
+   vs the joint model's training time. The retrain runs right after the joint model, and
+   the site's first training ran right before it; the update is timed with the mean of
+   the two, so a machine that speeds up or slows down during the run (shared CPUs drift
+   by 10 % over minutes) moves both sides of the ratio alike. The single run is reported
+   too;
 5. EWC: the joint model fine-tuned on one site's data with and without EWC; forgetting
    = drop of its score on the full (previous) test split.
 Writes merge.csv / merge_ewc.csv / merge.json / merge.md / merge.png.
@@ -65,6 +69,11 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     joint = lora(data_dir / SITE_EXPERT, None)
     log(f"joint: {joint['version']} test {metric} {joint['metrics']['test'][metric]:.4f} "
         f"in {joint['seconds']:.0f}s")
+    # the update's retrain, timed next to the joint run (re-merged below, once the
+    # merge setting is chosen)
+    updated = lora(sites_dir / UPDATED_SITE, UPDATED_SITE, seed + 1)
+    log(f"update {UPDATED_SITE}: retrained {updated['version']} test {metric} "
+        f"{updated['metrics']['test'][metric]:.4f} in {updated['seconds']:.0f}s")
     joint_pred = reg.load(SITE_EXPERT, joint["version"])
     from experts.data.datasets import load_split_folder
     from experts.evaluate import quality
@@ -116,26 +125,20 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     log(f"merge {best_method} with the site known: mean {known_row['mean']:.4f}, "
         f"{known_row['pts_vs_joint']:+.2f} pts vs joint")
 
-    # update one site: retrain its variant only, re-merge with the chosen setting
-    t = time.perf_counter()
-    updated = lora(sites_dir / UPDATED_SITE, UPDATED_SITE, seed + 1)
+    # update one site: its retrain (above) + a re-merge with the chosen setting
     new_versions = [updated["version"] if s == UPDATED_SITE else variants[s]["version"]
                     for s in SITES]
-    c = chosen[best_method]
-    remerged = merge(SITE_EXPERT, new_versions, MergeConfig(**c), reg, floor=0.0, log=quiet)
-    merge_s = remerged["metrics"]["merge_seconds"]  # load, merge, gate on validation
-    update_wall = time.perf_counter() - t
-    update = {"site": UPDATED_SITE, "method": best_method, "retrain_seconds":
-              round(updated["seconds"], 1), "remerge_seconds": round(merge_s, 1),
-              "update_seconds": round(updated["seconds"] + merge_s, 1),
-              "update_wall_seconds_incl_eval": round(update_wall, 1),
-              "joint_seconds": round(joint["seconds"], 1)}
-    update["pct_of_joint"] = round(100 * update["update_seconds"] / update["joint_seconds"], 1)
-    update["remerged_mean"] = round(remerged["metrics"]["test"][metric], 4)
-    update["remerged_min_pct_of_variant"] = round(
-        100 * remerged["metrics"]["test"]["min_ratio"], 1)
+    remerged = merge(SITE_EXPERT, new_versions, MergeConfig(**chosen[best_method]), reg,
+                     floor=0.0, log=quiet)
+    update = update_cost(variants[UPDATED_SITE]["seconds"], updated["seconds"],
+                         remerged["metrics"]["merge_seconds"], joint["seconds"])
+    update = {"site": UPDATED_SITE, "method": best_method, **update,
+              "remerged_mean": round(remerged["metrics"]["test"][metric], 4),
+              "remerged_min_pct_of_variant":
+                  round(100 * remerged["metrics"]["test"]["min_ratio"], 1)}
     log(f"update {UPDATED_SITE}: {update['update_seconds']:.0f}s = "
-        f"{update['pct_of_joint']}% of the joint retrain ({update['joint_seconds']:.0f}s)")
+        f"{update['pct_of_joint']}% of the joint retrain ({update['joint_seconds']:.0f}s); "
+        f"single run {update['pct_of_joint_single_run']}%")
 
     ewc_rows = ewc_study(reg, joint["version"], sites_dir / UPDATED_SITE, quick, seed, log)
 
@@ -162,6 +165,22 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     _plot(rows, ewc_rows, update, out / "merge.png")
     result["table"] = table
     return result
+
+
+def update_cost(retrain_before: float, retrain_after: float, remerge: float,
+                joint: float) -> dict:
+    """Update one site (retrain + re-merge) as a share of the joint retrain. The retrain
+    time is the mean of the site's two trainings on either side of the joint run, which
+    cancels a linear drift of the machine's speed; the single (after) run is kept too."""
+    retrain = (retrain_before + retrain_after) / 2
+    return {"retrain_seconds": round(retrain, 1),
+            "retrain_seconds_before_joint": round(retrain_before, 1),
+            "retrain_seconds_after_joint": round(retrain_after, 1),
+            "remerge_seconds": round(remerge, 1),
+            "update_seconds": round(retrain + remerge, 1),
+            "joint_seconds": round(joint, 1),
+            "pct_of_joint": round(100 * (retrain + remerge) / joint, 1),
+            "pct_of_joint_single_run": round(100 * (retrain_after + remerge) / joint, 1)}
 
 
 def ewc_study(reg: Registry, parent: str, new_data: Path, quick: bool, seed: int,

@@ -41,15 +41,15 @@ def merge_deltas(deltas: Sequence[torch.Tensor], method: str, weights: Sequence[
     deltas = list(deltas)
     if method == "task_arithmetic":
         return mu.task_arithmetic(deltas, w)
-    if method == "ties":
-        with warnings.catch_warnings():  # density 1 = no trimming, which peft warns about
-            warnings.filterwarnings("ignore", message="The density")
+    with warnings.catch_warnings():  # density 1 = no trimming/drop, which peft warns about
+        warnings.filterwarnings("ignore", message="The density")
+        if method == "ties":
             return mu.ties(deltas, w, density)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if method == "dare_linear":
-            return mu.dare_linear(deltas, w, density)
-        return mu.dare_ties(deltas, w, density)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if method == "dare_linear":
+                return mu.dare_linear(deltas, w, density)
+            return mu.dare_ties(deltas, w, density)
 
 
 def knots_basis(updates: Sequence[torch.Tensor]):
