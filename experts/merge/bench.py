@@ -243,15 +243,22 @@ def _plot(rows: list[dict], ewc_rows: list[dict], update: dict, path: Path) -> N
     for i, (name, vals) in enumerate(bars):
         a.bar(x + i * width, vals, width, label=name)
     a.set_xticks(x + 0.4 - width / 2, list(SITES))
-    a.set_ylim(0.5, 1)
+    a.set_ylim(0.5, 1.12)  # headroom for the legend above the bars
     a.set_title("test top-1 per site (union label space)")
-    a.legend(fontsize=7)
-    b.bar(["joint retrain", f"update {update['site']}\n+ re-merge"],
-          [update["joint_seconds"], update["update_seconds"]], color=["tab:gray", "tab:green"])
+    a.legend(fontsize=6, ncol=3, loc="upper center")
+    names = ["joint retrain", f"update {update['site']}"]
+    b.bar(names, [update["joint_seconds"], update["retrain_seconds"]],
+          color=["tab:gray", "tab:green"], label="training")
+    b.bar(names[1:], [update["remerge_seconds"]], bottom=[update["retrain_seconds"]],
+          color="tab:olive", label="re-merge (load, merge, gate)")
+    b.axhline(0.4 * update["joint_seconds"], color="tab:red", ls="--", lw=1,
+              label="target: 40 % of joint")
+    b.legend(fontsize=7)
     b.set_ylabel("seconds")
     b.set_title(f"update one site: {update['pct_of_joint']}% of joint")
     lam = [str(r["ewc_lambda"]) for r in ewc_rows]
-    c.bar(lam, [r["forgetting_pts"] for r in ewc_rows], color="tab:red")
+    forget = c.bar(lam, [r["forgetting_pts"] for r in ewc_rows], color="tab:red")
+    c.bar_label(forget, fmt="%+.2f", fontsize=8)  # a zero bar is invisible without it
     c.set_xlabel("EWC λ (0 = plain fine-tuning)")
     c.set_ylabel("forgetting on the previous test (pts)")
     c.set_title("EWC vs forgetting")
