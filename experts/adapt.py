@@ -30,6 +30,7 @@ import hashlib
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -186,8 +187,10 @@ def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str
 def add_lora(model, cfg: AdaptConfig) -> None:
     from peft import LoraConfig, get_peft_model
 
-    model.encoder = get_peft_model(model.encoder, LoraConfig(
-        r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=LORA_TARGETS))
+    with warnings.catch_warnings():  # peft reads an attribute transformers 5 renamed
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing")
+        model.encoder = get_peft_model(model.encoder, LoraConfig(
+            r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=LORA_TARGETS))
 
 
 def fold_lora(model) -> dict[str, torch.Tensor]:
