@@ -61,7 +61,8 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
                      reg, parent=BASE, progress=False, log=quiet, site=site)
 
     variants = {}
-    for site in SITES:
+    # the updated site last: its first training is then the one right before the joint run
+    for site in sorted(SITES, key=lambda s: s == UPDATED_SITE):
         r = lora(sites_dir / site, site)
         variants[site] = r
         log(f"variant {site}: {r['version']} test {metric} "
