@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import random
 import time
 import warnings
@@ -38,15 +37,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from experts.assets import minilm_dir, sha256_file
+from experts.core.assets import minilm_dir, sha256_file
+from experts.core.errors import TinyExpertsError
+from experts.core.registry import Registry
 from experts.data.datasets import ExpertData, load_split_folder
-from experts.data.formats import Example, labels_of, read_examples
-from experts.encoding import encode, model_inputs
-from experts.errors import TinyExpertsError
+from experts.data.formats import labels_of, read_examples
 from experts.evaluate import evaluate, quality
-from experts.merge.tensors import ewc_penalty
-from experts.predictor import Predictor
-from experts.registry import Registry
+from experts.ewc import EWC, fisher_diagonal
+from experts.model import canonical
+from experts.predictor import Predictor, load_predictor
 from experts.specs import ExpertSpec, get_spec
 from experts.train import cross_entropy, fine_tune, seed_everything
 
@@ -109,11 +108,6 @@ def freeze_prefix(name: str, layers: int = 64) -> str:
                            fix="name `embeddings` or `layer.N` (N from 0), comma-separated")
 
 
-def canonical(name: str) -> str:
-    """A parameter name without peft's wrapping (`base_model.model.`, `.base_layer`)."""
-    return name.replace("base_model.model.", "").replace(".base_layer", "")
-
-
 # ---- data ---------------------------------------------------------------------------------
 
 def load_adapt_data(expert: str, path: Path, seed: int = 0) -> ExpertData:
@@ -167,7 +161,7 @@ def encoder_digest(model) -> str:
 
 def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str]:
     """Append rows for labels the parent never had (prototype rows if it uses them)."""
-    from experts.build import encode_texts
+    from experts.teacher import encode_texts
 
     new = [lab for lab in labels if lab not in predictor.labels]
     if not new:
@@ -226,64 +220,6 @@ def train_only(model, keep: Callable[[str], bool]) -> None:
         p.requires_grad_(keep(canonical(name)))
 
 
-# ---- EWC ----------------------------------------------------------------------------------
-
-def fisher_diagonal(predictor: Predictor, examples: list[Example], samples: int, seed: int,
-                    progress: bool = False) -> dict[str, torch.Tensor]:
-    """Mean squared gradient of the log-likelihood, one example at a time, normalised to
-    mean 1 over all entries. Word embeddings are left out (never trained)."""
-    from tqdm.auto import tqdm
-
-    model = predictor.model
-    rows = random.Random(seed).sample(list(examples), min(samples, len(examples)))
-    names = {n: p for n, p in model.named_parameters()
-             if "word_embeddings" not in n and n != "prompt"}
-    for p in names.values():
-        p.requires_grad_(True)
-    acc = {n: torch.zeros_like(p) for n, p in names.items()}
-    label_to_id = {lab: i for i, lab in enumerate(predictor.labels)}
-    model.eval()  # no dropout: the gradient of the model as it is
-    for ex in tqdm(rows, desc="fisher", disable=not progress, unit="ex"):
-        batch = encode(predictor.tokenizer, predictor.kind, [ex], model.head_config.max_length,
-                       label_to_id)
-        model.zero_grad(set_to_none=True)
-        cross_entropy(model(**model_inputs(batch)), batch).backward()
-        for n, p in names.items():
-            if p.grad is not None:
-                acc[n] += p.grad.detach() ** 2
-    model.zero_grad(set_to_none=True)
-    mean = torch.cat([a.flatten() for a in acc.values()]).mean().clamp(min=1e-30)
-    return {canonical(n): a / mean for n, a in acc.items()}
-
-
-class EWC:
-    """`λ/2 Σ F (θ − θ*)²` over the current model's weights; LoRA-wrapped Linears count
-    with their effective weight `W + B·A`."""
-
-    def __init__(self, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor],
-                 lam: float) -> None:
-        self.lam = lam
-        keep = {n for n, f in fisher.items() if n in anchor and anchor[n].shape == f.shape}
-        self.fisher = {n: fisher[n].float() for n in keep}
-        self.anchor = {n: anchor[n].detach().clone().float() for n in keep}
-
-    def penalty(self, model) -> torch.Tensor:
-        from peft.tuners.lora import LoraLayer
-
-        current: dict[str, torch.Tensor] = {}
-        for name, p in model.named_parameters():
-            key = canonical(name)
-            if p.requires_grad and key in self.fisher:
-                current[key] = p
-        for name, module in model.named_modules():
-            if isinstance(module, LoraLayer) and "default" in module.lora_A:
-                key = canonical(name) + ".weight"
-                if key in self.fisher:
-                    current[key] = self.anchor[key] + module.get_delta_weight("default")
-        fisher = {k: self.fisher[k] for k in current}
-        return ewc_penalty(current, self.anchor, fisher, self.lam)
-
-
 # ---- the command --------------------------------------------------------------------------
 
 def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertData
@@ -291,13 +227,13 @@ def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertDa
     """The model adaptation starts from, and what it is (`base` record for merging)."""
     from transformers import AutoTokenizer
 
-    from experts.build import new_teacher
+    from experts.teacher import new_teacher
 
     if parent == BASE:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
         predictor = new_teacher(expert, data.labels, data.label_info, tokenizer)
         return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
-    from experts.model import read_config
+    from experts.artifact import read_config
 
     version = parent or registry.active(expert)
     backend = read_config(registry.path(expert, version)).get("backend", "torch-fp32")
@@ -306,7 +242,7 @@ def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertDa
                                "trained further", where=f"{expert} {version}",
                                fix="adapt an fp32 version: --from vN (`tinyexperts registry "
                                    "list`) or --from base")
-    predictor = registry.load(expert, version)
+    predictor = load_predictor(registry, expert, version)
     return predictor, {"ref": f"{expert}@{version}", "sha256": encoder_digest(predictor.model)}
 
 
@@ -398,9 +334,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
             "forgetting": round(before_prev[spec.main_metric] - after_prev[spec.main_metric], 4)}
 
     def write(folder: Path) -> None:
-        model.save(folder)
-        predictor.tokenizer.save_pretrained(str(folder))
-        (folder / "labels.json").write_text(json.dumps(predictor.label_info), encoding="utf-8")
+        predictor.save(folder)
         if lora:
             save_file({k: v.contiguous() for k, v in lora.items()},
                       str(folder / "lora.safetensors"))

@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from experts.data.formats import Example, TaskKind
+from experts.data.formats import Example
 from experts.metrics import classification_metrics, tagging_metrics
+from experts.specs import TaskKind
 
 
 def _text(kind: TaskKind, ex: Example) -> str:

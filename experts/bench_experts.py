@@ -18,17 +18,18 @@ import json
 import statistics
 from pathlib import Path
 
-from experts.environment import environment
+from experts.core.environment import environment
+from experts.core.registry import MANIFEST, Registry
+from experts.core.report import markdown_table, write_csv
 from experts.evaluate import quality
 from experts.latency import measure_latency
-from experts.registry import MANIFEST, Registry
+from experts.predictor import load_predictor
 from experts.roofline import (
     FLOPS_PER_CYCLE,
     achieved_gflops,
     gemm_ceiling_gflops,
     nominal_peak_gflops,
 )
-from experts.specialize.report import markdown_table, write_csv
 from experts.specs import EXPERTS, get_spec
 
 TARGET_SPEEDUP, TARGET_QUALITY, TARGET_BYTES = 5.0, 0.97, 0.15
@@ -68,8 +69,8 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     manifest = registry.manifest(name, version)
     if not manifest.metrics.get("specialization") or not manifest.parent_version:
         return None
-    teacher = registry.load(name, manifest.parent_version)
-    student = registry.load(name, version)
+    teacher = load_predictor(registry, name, manifest.parent_version)
+    student = load_predictor(registry, name, version)
     test = load_expert_data(name, data_dir).splits["test"]
     q_t, q_s = quality(teacher, test), quality(student, test)
     t1, s1, r1 = paired_latency(teacher.model, student.model, teacher.tokenizer, test, 1,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from experts.data.formats import Example, PairExample, TagExample, TaskKind, TextExample
+from experts.data.formats import Example, PairExample, TagExample, TextExample
+from experts.specs import TaskKind
 
 IGNORE = -100
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from experts.core.errors import TinyExpertsError
 from experts.data.formats import Example
-from experts.errors import TinyExpertsError
 from experts.latency import measure_latency
 from experts.metrics import classification_metrics, tagging_metrics
 from experts.predictor import Predictor

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from experts.core.stats import percentile
 from experts.data.formats import Example
 from experts.encoding import encode, model_inputs
 
@@ -34,13 +35,12 @@ def measure_latency(model, tokenizer, examples: list[Example], batch_size: int,
             times.append((time.perf_counter() - t0) * 1000)
         means.append(statistics.fmean(times))
         singles.extend(times)
-    singles.sort()
     return {
         "batch_size": batch_size,
         "mean_ms": round(statistics.fmean(means), 3),
         "std_ms": round(statistics.stdev(means) if len(means) > 1 else 0.0, 3),
-        "p50_ms": round(statistics.median(singles), 3),
-        "p99_ms": round(singles[min(len(singles) - 1, int(0.99 * len(singles)))], 3),
+        "p50_ms": round(percentile(singles, 50), 3),
+        "p99_ms": round(percentile(singles, 99), 3),
         "threads": torch.get_num_threads(),
         "seq_len": int(inputs["input_ids"].shape[1]),
     }

@@ -6,7 +6,8 @@
 
 Saved as `config.json` ({"encoder": BertConfig dict, "head": HeadConfig, "structure":
 per-layer sizes after pruning, "backend"}) and `model.safetensors`; no pickle anywhere.
-Quantized artifacts (torch int8, ONNX Runtime int8) load through `load_expert_model`.
+Every artifact format (fp32, pruned, torch int8, ONNX Runtime int8) loads through
+`experts.artifact.load_expert_model`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from experts.data.formats import TaskKind
+from experts.specs import TaskKind
+from experts.structure import apply_structure, structure
 
 PROTOTYPE_SCALE = 20.0  # logit scale for cosine heads (softmax over cos in [-1, 1] is too flat)
 
@@ -118,8 +120,6 @@ class ExpertModel(nn.Module):
     # ---- files ------------------------------------------------------------------------
 
     def config_dict(self, backend: str = "torch-fp32") -> dict:
-        from experts.specialize.structure import structure
-
         return {"encoder": self.encoder.config.to_dict(), "head": asdict(self.head_config),
                 "structure": structure(self), "frozen": self.frozen, "backend": backend,
                 "prompt_tokens": 0 if self.prompt is None else int(self.prompt.shape[0]),
@@ -136,8 +136,6 @@ class ExpertModel(nn.Module):
     @classmethod
     def skeleton(cls, config: dict) -> ExpertModel:
         """A model with the recorded sizes (pruned heads/neurons/vocab); weights random."""
-        from experts.specialize.structure import apply_structure
-
         model = cls(BertConfig.from_dict(config["encoder"]), HeadConfig(**config["head"]))
         apply_structure(model, config.get("structure") or {})
         model.frozen = list(config.get("frozen") or [])
@@ -147,7 +145,7 @@ class ExpertModel(nn.Module):
 
     @classmethod
     def load(cls, folder: Path) -> ExpertModel:
-        model = cls.skeleton(read_config(folder))
+        model = cls.skeleton(json.loads((folder / "config.json").read_text(encoding="utf-8")))
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         return model.eval()
 
@@ -160,18 +158,9 @@ class ExpertModel(nn.Module):
         return model
 
 
-def read_config(folder: Path) -> dict:
-    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-
-
-def load_expert_model(folder: Path):
-    """Any backend an artifact records: torch fp32, torch dynamic int8, ONNX Runtime int8."""
-    backend = read_config(folder).get("backend", "torch-fp32")
-    if backend == "torch-fp32":
-        return ExpertModel.load(folder)
-    from experts.specialize.quantize import load_quantized
-
-    return load_quantized(folder, backend)
+def canonical(name: str) -> str:
+    """A parameter name without peft's wrapping (`base_model.model.`, `.base_layer`)."""
+    return name.replace("base_model.model.", "").replace(".base_layer", "")
 
 
 def mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

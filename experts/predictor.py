@@ -5,11 +5,19 @@ The same object serves the CLI, evaluation and the Ray Serve deployments.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
+from transformers import AutoTokenizer
 
+from experts.artifact import load_expert_model
+from experts.core.assets import offline
+from experts.core.errors import ArtifactError
+from experts.core.registry import Registry
 from experts.data.formats import Example, TagExample, example_length
 from experts.encoding import as_examples, encode, model_inputs
 from experts.model import ExpertModel
@@ -86,6 +94,18 @@ class Predictor:
             results.append(res)
         return results
 
+    def save(self, folder: Path, model_files: Path | None = None) -> None:
+        """Write this expert as an artifact: model, tokenizer and labels. An int8 model is
+        saved by its quantize step; pass that step's folder as `model_files`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if model_files is None:
+            self.model.save(folder)
+        else:
+            for f in model_files.iterdir():
+                shutil.copy2(f, folder / f.name)
+        self.tokenizer.save_pretrained(str(folder))
+        (folder / "labels.json").write_text(json.dumps(self.label_info), encoding="utf-8")
+
     @staticmethod
     def _tag_result(ex: TagExample, tags: list[str]) -> dict:
         entities = [
@@ -93,3 +113,19 @@ class Predictor:
             for typ, s, e in get_entities(tags)
         ]
         return {"words": list(ex.tokens), "tags": tags, "entities": entities}
+
+
+def load_predictor(registry: Registry, name: str, version: str | None = None) -> Predictor:
+    """Verify, then load an expert version. Never loads a file that fails its hash."""
+    version = version or registry.active(name)
+    manifest = registry.verify(name, version)
+    folder = registry.path(name, version)
+    offline()
+    model = load_expert_model(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    info = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    if model.head_config.num_labels != len(manifest.labels):
+        raise ArtifactError(
+            f"model has {model.head_config.num_labels} outputs but the manifest lists "
+            f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
+    return Predictor(name, model, tokenizer, manifest.labels, info, version)

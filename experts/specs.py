@@ -6,9 +6,12 @@ One table, one place: the CLI, the datasets, training and serving all look exper
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from experts.data.formats import TaskKind
-from experts.errors import NotFoundError
+from experts.core.errors import NotFoundError
+
+# what an expert does with its input: one label per text, one per (a, b) pair, or one per word
+TaskKind = Literal["classify", "pair", "tag"]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from experts.environment import environment
-from experts.specialize.report import markdown_table, write_csv
+from experts.core.environment import environment
+from experts.core.report import markdown_table, write_csv
 
 
 def _latency(answerer, questions: list[str], mode: str, max_new_tokens: int = 16) -> dict:
@@ -50,7 +50,7 @@ def _latency(answerer, questions: list[str], mode: str, max_new_tokens: int = 16
 
 def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n: int = 12,
         log=print) -> dict:
-    from experts.build import ensure_ontology
+    from experts.ontology.default import ensure_ontology
     from ontology_gnn.encoder import EncoderConfig
     from ontology_gnn.features import load_text_encoder, text_vectors
     from ontology_gnn.graph import from_ontology

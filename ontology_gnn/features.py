@@ -9,7 +9,7 @@ def load_text_encoder(encoder_dir=None):
     """(model, tokenizer) of the pretrained MiniLM (or of a folder holding a BERT)."""
     from transformers import AutoModel, AutoTokenizer
 
-    from experts.assets import minilm_dir
+    from experts.core.assets import minilm_dir
 
     folder = str(encoder_dir or minilm_dir())
     return AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class KnowledgeGraph:
 
 
 def from_ontology(onto) -> KnowledgeGraph:
-    """The project's typed ontology (ontology_gnn.schema.Ontology) as a KnowledgeGraph."""
+    """The project's typed ontology (experts.ontology.schema.Ontology) as a KnowledgeGraph."""
     return KnowledgeGraph(
         name=onto.name,
         entities=[Entity(n.id, n.type, n.name, n.text or n.name) for n in onto.nodes],

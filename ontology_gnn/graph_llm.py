@@ -56,7 +56,7 @@ def load_llm(gguf_path=None, dtype: torch.dtype | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from experts.assets import offline, smollm_path
+    from experts.core.assets import offline, smollm_path
 
     offline()
     path = Path(gguf_path) if gguf_path else smollm_path()

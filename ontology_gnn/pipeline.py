@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from experts.errors import NotFoundError, TinyExpertsError
-from experts.registry import Registry
+from experts.core.errors import NotFoundError, TinyExpertsError
+from experts.core.registry import Registry
 from ontology_gnn.encoder import (
     EncoderConfig,
     cosine_scorer,
@@ -75,8 +75,8 @@ def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, see
 
 def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
                   progress: bool = True, log: Callable = print, text_encoder=None) -> dict:
-    from experts.build import ensure_ontology
-    from experts.environment import environment
+    from experts.core.environment import environment
+    from experts.ontology.default import ensure_ontology
     from ontology_gnn.features import load_text_encoder, text_vectors
 
     registry = Registry(paths.registry)
@@ -196,8 +196,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
                     progress: bool = True, log: Callable = print, llm=None,
                     n_per_kind: int | None = None, eval_per_kind: int | None = None) -> dict:
     """Train the projector on generated QA; evaluate the three modes; register."""
-    from experts.build import ensure_ontology
-    from experts.environment import environment
+    from experts.core.environment import environment
+    from experts.ontology.default import ensure_ontology
 
     registry = Registry(paths.registry)
     if registry.versions(GRAPH_LLM) and not force:
@@ -257,8 +257,8 @@ class Answerer:
 
     @classmethod
     def load(cls, paths, llm=None, text_encoder=None) -> Answerer:
+        from experts.ontology.schema import Ontology
         from ontology_gnn.features import load_text_encoder, text_vectors
-        from ontology_gnn.schema import Ontology
 
         registry = Registry(paths.registry)
         onto = Ontology.load(paths.ontology)

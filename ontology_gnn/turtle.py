@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from ontology_gnn.graph import Entity, KnowledgeGraph
 
 TE = "urn:tinyexperts:"

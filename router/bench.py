@@ -12,8 +12,8 @@ import json
 import statistics
 from pathlib import Path
 
-from experts.environment import environment
-from experts.specialize.report import markdown_table, write_csv
+from experts.core.environment import environment
+from experts.core.report import markdown_table, write_csv
 from router.data import read_router_data
 from router.runtime import Router, evaluate_router, route_latency
 

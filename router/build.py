@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from experts.build import Paths, ensure_ontology
-from experts.environment import environment
-from experts.registry import Registry
+from experts.core.environment import environment
+from experts.core.paths import Paths
+from experts.core.registry import Registry
+from experts.ontology.default import ensure_ontology
+from experts.ontology.schema import domain_text_at
 from router.data import INTENTS, OUTPUTS, read_router_data, router_datasets, write_router_data
 from router.runtime import NAME, Router, as_served, evaluate_router
 from router.train import save_router, train_router
@@ -28,8 +30,7 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
                  progress: bool = True, log: Callable = print, encoder_config=None) -> dict:
     from transformers import AutoTokenizer
 
-    from experts.assets import minilm_dir
-    from experts.specialize.pipeline import _ontology_text
+    from experts.core.assets import minilm_dir
 
     registry = Registry(paths.registry)
     if registry.versions(NAME) and not force:
@@ -40,7 +41,7 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
     model, calib, report = train_router(data, tokenizer, quick=quick, seed=seed,
                                         progress=progress, log=log,
-                                        domain_text=_ontology_text(paths.ontology),
+                                        domain_text=domain_text_at(paths.ontology),
                                         encoder_config=encoder_config)
     # scored as it will be served: int8 dynamic quantization of the same weights
     test = evaluate_router(Router(as_served(model), tokenizer, calib), data["test"])

@@ -26,7 +26,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from experts.data.fault_text import WITH_CODE, WITHOUT_CODE, _timestamp, paraphrase
+from experts.core.errors import TinyExpertsError
+from experts.data.fault_text import WITH_CODE, WITHOUT_CODE, log_timestamp, paraphrase
 from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
 from experts.data.product_text import (
     TITLE_TEMPLATES,
@@ -34,9 +35,8 @@ from experts.data.product_text import (
     render_title,
     vehicle_text,
 )
-from experts.errors import TinyExpertsError
+from experts.ontology.schema import Ontology
 from experts.specialize.probes import probe_texts
-from ontology_gnn.schema import Ontology
 from router.grammar import FRAME_FAMILIES, generated_asks
 
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
@@ -277,8 +277,8 @@ def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
     for intent, (_, _, fused) in INTENT_PLAN.items():
         if fused:
             lists[f"{intent}:fused"] = fused
-    out = {name: _split(items, seed) for name, items in lists.items()}
-    frames = {fam: _split(items, seed) for fam, items in FRAME_FAMILIES.items()}
+    out = {name: split_three_ways(items, seed) for name, items in lists.items()}
+    frames = {fam: split_three_ways(items, seed) for fam, items in FRAME_FAMILIES.items()}
     for split in SPLITS:
         for name, asks in generated_asks({f: s[split] for f, s in frames.items()}).items():
             out.setdefault(name, {})[split] = asks
@@ -295,7 +295,7 @@ def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def _split(items: list[str], seed: int) -> dict[str, list[str]]:
+def split_three_ways(items: list[str], seed: int) -> dict[str, list[str]]:
     n_test = max(1, round(len(items) * HELD_OUT["test"]))
     n_val = max(1, round(len(items) * HELD_OUT["validation"]))
     return split_templates(items, seed, n_val=n_val, n_test=n_test)
@@ -314,7 +314,7 @@ def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
         "title": title, "p": title if rng.random() < 0.55 else short,
         "vehicle": vehicle_text(rng.choice(parts["vehicles"]), rng),
         "attr": ATTR_WORDS[rng.choice(attrs)] if attrs else "size",
-        "log": log_t.format(ts=_timestamp(rng), code=code.name, lcode=code.name.lower(),
+        "log": log_t.format(ts=log_timestamp(rng), code=code.name, lcode=code.name.lower(),
                             desc=desc),
         "desc": desc, "code": code.name, "code2": code2.name,
         "component": rng.choice(parts["components"]).name,

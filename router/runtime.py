@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from experts.errors import ArtifactError, TinyExpertsError
+from experts.core.errors import ArtifactError, TinyExpertsError
+from experts.core.stats import percentile
 from router import NAME
 from router.calibrate import ece, exact_match
 from router.data import INTENTS, OUTPUTS, Query
@@ -37,7 +38,7 @@ def fast_tokenizer(tokenizer, max_length: int):
 def as_served(model: RouterModel) -> RouterModel:
     """The router as served: its layers int8 (dynamic quantization, per-channel weights);
     the 13-output heads stay float, where quantizing the input costs more than it saves."""
-    from experts.specialize.quantize import torch_dynamic_int8
+    from experts.artifact import torch_dynamic_int8
 
     served = torch_dynamic_int8(model)
     served.exits, served.classifier = model.exits, model.classifier
@@ -55,7 +56,7 @@ class Router:
     def load(cls, folder: Path, version: str = "", int8: bool = True) -> Router:
         from transformers import AutoTokenizer
 
-        from experts.assets import offline
+        from experts.core.assets import offline
 
         offline()
         try:
@@ -191,7 +192,5 @@ def route_latency(router: Router, texts: list[str], batch_size: int, early_exit:
         t0 = time.perf_counter()
         router.decide(b, early_exit)
         times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 3), "mean_ms":
-            round(statistics.fmean(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))],
-                                                             3)}
+    return {"p50_ms": round(percentile(times, 50), 3), "mean_ms":
+            round(statistics.fmean(times), 3), "p99_ms": round(percentile(times, 99), 3)}

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from experts.assets import minilm_dir
+from experts import structure as st
+from experts.core.assets import minilm_dir
 from experts.model import ExpertModel
-from experts.specialize import structure as st
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.importance import unit_scores
 from experts.specialize.steps import (

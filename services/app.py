@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ray.serve import Application
 
-from experts.assets import home as default_home
+from experts.core.assets import home as default_home
 from services.expert_deployment import Expert
 from services.graph_deployment import GraphLLM
 from services.ingress import Ingress

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+import httpx
 import yaml
 
-from experts.assets import home
-from experts.registry import Registry
+from experts.core.assets import home
+from experts.core.registry import Registry
+from experts.core.stats import latency_summary
+from experts.predictor import load_predictor
+from services.http_client import timed_post, wait_healthy
 from services.runner import (
     DEFAULT_CONFIG,
     free_port,
@@ -34,43 +35,24 @@ from services.runner import (
     load_serve_config,
     start,
     stop,
-    wait_healthy,
 )
 
 SINGLE_REQUEST_CASES = ("direct", "http_predict", "http_query_1", "http_query_2")
 TEXT = "NGK 6619 laser iridium spark plug, fits 2012-2015 Honda Civic 1.8L"
 
 
-
-def _post(url: str, body: dict, token: str | None = None) -> tuple[int, float]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            r.read()
-            status = r.status
-    except urllib.error.HTTPError as err:
-        status = err.code
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        status = 0
-    return status, (time.perf_counter() - t0) * 1000
-
-
-def _percentiles(ms: list[float]) -> dict:
-    ms = sorted(ms)
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2),
-            "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2),
-            "mean_ms": round(statistics.fmean(ms), 2), "max_ms": round(ms[-1], 2)}
+def _client() -> httpx.Client:
+    """One per thread; a new connection per request (no keep-alive), as the bench has
+    always measured: each request pays its TCP connect, like a client that does not pool."""
+    return httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def _sequential(url: str, body: dict, n: int) -> dict:
-    for _ in range(5):
-        _post(url, body)
-    times = [t for s, t in (_post(url, body) for _ in range(n)) if s == 200]
-    return _percentiles(times)
+    with _client() as c:
+        for _ in range(5):
+            timed_post(c, url, body)
+        times = [t for s, t in (timed_post(c, url, body) for _ in range(n)) if s == 200]
+    return latency_summary(times)
 
 
 def _concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
@@ -79,12 +61,13 @@ def _concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
     stop_at = time.monotonic() + seconds
 
     def worker():
-        while time.monotonic() < stop_at:
-            status, t = _post(url, body)
-            if status == 200:
-                times.append(t)
-            else:
-                errors[0] += 1
+        with _client() as c:
+            while time.monotonic() < stop_at:
+                status, t = timed_post(c, url, body)
+                if status == 200:
+                    times.append(t)
+                else:
+                    errors[0] += 1
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     t0 = time.perf_counter()
@@ -94,14 +77,14 @@ def _concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
         t.join()
     wall = time.perf_counter() - t0
     return {"clients": clients, "rps": round(len(times) / wall, 1), "errors": errors[0],
-            **_percentiles(times)}
+            **latency_summary(times)}
 
 
 def _direct(expert: str, n: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    predictor = Registry(home() / "registry").load(expert)
+    predictor = load_predictor(Registry(home() / "registry"), expert)
     for _ in range(5):
         predictor.predict([TEXT])
     times = []
@@ -109,7 +92,7 @@ def _direct(expert: str, n: int, threads: int) -> dict:
         t0 = time.perf_counter()
         predictor.predict([TEXT])
         times.append((time.perf_counter() - t0) * 1000)
-    return _percentiles(times)
+    return latency_summary(times)
 
 
 def _config(experts: list[str]):
@@ -180,9 +163,12 @@ def _live_update(url: str, expert: str, reg: Registry, token: str, seconds: floa
         _concurrent(f"{url}/v1/experts/{expert}/predict", {"inputs": [TEXT]}, 8, seconds)))
     load.start()
     time.sleep(seconds / 4)
-    switch = [_post(f"{url}/v1/experts/{expert}/activate", {"version": other}, token)]
-    time.sleep(seconds / 4)
-    switch.append(_post(f"{url}/v1/experts/{expert}/activate", {"version": active}, token))
+    with _client() as c:
+        switch = [timed_post(c, f"{url}/v1/experts/{expert}/activate", {"version": other},
+                             token)]
+        time.sleep(seconds / 4)
+        switch.append(timed_post(c, f"{url}/v1/experts/{expert}/activate",
+                                 {"version": active}, token))
     load.join()
     return {"switches": [f"{active}->{other}", f"{other}->{active}"],
             "switch_status": [s for s, _ in switch],

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from services.cli_adapt import add_adapt, add_merge, run_adapt, run_merge
-from services.cli_common import expert_names, http_json, print_out, registry
+from services.cli_common import expert_names, print_out, registry
 from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
 from services.cli_server import (
@@ -26,6 +26,7 @@ from services.cli_server import (
     run_status,
 )
 from services.cli_specialize import add_report, add_specialize, run_report, run_specialize
+from services.http_client import request_json
 
 # ---- build ------------------------------------------------------------------------------
 
@@ -44,14 +45,14 @@ def add_build(p: argparse.ArgumentParser) -> None:
 
 
 def run_build(a: argparse.Namespace) -> int:
-    from experts.build import build
+    from services.system_build import build
 
     if a.data_dir is not None and not a.data_dir.is_dir():
         raise TinyExpertsError("data directory not found", where=str(a.data_dir),
                                fix="pass a folder holding <expert>/train.jsonl etc.")
     log = (lambda *_: None) if a.json else print
     if a.llm:
-        from experts.assets import smollm_path
+        from experts.core.assets import smollm_path
 
         log(f"tiny LLM: {smollm_path(fetch=True)} (sha256 checked)")
     done = build(expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
@@ -78,11 +79,12 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def run_eval(a: argparse.Namespace) -> int:
-    from experts.assets import home
-    from experts.build import Paths
+    from experts.core.assets import home
+    from experts.core.paths import Paths
     from experts.data.datasets import split_path
     from experts.data.formats import read_examples
     from experts.evaluate import evaluate
+    from experts.predictor import load_predictor
     from experts.specs import get_spec
 
     if a.expert == "router":
@@ -91,7 +93,7 @@ def run_eval(a: argparse.Namespace) -> int:
         return eval_router(a)
     spec = get_spec(a.expert)
     reg = registry()
-    predictor = reg.load(a.expert, a.version)
+    predictor = load_predictor(reg, a.expert, a.version)
     if a.split in ("train", "validation", "test"):
         path = split_path(a.data_dir or Paths(home()).data, a.expert, a.split)
     else:
@@ -127,6 +129,7 @@ def add_predict(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(a: argparse.Namespace) -> int:
+    from experts.predictor import load_predictor
     from experts.specs import get_spec
 
     spec = get_spec(a.expert)
@@ -138,7 +141,7 @@ def run_predict(a: argparse.Namespace) -> int:
     if not 1 <= a.top_k <= 50:
         raise TinyExpertsError(f"--top-k {a.top_k} out of range", where="--top-k",
                                fix="use 1..50")
-    predictor = registry().load(a.expert, a.version)
+    predictor = load_predictor(registry(), a.expert, a.version)
     item = (a.text, a.b) if spec.kind == "pair" else a.text
     result = predictor.predict([item], top_k=a.top_k)[0]
     result = {"expert": a.expert, "version": predictor.version, **result}
@@ -220,7 +223,7 @@ def _registry_table() -> str:
 
 
 def run_registry(a: argparse.Namespace) -> int:
-    from experts.errors import NotFoundError
+    from experts.core.errors import NotFoundError
     from experts.specs import EXPERTS
 
     reg = registry()
@@ -235,7 +238,7 @@ def run_registry(a: argparse.Namespace) -> int:
         print_out(reg.manifest(a.expert, a.version).model_dump(), True)
     elif a.action in ("activate", "rollback") and a.url:
         body = {"version": a.version} if a.action == "activate" else None
-        out = http_json("POST", f"{a.url.rstrip('/')}/v1/experts/{a.expert}/{a.action}", body)
+        out = request_json("POST", f"{a.url.rstrip('/')}/v1/experts/{a.expert}/{a.action}", body)
         print_out(out if a.json else f"{a.expert}: {out['active']} is live (was "
                f"{out['previous'] or 'none'})", a.json)
     elif a.action == "activate":

@@ -9,7 +9,7 @@ from services.cli_common import print_out, registry
 
 
 def _floats(text: str | None, where: str) -> list[float] | None:
-    from experts.errors import TinyExpertsError
+    from experts.core.errors import TinyExpertsError
 
     if not text:
         return None
@@ -54,8 +54,9 @@ def add_adapt(p: argparse.ArgumentParser) -> None:
 
 def site_data(site: str) -> Path:
     """The built-in scenario's folder for one site, written from the default data if absent."""
-    from experts.assets import home
-    from experts.build import Paths, ensure_datasets
+    from experts.core.assets import home
+    from experts.core.paths import Paths
+    from experts.data.datasets import ensure_datasets
     from experts.merge.sites import sites_ready, write_site_datasets
 
     paths = Paths(home())
@@ -68,7 +69,7 @@ def site_data(site: str) -> Path:
 
 def run_adapt(a: argparse.Namespace) -> int:
     from experts.adapt import AdaptConfig, adapt
-    from experts.errors import TinyExpertsError
+    from experts.core.errors import TinyExpertsError
     from experts.specs import get_spec
 
     get_spec(a.expert)

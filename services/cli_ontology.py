@@ -20,9 +20,9 @@ def add_ask(p: argparse.ArgumentParser) -> None:
 def run_ask(a: argparse.Namespace) -> int:
     import time
 
-    from experts.assets import home
-    from experts.build import Paths
-    from experts.errors import TinyExpertsError
+    from experts.core.assets import home
+    from experts.core.errors import TinyExpertsError
+    from experts.core.paths import Paths
     from ontology_gnn.pipeline import Answerer
 
     if not 1 <= a.max_new_tokens <= 256:
@@ -68,9 +68,10 @@ def add_ontology(p: argparse.ArgumentParser) -> None:
 
 
 def run_ontology(a: argparse.Namespace) -> int:
-    from experts.assets import home
-    from experts.build import Paths, ensure_ontology
-    from experts.errors import TinyExpertsError
+    from experts.core.assets import home
+    from experts.core.errors import TinyExpertsError
+    from experts.core.paths import Paths
+    from experts.ontology.default import ensure_ontology
     from ontology_gnn.graph import from_ontology
     from ontology_gnn.turtle import read_turtle, write_turtle
 

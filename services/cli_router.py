@@ -34,9 +34,9 @@ def run_route(a: argparse.Namespace) -> int:
 
 
 def eval_router(a: argparse.Namespace) -> int:
-    from experts.assets import home
-    from experts.build import Paths
-    from experts.errors import TinyExpertsError
+    from experts.core.assets import home
+    from experts.core.errors import TinyExpertsError
+    from experts.core.paths import Paths
     from router.data import read_router_data
     from router.runtime import Router, evaluate_router
 

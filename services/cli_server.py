@@ -10,8 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from experts.errors import TinyExpertsError
-from services.cli_common import expert_names, http_json, print_out, registry
+from experts.core.errors import TinyExpertsError
+from services.cli_common import expert_names, print_out, registry
+from services.http_client import request_json, wait_healthy
 
 # ---- serve / query / status --------------------------------------------------------------
 
@@ -39,7 +40,7 @@ def run_serve(a: argparse.Namespace) -> int:
     try:
         runner.start(config, address=a.address, home=runner.home_from_env())
         _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
-        health = runner.wait_healthy(url)
+        health = wait_healthy(url)
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
               f"API docs: {url}/docs; Ctrl-C stops", flush=True)
         while True:
@@ -85,7 +86,7 @@ def run_query(a: argparse.Namespace) -> int:
 
         out = grpc_query(a.grpc, **body)
     else:
-        out = http_json("POST", f"{a.url.rstrip('/')}/v1/query", body)
+        out = request_json("POST", f"{a.url.rstrip('/')}/v1/query", body)
     print_out(out, True)
     return 0
 
@@ -97,8 +98,8 @@ def add_status(p: argparse.ArgumentParser) -> None:
 
 def run_status(a: argparse.Namespace) -> int:
     url = a.url.rstrip("/")
-    health = http_json("GET", f"{url}/healthz")
-    experts = http_json("GET", f"{url}/v1/experts")["experts"]
+    health = request_json("GET", f"{url}/healthz")
+    experts = request_json("GET", f"{url}/v1/experts")["experts"]
     if a.json:
         print_out({"health": health, "experts": experts}, True)
         return 0
@@ -138,7 +139,7 @@ SUITES = ("experts", "router", "merge", "llm", "serving")
 def run_bench(a: argparse.Namespace) -> int:
     import time
 
-    from experts.environment import environment
+    from experts.core.environment import environment
 
     env = environment()  # before the suites: the serving suite pins torch to 1 thread
     results, seconds = {}, {}
@@ -162,7 +163,7 @@ def write_bench_summary(results: dict, seconds: dict, out: Path, env: dict | Non
     the page the README's numbers link to."""
     import datetime
 
-    from experts.environment import environment
+    from experts.core.environment import environment
     from services.bench_serving import format_table
 
     env = env or environment()
@@ -195,9 +196,9 @@ def write_bench_summary(results: dict, seconds: dict, out: Path, env: dict | Non
 
 
 def _bench_experts(a: argparse.Namespace) -> dict:
-    from experts.assets import home
     from experts.bench_experts import run
-    from experts.build import Paths
+    from experts.core.assets import home
+    from experts.core.paths import Paths
 
     if not 1 <= a.rounds <= 100:
         raise TinyExpertsError(f"--rounds {a.rounds} out of range", where="--rounds",
@@ -214,8 +215,8 @@ def _bench_experts(a: argparse.Namespace) -> dict:
 
 
 def _bench_router(a: argparse.Namespace) -> dict:
-    from experts.assets import home
-    from experts.build import Paths
+    from experts.core.assets import home
+    from experts.core.paths import Paths
     from router.bench import run
 
     result = run(registry(), Paths(home()).data, a.out, rounds=a.rounds,
@@ -227,8 +228,9 @@ def _bench_router(a: argparse.Namespace) -> dict:
 
 
 def _bench_merge(a: argparse.Namespace) -> dict:
-    from experts.assets import home
-    from experts.build import Paths, ensure_datasets
+    from experts.core.assets import home
+    from experts.core.paths import Paths
+    from experts.data.datasets import ensure_datasets
     from experts.merge.bench import run
 
     paths = Paths(home())
@@ -243,8 +245,8 @@ def _bench_merge(a: argparse.Namespace) -> dict:
 
 
 def _bench_llm(a: argparse.Namespace) -> dict:
-    from experts.assets import home
-    from experts.build import Paths
+    from experts.core.assets import home
+    from experts.core.paths import Paths
     from ontology_gnn.bench import run
 
     if a.questions is not None and not 6 <= a.questions <= 5000:

@@ -26,7 +26,7 @@ def add_specialize(p: argparse.ArgumentParser) -> None:
 
 
 def _reports_dir(out: Path | None) -> Path:
-    from experts.assets import home
+    from experts.core.assets import home
 
     return out or home() / "reports"
 
@@ -38,7 +38,7 @@ def run_specialize(a: argparse.Namespace) -> int:
     get_spec(a.expert)  # an unknown expert is named as such, before looking for its recipe
     recipe = load_recipe(a.recipe, a.expert)
     if a.sweep:
-        from experts.specialize.report import markdown_table
+        from experts.core.report import markdown_table
         from experts.specialize.sweep import beta_sweep, parse_sweep
 
         _, betas = parse_sweep(a.sweep)
@@ -48,8 +48,8 @@ def run_specialize(a: argparse.Namespace) -> int:
         print_out(rows if a.json else markdown_table(rows) +
                   f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'} and .png", a.json)
         return 0
+    from experts.core.report import markdown_table, report_rows
     from experts.specialize.pipeline import specialize
-    from experts.specialize.report import markdown_table, report_rows
 
     result = specialize(a.expert, recipe, from_version=a.from_version, quick=a.quick,
                         activate=not a.no_activate, progress=not a.json,
@@ -70,8 +70,8 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(a: argparse.Namespace) -> int:
-    from experts.errors import NotFoundError
-    from experts.specialize.report import (
+    from experts.core.errors import NotFoundError
+    from experts.core.report import (
         markdown_table,
         plot_quality_latency,
         report_rows,

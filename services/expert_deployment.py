@@ -18,8 +18,9 @@ import ray
 import torch
 from ray import serve
 
-from experts.errors import TinyExpertsError
-from experts.registry import Registry
+from experts.core.errors import TinyExpertsError
+from experts.core.registry import Registry
+from experts.predictor import load_predictor
 
 log = logging.getLogger("ray.serve")
 
@@ -47,7 +48,7 @@ class Expert:
             wanted = self.registry.active(self.name) if version == "active" else version
             if self.state and self.state[1] == wanted:
                 return
-            predictor = self.registry.load(self.name, wanted)  # re-hashes every file
+            predictor = load_predictor(self.registry, self.name, wanted)  # re-hashes every file
             self.state = (predictor, wanted)
             self.last_error = None
             self.loaded_at = time.time()

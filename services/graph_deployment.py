@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from ray import serve
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 
 log = logging.getLogger("ray.serve")
 
@@ -34,7 +34,7 @@ class GraphLLM:
     def _load(self):
         with self._lock:
             if self.answerer is None:
-                from experts.build import Paths
+                from experts.core.paths import Paths
                 from ontology_gnn.pipeline import Answerer
 
                 try:

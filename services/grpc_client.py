@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from services.grpc_stubs import load
 
 APP_METADATA = (("application", "tinyexperts"),)

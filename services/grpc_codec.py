@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from experts.errors import TinyExpertsError, from_validation_error
+from experts.core.errors import TinyExpertsError, from_validation_error
 from services.grpc_stubs import load
 from services.schemas import ExpertResult, PairInput, PredictRequest, QueryRequest, QueryResponse
 

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from experts.assets import home as default_home
-from experts.errors import TinyExpertsError
-from experts.registry import Registry
+from experts.core.assets import home as default_home
+from experts.core.errors import TinyExpertsError
+from experts.core.registry import Registry
 from experts.specs import EXPERTS
 from router import NAME as ROUTER
 from services.live_config import set_expert_version

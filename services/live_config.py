@@ -13,7 +13,7 @@ import ray
 from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
 from ray.serve.schema import DeploymentSchema, ServeDeploySchema
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 
 APP_NAME = "tinyexperts"
 

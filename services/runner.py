@@ -7,16 +7,12 @@ as `serve run CONFIG` or a KubeRay RayService would, which is what lets one expe
 
 from __future__ import annotations
 
-import json
 import os
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from experts.errors import TinyExpertsError, from_validation_error
+from experts.core.errors import TinyExpertsError, from_validation_error
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "deploy" / "serve_local.yaml"
@@ -78,20 +74,6 @@ def start(config, *, address: str | None = None, home: Path | None = None) -> No
 def http_url(config) -> str:
     host = config.http_options.host
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{config.http_options.port}"
-
-
-def wait_healthy(url: str, timeout_s: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
-                return json.loads(r.read())
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
-            last = str(err)
-        time.sleep(0.5)
-    raise TinyExpertsError(f"server did not answer /healthz within {timeout_s:.0f}s ({last})",
-                           where=url, fix="see the Ray logs under /tmp/ray/session_latest/logs")
 
 
 def stop() -> None:

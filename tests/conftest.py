@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from experts.assets import minilm_dir, offline
+from experts.core.assets import minilm_dir, offline
 
 # A slice of the real OBD-II table: enough codes for every subsystem the tests check.
 SMALL_DTC = {
@@ -23,7 +23,7 @@ SMALL_DTC = {
 
 @pytest.fixture(scope="session")
 def small_ontology():
-    from ontology_gnn.build import build_default
+    from experts.ontology.default import build_default
 
     return build_default(seed=0, products_per_category=6, dtc_table=SMALL_DTC)
 
@@ -56,10 +56,11 @@ def tiny_predictor(tokenizer):
 def tiny_home(tmp_path_factory, small_ontology, tokenizer):
     """A $TINYEXPERTS_HOME with the small ontology, its datasets and tiny random teachers
     (quick-trained) for category, attributes and compatibility, each registered as v1."""
-    from experts.build import Paths, train_teacher
+    from experts.core.paths import Paths
+    from experts.core.registry import Registry
     from experts.data.datasets import write_default_datasets
     from experts.model import tiny_encoder_config
-    from experts.registry import Registry
+    from experts.teacher import train_teacher
 
     root = tmp_path_factory.mktemp("tiny_home")
     paths = Paths(root)

@@ -13,12 +13,13 @@ import torch
 from safetensors.torch import load_file
 
 from experts.adapt import AdaptConfig, adapt
-from experts.build import Paths
+from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
+from experts.core.registry import Registry
 from experts.data.datasets import load_expert_data
 from experts.data.formats import write_examples
-from experts.errors import TinyExpertsError
 from experts.merge.variants import MergeConfig, merge
-from experts.registry import Registry
+from experts.predictor import load_predictor
 
 QUICK = dict(quick=True, epochs=1)
 quiet = lambda *_: None  # noqa: E731
@@ -58,7 +59,7 @@ def _variant(reg: Registry, data: Path, method: str = "lora", parent: str = "v1"
 
 
 def _enc(reg: Registry, version: str) -> dict[str, torch.Tensor]:
-    return dict(reg.load("category", version).model.encoder.state_dict())
+    return dict(load_predictor(reg, "category", version).model.encoder.state_dict())
 
 
 def test_lora_factors_reproduce_the_folded_update_and_record_forgetting(home):
@@ -91,12 +92,12 @@ def test_prompt_tuning_changes_only_prompt_and_head_and_reloads(home):
               progress=False, log=quiet)
     before, after = _enc(reg, "v1"), _enc(reg, r["version"])
     assert all(torch.equal(before[k], after[k]) for k in before)
-    loaded = reg.load("category", r["version"])
+    loaded = load_predictor(reg, "category", r["version"])
     assert loaded.model.prompt is not None and loaded.model.prompt.shape[0] == 4
     from experts.data.formats import TextExample
 
     text = [TextExample("Bosch spark plug for 2012 Civic", "")]
-    parent = reg.load("category", "v1")
+    parent = load_predictor(reg, "category", "v1")
     assert not torch.allclose(loaded.logits(text)[0], parent.logits(text)[0])
 
 
@@ -160,11 +161,11 @@ def test_merge_task_arithmetic_adds_the_deltas_and_averages_shared_head_rows(hom
     assert torch.allclose(em[key], base[key] + 1.0 * (ea[key] - base[key])
                           + 3.0 * (eb[key] - base[key]), atol=1e-6)
     # both variants know every label (they started from v1): rows are the weighted mean
-    pa, pb = reg.load("category", va), reg.load("category", vb)
+    pa, pb = load_predictor(reg, "category", va), load_predictor(reg, "category", vb)
     assert merged.labels == pa.labels == pb.labels
     want = (1.0 * pa.model.classifier.weight + 3.0 * pb.model.classifier.weight) / 4.0
     assert torch.allclose(merged.model.classifier.weight, want, atol=1e-6)
-    reloaded = reg.load("category", out["version"])
+    reloaded = load_predictor(reg, "category", out["version"])
     assert reloaded.labels == merged.labels
     assert json.loads((reg.path("category", out["version"]) / "manifest.json").read_text()
                       )["recipe"]["merge"]["variants"] == [va, vb]
@@ -177,8 +178,8 @@ def test_merge_task_arithmetic_adds_the_deltas_and_averages_shared_head_rows(hom
 
 
 def test_variants_with_disjoint_labels_get_the_union_head(tiny_predictor):
+    from experts.core.registry import Manifest
     from experts.merge.variants import Variant, merge_predictors
-    from experts.registry import Manifest
 
     pa = tiny_predictor("fault_codes", "classify", ["P0171", "P0300"], seed=1)
     pb = tiny_predictor("fault_codes", "classify", ["U0100", "P0300", "U0073"], seed=2)

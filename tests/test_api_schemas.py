@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from services.grpc_codec import predict_from_proto, query_from_proto
 from services.grpc_stubs import load
 from services.schemas import MAX_BATCH, MAX_TEXT_CHARS, PredictRequest, QueryRequest

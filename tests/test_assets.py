@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from experts.assets import MINILM_FILES, SMOLLM_GGUF, minilm_dir, smollm_path
-from experts.errors import AssetError
+from experts.core.assets import MINILM_FILES, SMOLLM_GGUF, minilm_dir, smollm_path
+from experts.core.errors import AssetError
 
 
 def test_minilm_ships_in_its_package():

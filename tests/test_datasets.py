@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from experts.core.errors import TinyExpertsError
 from experts.data.datasets import load_expert_data, write_default_datasets
 from experts.data.fault_text import WITH_CODE, WITHOUT_CODE
 from experts.data.formats import labels_of, read_examples, split_words
 from experts.data.phrasing import detokenize, split_templates
 from experts.data.product_text import NOUNLESS_TEMPLATES, TITLE_TEMPLATES, title_datasets
-from experts.errors import TinyExpertsError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from services.runner import load_serve_config
 from services.schemas import AppArgs
 

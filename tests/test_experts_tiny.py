@@ -75,7 +75,7 @@ def test_fine_tune_learns_a_tiny_set(name, tiny_predictor):
 
 def test_prototype_head_starts_zero_shot(tiny_predictor):
     p = tiny_predictor("category", "classify", ["a", "b", "c"])
-    from experts.build import encode_texts
+    from experts.teacher import encode_texts
 
     texts = ["spark plug iridium", "car battery agm", "oil filter spin-on"]
     p.model.set_prototypes(encode_texts(p.model, p.tokenizer, texts))

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from experts.registry import Registry
+from experts.core.registry import Registry
+from experts.predictor import load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,13 +65,13 @@ def test_disk_full_during_adapt_leaves_the_registry_as_it_was(home):
         "nothing was registered" in last and "fix: free disk space" in last, last
     assert "Traceback" not in done.stderr
     assert _state(home, "category") == before
-    Registry(home / "registry").load("category")  # the active version still loads
+    load_predictor(Registry(home / "registry"), "category")  # the active version still loads
 
 
 WRITER = """
 import sys, time
 from pathlib import Path
-from experts.registry import Registry
+from experts.core.registry import Registry
 
 def slow(folder: Path):
     with (folder / "model.safetensors").open("wb") as f:
@@ -100,7 +101,7 @@ def test_kill_9_during_an_artifact_write_leaves_no_half_version(home, tiny_predi
     orphans = [h for h in hidden if h.startswith(".tmp-")]
     assert orphans and f".tmp-{proc.pid}-" in orphans[0]  # the half write, hidden
     reg = Registry(home / "registry")
-    reg.load("category")
+    load_predictor(reg, "category")
     # the next write of this expert removes the dead writer's folder and counts on
     p = tiny_predictor("category", "classify", ["a", "b"])
     m = reg.register("category", lambda f: p.model.save(f), task="classify",
@@ -122,11 +123,11 @@ def test_read_only_registry_during_activate(home, monkeypatch, capsys):
             raise OSError(errno.EROFS, "Read-only file system", str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr("experts.registry.os.replace", read_only)
+    monkeypatch.setattr("experts.core.registry.os.replace", read_only)
     assert main(["registry", "activate", "category", p_versions[0]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "cannot write to the registry (Read-only file " \
         "system)" in err, err
     assert "still serves what it served before" in err
     assert _state(home, "category") == (p_versions, p_active, p_hidden)  # no .ACTIVE.* left
-    reg.load("category")
+    load_predictor(reg, "category")

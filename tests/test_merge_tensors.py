@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from experts.ewc import ewc_penalty
 from experts.merge.tensors import (
-    ewc_penalty,
     knots_basis,
     knots_basis_from_factors,
     knots_merge,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from experts.errors import TinyExpertsError
-from ontology_gnn.build import build_default
-from ontology_gnn.obd_codes import components_of, subsystem_of, trouble_codes
-from ontology_gnn.schema import Ontology
+from experts.core.errors import TinyExpertsError
+from experts.ontology.default import build_default
+from experts.ontology.obd_codes import components_of, subsystem_of, trouble_codes
+from experts.ontology.schema import Ontology
 from tests.conftest import SMALL_DTC
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from ontology_gnn.graph import Entity, KnowledgeGraph, from_ontology, split_triples, to_hetero_data
 
 

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from experts.errors import ArtifactError, NotFoundError, TinyExpertsError
-from experts.registry import Registry
+from experts.core.errors import ArtifactError, NotFoundError, TinyExpertsError
+from experts.core.registry import Registry
+from experts.predictor import load_predictor
 
 
 def _writer(predictor, tokenizer):
@@ -39,7 +40,7 @@ def test_versions_count_up_and_reload_bit_exact(reg_with_two):
     reg, p1, p2, m1, m2 = reg_with_two
     assert (m1.version, m2.version) == ("v1", "v2")
     reg.activate("category", "v1")
-    loaded = reg.load("category")
+    loaded = load_predictor(reg, "category")
     assert loaded.version == "v1" and loaded.labels == ["a", "b", "c"]
     for k, v in p1.model.state_dict().items():
         assert torch.equal(v, loaded.model.state_dict()[k]), k
@@ -83,11 +84,11 @@ def test_damaged_artifact_is_refused_and_active_pointer_kept(reg_with_two, damag
     else:
         (folder / "manifest.json").write_text("{not json")
     with pytest.raises(ArtifactError):
-        reg.load("category", "v2")
+        load_predictor(reg, "category", "v2")
     with pytest.raises(ArtifactError):
         reg.activate("category", "v2")
     assert reg.active("category") == "v1"  # the old version keeps serving
-    reg.load("category")
+    load_predictor(reg, "category")
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path, tiny_predictor, tokenizer):

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from experts import structure as st
 from experts.model import ExpertModel, HeadConfig, tiny_encoder_config
 from experts.roofline import achieved_gflops, encoder_flops, gemm_ceiling_gflops
-from experts.specialize import structure as st
 
 
 def _counted(model: ExpertModel, batch: int, length: int) -> int:

@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 from experts.model import tiny_encoder_config
 from router.calibrate import calibrate, ece, fit_temperature, threshold_for
 from router.data import INTENT_PLAN, INTENTS, OUTPUTS, phrasing_splits, router_datasets
@@ -301,10 +301,10 @@ def test_router_data_holds_out_phrasings(small_ontology):
 def test_generated_asks_hold_out_frames_and_never_leak_a_written_ask():
     import re
 
-    from router.data import SPLITS, _split
+    from router.data import SPLITS, split_three_ways
     from router.grammar import FRAME_FAMILIES, generated_asks
 
-    frames = {fam: _split(items, 0) for fam, items in FRAME_FAMILIES.items()}
+    frames = {fam: split_three_ways(items, 0) for fam, items in FRAME_FAMILIES.items()}
     for fam, parts in frames.items():  # a frame belongs to one split
         assert set(parts["train"]).isdisjoint(parts["test"] + parts["validation"]), fam
     phr = phrasing_splits(0)
@@ -333,7 +333,7 @@ def test_generated_asks_hold_out_frames_and_never_leak_a_written_ask():
 def test_tiny_router_build_route_and_eval_via_cli(tiny_home, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from experts.build import Paths
+    from experts.core.paths import Paths
     from router.build import build_router
     from services.cli import main
 

@@ -12,15 +12,16 @@ import pytest
 import torch
 import yaml
 
-from experts.build import Paths
+from experts import structure as st
+from experts.artifact import load_expert_model, save_quantized
+from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
+from experts.core.registry import Registry
 from experts.data.datasets import load_expert_data
 from experts.encoding import encode, model_inputs
-from experts.errors import TinyExpertsError
-from experts.model import ExpertModel, HeadConfig, load_expert_model, tiny_encoder_config
-from experts.registry import Registry
-from experts.specialize import structure as st
+from experts.model import ExpertModel, HeadConfig, tiny_encoder_config
+from experts.predictor import load_predictor
 from experts.specialize.importance import unit_scores
-from experts.specialize.quantize import save_quantized
 from experts.specialize.recipe import Recipe, load_recipe, validate_against
 from experts.specialize.steps import STEPS, StepContext
 from experts.specs import get_spec
@@ -164,7 +165,7 @@ def contexts(tiny_home, tmp_path_factory):
     reg = Registry(Paths(tiny_home).registry)
     out = {}
     for name in KIND_OF:
-        p = reg.load(name)
+        p = load_predictor(reg, name)
         out[name] = StepContext(spec=get_spec(name), tokenizer=p.tokenizer, labels=p.labels,
                                 teacher=p.model, data=load_expert_data(name, Paths(tiny_home)
                                                                        .data),
@@ -239,7 +240,7 @@ def test_specialize_registers_a_child_version_that_serves(tiny_home, tmp_path):
     assert [s["op"] for s in steps] == ["teacher v1", "distill", "prune", "freeze", "quantize"]
     assert steps[-1]["file_bytes"] < steps[0]["file_bytes"] / 2
     assert "versions.json" in m.files and m.recipe["steps"][0]["op"] == "distill"
-    p = reg.load("attributes")
+    p = load_predictor(reg, "attributes")
     out = p.predict(["Bosch 0242236541 spark plug"])
     assert len(out[0]["tags"]) == 4
 

@@ -7,16 +7,19 @@ Layout: `<data_dir>/<expert>/{train,validation,test}.{jsonl|conll}` plus an opti
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
 from experts.data.fault_text import code_descriptions, fault_code_datasets
 from experts.data.formats import FILE_SUFFIX, Example, labels_of, read_examples, write_examples
 from experts.data.phrasing import SPLITS
 from experts.data.product_text import nouns_for, pair_datasets, title_datasets
-from experts.errors import TinyExpertsError
+from experts.ontology.default import ensure_ontology
+from experts.ontology.schema import Ontology
 from experts.specs import EXPERTS, get_spec
-from ontology_gnn.schema import Ontology
 
 # examples per product (titles, pairs) or per code (faults), by split
 PER_ITEM = {
@@ -100,3 +103,11 @@ def load_split_folder(expert: str, folder: Path) -> ExpertData:
 
 def default_data_ready(data_dir: Path) -> bool:
     return all(split_path(data_dir, e, s).is_file() for e in EXPERTS for s in SPLITS)
+
+
+def ensure_datasets(paths: Paths, force: bool = False, log: Callable = print) -> None:
+    """The home's default datasets, written from its ontology if missing (or with `force`)."""
+    if default_data_ready(paths.data) and not force:
+        return
+    counts = write_default_datasets(ensure_ontology(paths, force, log), paths.data)
+    log(f"datasets: {paths.data} {counts}")

@@ -11,7 +11,7 @@ import random
 
 from experts.data.formats import TextExample
 from experts.data.phrasing import add_typos, apply_synonyms, recase, split_templates
-from ontology_gnn.schema import Ontology
+from experts.ontology.schema import Ontology
 
 # regex -> variants; applied left to right on the official description.
 DESCRIPTION_SYNONYMS: list[tuple[str, list[str]]] = [
@@ -87,7 +87,7 @@ WITHOUT_CODE = [
 ]
 
 
-def _timestamp(rng: random.Random) -> str:
+def log_timestamp(rng: random.Random) -> str:
     return (f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
             f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}")
 
@@ -112,7 +112,7 @@ def fault_code_datasets(onto: Ontology, seed: int, per_code: dict[str, int],
             for _ in range(n):
                 use_code = rng.random() < p_with_code
                 template = rng.choice((with_code if use_code else without)[split])
-                text = template.format(ts=_timestamp(rng), code=node.name,
+                text = template.format(ts=log_timestamp(rng), code=node.name,
                                        lcode=node.name.lower(), desc=paraphrase(desc, rng))
                 rows.append(TextExample(text, node.name))
         rng.shuffle(rows)

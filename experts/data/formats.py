@@ -12,11 +12,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from experts.errors import TinyExpertsError
-
-TaskKind = Literal["classify", "pair", "tag"]
+from experts.core.errors import TinyExpertsError
+from experts.specs import TaskKind
 
 # Words keep inner dots, dashes, slashes ("M14x1.25", "2012-2015", "3/8"); other punctuation
 # stands alone. The same function splits training titles and user queries.

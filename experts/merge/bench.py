@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 from experts.adapt import BASE, AdaptConfig, adapt
-from experts.environment import environment
+from experts.core.environment import environment
+from experts.core.registry import Registry
+from experts.core.report import markdown_table, write_csv
 from experts.merge.sites import SITE_EXPERT, SITES, write_site_datasets
 from experts.merge.variants import MERGE_METHODS, MergeConfig, merge
-from experts.predictor import Predictor
-from experts.registry import Registry
-from experts.specialize.report import markdown_table, write_csv
+from experts.predictor import Predictor, load_predictor
 
 UPDATED_SITE = "electronics"
 # LoRA passes over each model's data (variants and joint alike). One pass (fault_codes'
@@ -75,7 +75,7 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     updated = lora(sites_dir / UPDATED_SITE, UPDATED_SITE, seed + 1)
     log(f"update {UPDATED_SITE}: retrained {updated['version']} test {metric} "
         f"{updated['metrics']['test'][metric]:.4f} in {updated['seconds']:.0f}s")
-    joint_pred = reg.load(SITE_EXPERT, joint["version"])
+    joint_pred = load_predictor(reg, SITE_EXPERT, joint["version"])
     from experts.data.datasets import load_split_folder
     from experts.evaluate import quality
 
@@ -113,7 +113,7 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     # where the gap to the joint model comes from: the best merge scored with each query's
     # site known (only that site's codes ranked) — what is left is the encoder merge
     known = {s: quality(site_only(predictors[best_method],
-                                  reg.load(SITE_EXPERT, variants[s]["version"]).labels),
+                                  load_predictor(reg, SITE_EXPERT, variants[s]["version"]).labels),
                         site_tests[s])[metric] for s in SITES}
     known_row = {"model": f"merged: {best_method}, site known (diagnostic)"}
     for s in SITES:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from experts.core.errors import TinyExpertsError
 from experts.data.datasets import load_expert_data
 from experts.data.formats import write_examples
 from experts.data.phrasing import SPLITS
-from experts.errors import TinyExpertsError
 
 SITE_EXPERT = "fault_codes"
 SITES: dict[str, tuple[str, ...]] = {

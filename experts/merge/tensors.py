@@ -10,7 +10,6 @@
 - Task heads: the merged head covers the union of the variants' labels; a label's row is
   the weighted mean of the rows of the variants that have that label — a class one variant
   never saw does not get averaged with anything else.
-- EWC: the quadratic penalty `λ/2 Σ F (θ - θ*)²`.
 """
 
 from __future__ import annotations
@@ -116,12 +115,3 @@ def union_head(heads: Sequence[tuple[list[str], torch.Tensor, torch.Tensor]],
         b_sum.index_add_(0, rows, wt * b.float())
         total.index_add_(0, rows, torch.full((len(names),), float(wt)))
     return labels, w_sum / total[:, None], b_sum / total
-
-
-def ewc_penalty(params: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor],
-                fisher: dict[str, torch.Tensor], lam: float) -> torch.Tensor:
-    """λ/2 · Σ_k F_k (θ_k - θ*_k)² over the parameters that have a Fisher estimate."""
-    total = torch.zeros(())
-    for name, f in fisher.items():
-        total = total + (f * (params[name] - anchor[name]).pow(2)).sum()
-    return 0.5 * lam * total

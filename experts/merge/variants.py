@@ -12,22 +12,20 @@ gate); `--search` tries a small grid of density × weight and keeps the best tha
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from experts.adapt import BASE_REF, encoder_digest
+from experts.core.errors import TinyExpertsError
+from experts.core.registry import Manifest, Registry
 from experts.data.datasets import ExpertData
-from experts.errors import TinyExpertsError
 from experts.evaluate import quality
 from experts.merge.tensors import METHODS, knots_basis_from_factors, merge_deltas, union_head
-from experts.predictor import Predictor
-from experts.registry import Manifest, Registry
+from experts.predictor import Predictor, load_predictor
 from experts.specs import get_spec
 
 MERGE_METHODS = (*METHODS, "knots")
@@ -111,7 +109,7 @@ def load_variants(registry: Registry, expert: str, versions: list[str]) -> list[
         folder = registry.path(expert, m.version)
         lora = load_file(str(folder / "lora.safetensors")) \
             if (folder / "lora.safetensors").is_file() else None
-        variants.append(Variant(m.version, m, registry.load(expert, m.version), lora,
+        variants.append(Variant(m.version, m, load_predictor(registry, expert, m.version), lora,
                                 previous_data(m, expert)))
     shapes = [{k: tuple(t.shape) for k, t in v.predictor.model.encoder.state_dict().items()}
               for v in variants]
@@ -126,14 +124,14 @@ def base_encoder_state(variants: list[Variant], registry: Registry, expert: str)
     """The weights every variant started from, checked against the recorded digest."""
     from transformers import BertModel
 
-    from experts.assets import minilm_dir
+    from experts.core.assets import minilm_dir
 
     base = variants[0].manifest.data["base"]
     if base["ref"] == BASE_REF:
         model = BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False)
     else:
         name, _, version = base["ref"].partition("@")
-        model = registry.load(name, version).model.encoder
+        model = load_predictor(registry, name, version).model.encoder
     holder = torch.nn.Module()
     holder.encoder = model
     if encoder_digest(holder) != base["sha256"]:
@@ -283,13 +281,8 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
                "merge_seconds": round(merge_seconds, 1)}
     model = predictor.model
 
-    def write(folder: Path) -> None:
-        model.save(folder)
-        predictor.tokenizer.save_pretrained(str(folder))
-        (folder / "labels.json").write_text(json.dumps(predictor.label_info), encoding="utf-8")
-
     manifest = registry.register(
-        expert, write, task=spec.kind,
+        expert, predictor.save, task=spec.kind,
         base_model=f"merged from {','.join(versions)} ({chosen.method})",
         labels=predictor.labels, critical_labels=list(spec.critical_labels),
         recipe={"merge": {**asdict(chosen), "weights": chosen.weight_list(n),

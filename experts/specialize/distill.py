@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from experts.encoding import IGNORE, model_inputs
 from experts.model import ExpertModel
-from experts.specialize.structure import keep_layers
+from experts.structure import keep_layers
 
 
 def student_from_teacher(teacher: ExpertModel, keep: list[int] | None) -> ExpertModel:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from experts.encoding import IGNORE, model_inputs
-from experts.specialize.structure import head_size, layers
+from experts.structure import head_size, layers
 
 
 @dataclass

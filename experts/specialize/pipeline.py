@@ -9,20 +9,21 @@ as registered) and latency at batch 1 and 32 by the SEEDS.md §4 protocol.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from experts.build import Paths
+from experts.core.environment import environment
+from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
+from experts.core.registry import Registry
 from experts.data.datasets import load_expert_data
-from experts.environment import environment
-from experts.errors import TinyExpertsError
 from experts.evaluate import quality
 from experts.latency import measure_latency
 from experts.model import ExpertModel
-from experts.registry import Registry
+from experts.ontology.schema import domain_text_at
+from experts.predictor import Predictor, load_predictor
 from experts.specialize.recipe import Recipe, validate_against
 from experts.specialize.steps import STEPS, StepContext
 from experts.specs import get_spec
@@ -35,14 +36,8 @@ def artifact_files(model, ctx: StepContext, folder: Path, label_info: dict,
                    quantized: Path | None = None) -> None:
     """The files a version of this model is registered with; an int8 model's files are
     the ones its quantize step wrote (`quantized`)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if quantized is None:
-        model.save(folder)
-    else:
-        for f in quantized.iterdir():
-            shutil.copy2(f, folder / f.name)
-    ctx.tokenizer.save_pretrained(str(folder))
-    (folder / "labels.json").write_text(json.dumps(label_info), encoding="utf-8")
+    Predictor(ctx.spec.name, model, ctx.tokenizer, ctx.labels, label_info).save(folder,
+                                                                                 quantized)
 
 
 def measure(model, ctx: StepContext, label_info: dict, *, quantized: Path | None = None,
@@ -66,13 +61,13 @@ def measure(model, ctx: StepContext, label_info: dict, *, quantized: Path | None
 
 def load_start(name: str, from_version: str | None, root: Path | None):
     """The version to specialize from (fp32), its manifest, its data and the home's paths."""
-    from experts.assets import home
+    from experts.core.assets import home
 
     paths = Paths(root or home())
     registry = Registry(paths.registry)
     from_version = from_version or registry.active(name)
     parent = registry.manifest(name, from_version)
-    teacher = registry.load(name, from_version)
+    teacher = load_predictor(registry, name, from_version)
     if not isinstance(teacher.model, ExpertModel):
         raise TinyExpertsError(f"{name} {from_version} is an int8 model; specialize starts "
                                "from an fp32 version", where="--from",
@@ -91,7 +86,7 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
                                                                       root)
     validate_against(recipe, len(teacher.model.encoder.encoder.layer))
     seed_everything(recipe.seed)
-    onto_text = _ontology_text(paths.ontology)
+    onto_text = domain_text_at(paths.ontology)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinyexperts-specialize-") as work:
         ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
@@ -152,19 +147,3 @@ def _summary(row: dict, metric: str) -> str:
     return (f"val {metric}={row['validation']:.4f} test {metric}={row[metric]:.4f} "
             f"params={row['params']:,} bytes={row['file_bytes']:,} "
             f"b1 p50={row['latency_b1']['p50_ms']:.2f}ms")
-
-
-def _ontology_text(path: Path) -> list[str]:
-    """Entity names and descriptions: domain words a listing may use that training lacks."""
-    if not path.is_file():
-        return []
-    from ontology_gnn.schema import Ontology
-
-    onto = Ontology.load(path)
-    out = []
-    for node in onto.nodes:
-        out.append(node.name)
-        if node.text:
-            out.append(node.text)
-    return out
-

@@ -14,7 +14,7 @@ import random
 import re
 from pathlib import Path
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
 
 STDLIB_MODULES = ("argparse", "asyncio", "calendar", "collections", "contextlib", "csv",
                   "datetime", "decimal", "difflib", "email", "fractions", "ftplib", "gettext",

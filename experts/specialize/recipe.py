@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experts.errors import TinyExpertsError, from_validation_error
+from experts.core.errors import TinyExpertsError, from_validation_error
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "recipes"
 

@@ -14,16 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from experts import structure as st
+from experts.artifact import save_quantized
 from experts.data.datasets import ExpertData
 from experts.data.formats import TextExample
 from experts.encoding import encode
 from experts.model import ExpertModel
 from experts.predictor import Predictor
-from experts.specialize import structure as st
 from experts.specialize.distill import critical_ids, kd_loss, student_from_teacher
 from experts.specialize.importance import unit_scores
 from experts.specialize.probes import probe_texts
-from experts.specialize.quantize import save_quantized
 from experts.specialize.recipe import Distill, Freeze, Prune, Quantize
 from experts.specs import ExpertSpec
 from experts.train import fine_tune

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from experts.errors import TinyExpertsError
+from experts.core.errors import TinyExpertsError
+from experts.core.report import plot_sweep, write_csv
 from experts.evaluate import quality
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.recipe import Distill, Recipe
-from experts.specialize.report import plot_sweep, write_csv
 from experts.specialize.steps import StepContext
 from experts.specs import get_spec
 from experts.train import seed_everything

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experts.assets import SMOLLM_GGUF, smollm_path
+from experts.core.assets import SMOLLM_GGUF, smollm_path
 
 pytestmark = pytest.mark.integration
 

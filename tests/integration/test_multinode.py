@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from services import runner
+from services.http_client import wait_healthy
 from services.runner import free_port
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ def test_experts_run_on_the_nodes_their_resources_name(in_home, tmp_path):
     try:
         runner.start(config, address=cluster.address, home=in_home)
         url = runner.http_url(config)
-        health = runner.wait_healthy(url, timeout_s=240)
+        health = wait_healthy(url, timeout_s=240)
         assert health["status"] == "ok"
         with urllib.request.urlopen(f"{url}/v1/experts", timeout=60) as r:
             infos = {e["expert"]: e for e in json.loads(r.read())["experts"]}

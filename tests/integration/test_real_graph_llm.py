@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def graph_home(quick_home, tmp_path_factory):
-    from experts.assets import smollm_path
-    from experts.build import Paths
+    from experts.core.assets import smollm_path
+    from experts.core.paths import Paths
     from ontology_gnn.graph_llm import load_llm
     from ontology_gnn.pipeline import build_encoder, build_graph_llm
 
@@ -48,8 +48,8 @@ def test_encoder_and_graph_llm_are_registered_with_their_numbers(graph_home):
 
 
 def test_ask_answers_with_the_entities_it_used_and_refuses_unknowns(graph_home, capsys):
-    from experts.build import Paths
-    from experts.errors import TinyExpertsError
+    from experts.core.errors import TinyExpertsError
+    from experts.core.paths import Paths
     from ontology_gnn.pipeline import Answerer
 
     home, _, _, llm = graph_home

@@ -23,9 +23,10 @@ import grpc
 import pytest
 import yaml
 
-from experts.registry import Registry
+from experts.core.registry import Registry
 from services.grpc_stubs import load
-from services.runner import free_port, wait_healthy
+from services.http_client import wait_healthy
+from services.runner import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -194,7 +195,7 @@ def test_grpc_query_and_predict(server):
 def test_router_decides_once_registered(server):
     """Without a router, /v1/query with no experts is 503 (tested above); once a router is
     registered the Ingress loads it on the next such query and routes — HTTP and gRPC."""
-    from experts.build import Paths
+    from experts.core.paths import Paths
     from experts.model import tiny_encoder_config
     from router.build import build_router
 
@@ -447,7 +448,7 @@ def test_fuzz_the_http_api_from_its_openapi(server, tmp_path):
     """schemathesis generates requests from the server's own /openapi.json: no 5xx.
     Bounded: 25 examples per operation and phase. With a router registered (as after
     `make run`): without one, `/v1/query` with no experts is a deliberate 503."""
-    from experts.build import Paths
+    from experts.core.paths import Paths
     from experts.model import tiny_encoder_config
     from router.build import build_router
 

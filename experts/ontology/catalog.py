@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ontology_gnn.catalog_tables import (
+from experts.ontology.catalog_tables import (
     COMPANION_CATEGORIES,
     PART_CATEGORIES,
     PART_NUMBER_SHAPES,

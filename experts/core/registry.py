@@ -7,6 +7,9 @@
                              /labels.json        label -> info (descriptions, subsystem)
     <root>/<expert>/ACTIVE                       {"version": ..., "history": [...]}
 
+The registry stores and verifies; it does not know what a model is. The loaders live with
+the models they build (`experts.predictor.load_predictor`, `router.runtime.Router.load`, ...).
+
 A version is written into a hidden temp folder and renamed into place, so readers never see
 half an artifact. Loading re-hashes every file and refuses anything that does not match.
 A write that fails (disk full, read-only file system) removes its temp folder and raises a
@@ -33,9 +36,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors import SafetensorError
 
-from experts.assets import offline, sha256_file
-from experts.data.formats import TaskKind
-from experts.errors import ArtifactError, NotFoundError, TinyExpertsError
+from experts.core.assets import sha256_file
+from experts.core.errors import ArtifactError, NotFoundError, TinyExpertsError
 
 VERSION_RE = re.compile(r"^v(\d+)$")
 MANIFEST = "manifest.json"
@@ -46,7 +48,7 @@ class Manifest(BaseModel):
 
     name: str
     version: str
-    task: TaskKind | Literal["route", "graph_encode", "graph_answer"]
+    task: Literal["classify", "tag", "pair", "route", "graph_encode", "graph_answer"]
     base_model: str
     labels: list[str]
     critical_labels: list[str] = Field(default_factory=list)
@@ -123,26 +125,6 @@ class Registry:
                                     "(damaged or tampered)", where=str(folder),
                                     fix="activate another version or rebuild this one")
         return manifest
-
-    def load(self, name: str, version: str | None = None):
-        """Verify, then load a Predictor. Never loads a file that fails its hash."""
-        from transformers import AutoTokenizer
-
-        from experts.model import load_expert_model
-        from experts.predictor import Predictor
-
-        version = version or self.active(name)
-        manifest = self.verify(name, version)
-        folder = self.path(name, version)
-        offline()
-        model = load_expert_model(folder)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        info = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
-        if model.head_config.num_labels != len(manifest.labels):
-            raise ArtifactError(
-                f"model has {model.head_config.num_labels} outputs but the manifest lists "
-                f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
-        return Predictor(name, model, tokenizer, manifest.labels, info, version)
 
     # ---- writing ----------------------------------------------------------------------
 

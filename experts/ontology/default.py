@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
-from ontology_gnn.catalog import compatible_pairs, make_products, make_vehicles, slug
-from ontology_gnn.catalog_tables import PART_CATEGORIES
-from ontology_gnn.obd_codes import trouble_codes
-from ontology_gnn.schema import Edge, Node, Ontology
+from experts.core.paths import Paths
+from experts.ontology.catalog import compatible_pairs, make_products, make_vehicles, slug
+from experts.ontology.catalog_tables import PART_CATEGORIES
+from experts.ontology.obd_codes import trouble_codes
+from experts.ontology.schema import Edge, Node, Ontology
 
 DEFAULT_NAME = "automotive"
 
@@ -95,3 +97,13 @@ def build_default(seed: int = 0, products_per_category: int = 36,
         edge(a, "compatible_with", b)
 
     return Ontology(name=DEFAULT_NAME, version=f"seed{seed}", nodes=nodes, edges=edges)
+
+
+def ensure_ontology(paths: Paths, force: bool = False, log: Callable = print) -> Ontology:
+    """The home's ontology: loaded if present, built and saved otherwise (or with `force`)."""
+    if paths.ontology.is_file() and not force:
+        return Ontology.load(paths.ontology)
+    onto = build_default()
+    onto.save(paths.ontology)
+    log(f"ontology: {paths.ontology} {onto.stats()['nodes']}")
+    return onto

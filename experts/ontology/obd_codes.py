@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from experts.errors import AssetError
+from experts.core.errors import AssetError
 
 SYSTEMS = {"P": "Powertrain", "U": "Network", "B": "Body", "C": "Chassis"}
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experts.errors import TinyExpertsError, from_validation_error
+from experts.core.errors import TinyExpertsError, from_validation_error
 
 NodeType = Literal[
     "system",  # Powertrain, Network, ...
@@ -162,8 +162,22 @@ class Ontology(BaseModel):
                 out[e.source].append(e.target)
         return out
 
+    def domain_text(self) -> list[str]:
+        """Entity names and descriptions: domain words a listing may use that training lacks."""
+        out = []
+        for node in self.nodes:
+            out.append(node.name)
+            if node.text:
+                out.append(node.text)
+        return out
+
     def stats(self) -> dict[str, dict[str, int]]:
         return {
             "nodes": dict(Counter(n.type for n in self.nodes)),
             "edges": dict(Counter(e.relation for e in self.edges)),
         }
+
+
+def domain_text_at(path: Path) -> list[str]:
+    """`Ontology.domain_text()` of the ontology file at `path`; [] when there is none."""
+    return Ontology.load(path).domain_text() if path.is_file() else []

@@ -1,5 +1,7 @@
-"""int8 experts, two backends; the artifact's config.json records which one.
+"""An expert's files: every format an artifact can hold, and the one loader for all of them.
 
+- "torch-fp32": `ExpertModel.save` / `ExpertModel.load` (config.json records the pruned
+  structure, see `experts.structure`, so a pruned model reloads at its own size).
 - "torch-int8": PyTorch dynamic quantization (int8 weights per output channel, activations
   quantized on the fly) of every Linear. Saved without pickle: each quantized Linear as
   int8 weights + per-channel scales/zero points + fp32 bias in safetensors; the (pruned)
@@ -19,9 +21,22 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from experts.model import ExpertModel, HeadConfig, read_config
+from experts.core.errors import ArtifactError
+from experts.model import ExpertModel, HeadConfig
 
 BACKENDS = ("torch-int8", "onnx-int8")
+
+
+def read_config(folder: Path) -> dict:
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+
+def load_expert_model(folder: Path):
+    """Any backend an artifact records: torch fp32, torch dynamic int8, ONNX Runtime int8."""
+    backend = read_config(folder).get("backend", "torch-fp32")
+    if backend == "torch-fp32":
+        return ExpertModel.load(folder)
+    return load_quantized(folder, backend)
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
@@ -187,8 +202,6 @@ def load_quantized(folder: Path, backend: str):
         return load_torch_int8(folder)
     if backend == "onnx-int8":
         return OnnxExpertModel(folder)
-    from experts.errors import ArtifactError
-
     raise ArtifactError(f"unknown model backend {backend!r} in config.json", where=str(folder),
                         fix=f"re-register the model; known backends: torch-fp32, "
                             f"{', '.join(BACKENDS)}")

