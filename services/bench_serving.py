@@ -26,6 +26,7 @@ import yaml
 from experts.core.assets import home
 from experts.core.registry import Registry
 from experts.core.stats import latency_summary
+from experts.core.targets import judge
 from experts.predictor import load_predictor
 from services.http_client import timed_post, wait_healthy
 from services.runner import (
@@ -147,6 +148,9 @@ def run(out: Path, expert: str = "category", second: str = "compatibility",
         results["live_update"] = _live_update(url, expert, reg, token, seconds)
     finally:
         stop()
+    results["targets"] = judge("serving", {
+        "overhead_ms": results.get("overhead_ms"),
+        "live_update_failed_requests": results["live_update"].get("failed_requests")})
     _write(out, results)
     return results
 

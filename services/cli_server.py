@@ -6,7 +6,6 @@ Registered in the one command table, `services.cli.COMMANDS`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -70,7 +69,7 @@ def _served_experts(config) -> list[str]:
 
 def add_query(p: argparse.ArgumentParser) -> None:
     p.add_argument("text")
-    p.add_argument("--experts", help="comma-separated experts to call (until the router lands)")
+    p.add_argument("--experts", help="comma-separated experts to call instead of asking the router")
     p.add_argument("--b", help="second item for compatibility (vehicle or listing)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--url", default="http://127.0.0.1:8000")
@@ -130,6 +129,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
     p.add_argument("--quick", action="store_true",
                    help="merge suite: 40 training steps per model (smoke runs)")
+    p.add_argument("--no-publish", action="store_true",
+                   help="write the summary only to --out, not to BENCHMARKS.md and "
+                        "docs/bench/summary.json (smoke runs)")
     p.add_argument("--json", action="store_true")
 
 
@@ -140,6 +142,7 @@ def run_bench(a: argparse.Namespace) -> int:
     import time
 
     from experts.core.environment import environment
+    from services.bench_report import PROJECT_ROOT, can_publish, publish
 
     env = environment()  # before the suites: the serving suite pins torch to 1 thread
     results, seconds = {}, {}
@@ -150,49 +153,17 @@ def run_bench(a: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             results[suite] = runners[suite](a)
             seconds[suite] = round(time.perf_counter() - t0, 1)
-    path = write_bench_summary(results, seconds, a.out, env)
-    print(f"wrote {path} ({sum(seconds.values()):.0f}s in all)", file=sys.stderr)
+    root = PROJECT_ROOT if not a.no_publish and can_publish(PROJECT_ROOT) else None
+    if root is None and not a.no_publish:
+        print("not a tinyexperts checkout: BENCHMARKS.md and docs/bench/summary.json are not "
+              f"updated; the summary is in {a.out}", file=sys.stderr)
+    command = f"tinyexperts bench --suite {a.suite}" + (" --quick" if a.quick else "")
+    paths = publish(results, seconds, env, command, a.out, root)
+    print(f"wrote {', '.join(map(str, paths))} ({sum(seconds.values()):.0f}s in all)",
+          file=sys.stderr)
     if a.json:
         print_out(results, True)
     return 0
-
-
-def write_bench_summary(results: dict, seconds: dict, out: Path, env: dict | None = None
-                        ) -> Path:
-    """summary.md (+ summary.json): every suite's table, its wall time, the environment —
-    the page the README's numbers link to."""
-    import datetime
-
-    from experts.core.environment import environment
-    from services.bench_serving import format_table
-
-    env = env or environment()
-    suite = "all" if len(results) == len(SUITES) else ",".join(results)
-    lines = ["# tinyexperts benchmark summary", "",
-             f"Generated {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC by "
-             f"`tinyexperts bench --suite {suite} --out {out}`.", "",
-             f"Machine: {env['cpu']}, {env['cores']} cores, torch threads "
-             f"{env['torch_threads']}, Python {env['python']}; "
-             + ", ".join(f"{k} {v}" for k, v in env["libraries"].items()) + ".", "",
-             "| suite | wall time (s) |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in seconds.items()]
-    lines.append(f"| **total** | {round(sum(seconds.values()), 1)} |")
-    for suite, result in results.items():
-        table = format_table(result) if suite == "serving" else result.get("table")
-        lines += ["", f"## {suite}", "", table or "(no rows: see the suite's log)"]
-        if suite == "experts" and result.get("roofline"):
-            r = result["roofline"]
-            lines += ["", f"Roofline: FP32 GEMM ceiling measured {r['gemm_ceiling_gflops']:.1f} "
-                      f"GFLOP/s; nominal peak {r['nominal_peak_gflops']:.0f} GFLOP/s (clock x "
-                      f"threads x {r['nominal_assumes_flops_per_cycle']} FLOPs/cycle)."]
-        if suite == "merge":
-            lines += ["", f"targets: {result['summary']['targets']}"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps({"seconds": seconds, "environment": env,
-                                                  "suites": list(results)}, indent=1),
-                                      encoding="utf-8")
-    return out / "summary.md"
 
 
 def _bench_experts(a: argparse.Namespace) -> dict:
@@ -238,7 +209,8 @@ def _bench_merge(a: argparse.Namespace) -> dict:
     result = run(paths.data, a.out, quick=a.quick, log=lambda m: print(m, file=sys.stderr))
     if not a.json:
         print(result["table"])
-        print(f"targets: {result['summary']['targets']}")
+        print("targets: " + ", ".join(f"{t['name']} {'met' if t['met'] else 'MISSED'}"
+                                      for t in result["targets"]))
     print(f"wrote {a.out}/merge.csv, merge_ewc.csv, merge.json, merge.md, merge.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
     return result
@@ -276,5 +248,8 @@ def _bench_serving(a: argparse.Namespace) -> dict:
         raise TinyExpertsError(f"--seconds {a.seconds} out of range", where="--seconds",
                                fix="use 1..600")
     results = bench_serving.run(a.out, seconds=a.seconds)
+    results["table"] = bench_serving.format_table(results)
+    if not a.json:
+        print(results["table"])
     print(f"wrote {a.out}/serving.csv, serving.json, serving.png", file=sys.stderr)
     return results

@@ -18,7 +18,7 @@ def _validated(model, **fields):
         return model(**fields)
     except ValidationError as err:
         raise from_validation_error(err, where="gRPC request",
-                                    fix="see services/tinyexperts.proto and the README") \
+                                    fix="see services/tinyexperts.proto and docs/operations.md") \
             from None
 
 

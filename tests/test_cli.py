@@ -65,22 +65,37 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert "registry is empty" in done.stdout
 
 
-def test_bench_summary_collects_every_suite(tmp_path):
-    from services.cli_server import write_bench_summary
+def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
+    from experts.core.targets import judge, targets_of
+    from services.bench_report import publish
 
-    results = {
-        "router": {"table": "| exact_match |\n|---|\n| 0.9612 |"},
-        "serving": {"expert": "category", "direct": {"n": 5, "p50_ms": 2.0, "p99_ms": 3.0},
-                    "concurrency": [{"batching": True, "clients": 8, "n": 40, "p50_ms": 9.5,
-                                     "p99_ms": 20.1, "rps": 310.2}], "overhead_ms": 1.25},
-        "experts": {"table": "| expert |\n|---|\n| category |",
-                    "roofline": {"gemm_ceiling_gflops": 123.4, "nominal_peak_gflops": 166,
-                                 "nominal_assumes_flops_per_cycle": 32}},
-    }
-    path = write_bench_summary(results, {"router": 12.0, "serving": 30.5, "experts": 7.5},
-                               tmp_path)
-    text = path.read_text()
-    assert "| 0.9612 |" in text and "| **total** | 50.0 |" in text
-    assert "310.2" in text and "overhead" in text and "123.4 GFLOP/s" in text
-    assert "--suite router,serving,experts" in text
-    assert json.loads((tmp_path / "summary.json").read_text())["seconds"]["serving"] == 30.5
+    root = tmp_path / "repo"
+    (root / "docs" / "bench").mkdir(parents=True)
+    env = {"cpu": "test cpu", "cores": 2, "torch_threads": 2, "python": "3.11",
+           "libraries": {"torch": "x"}}
+    router = {"table": "| exact_match |\n|---|\n| 0.9612 |",
+              "targets": judge("router", {"exact_match": 0.9612, "p50_b1_ms": 7.5})}
+    publish({"router": router}, {"router": 12.0}, env, "tinyexperts bench --suite router",
+            tmp_path / "out1", root)
+    (tmp_path / "out2").mkdir()
+    (tmp_path / "out2" / "serving.png").write_bytes(b"png")
+    serving = {"table": "| case |\n|---|\n| direct |", "overhead_ms": 1.25,
+               "targets": judge("serving", {"overhead_ms": 1.25})}
+    publish({"serving": serving}, {"serving": 30.5}, env, "tinyexperts bench --suite serving",
+            tmp_path / "out2", root)
+    summary = json.loads((root / "docs" / "bench" / "summary.json").read_text())
+    assert list(summary["suites"]) == ["router", "serving"]  # the router run is kept
+    assert summary["suites"]["router"]["seconds"] == 12.0
+    names = [(t["suite"], t["name"]) for t in summary["targets"]]
+    assert names == [("router", t.name) for t in targets_of("router")] + \
+        [("serving", t.name) for t in targets_of("serving")]  # missed ones too
+    by = {(t["suite"], t["name"]): t for t in summary["targets"]}
+    assert by["router", "exact_match"]["met"] is True
+    assert by["router", "p50_b1_ms"]["met"] is False  # 7.5 ms > 5 ms
+    assert by["router", "speedup_b1"]["value"] is None and not by["router", "speedup_b1"]["met"]
+    assert by["serving", "overhead_ms"]["met"] is True
+    assert by["serving", "live_update_failed_requests"]["met"] is False  # not measured
+    md = (root / "BENCHMARKS.md").read_text()
+    assert "| 0.9612 |" in md and "| p50_b1_ms | 7.5 | <= 5 | **no** |" in md
+    assert (root / "docs" / "bench" / "serving.png").read_bytes() == b"png"
+    assert (tmp_path / "out2" / "summary.json").is_file()

@@ -77,7 +77,7 @@ def read_examples(path: Path, kind: TaskKind) -> list[Example]:
     if not path.is_file():
         raise TinyExpertsError(
             "dataset file not found", where=str(path),
-            fix=f"create it in the {kind} format described in README (Datasets)",
+            fix=f"create it in the {kind} format described in docs/formats.md",
         )
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -135,7 +135,7 @@ class Ontology(BaseModel):
         except ValidationError as err:
             raise from_validation_error(
                 err, where=str(path),
-                fix="see the ontology format in README (nodes, edges, relation types)",
+                fix="see the ontology format in docs/formats.md (nodes, edges, relation types)",
             ) from None
 
     def save(self, path: str | Path) -> None:

@@ -1,0 +1,95 @@
+"""Every benchmark target tinyexperts names, in one table. The benches compute values, this
+module judges them, and `tinyexperts bench` writes each judgement into docs/bench/summary.json
+(`"targets"`: suite, name, value, goal, met) — a target is never left out because it missed.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Op = Literal[">=", ">", "<=", "=="]
+OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt,
+                                                  "<=": operator.le, "==": operator.eq}
+SPECIALIZED_EXPERTS = ("category", "attributes", "compatibility", "fault_codes")
+
+
+@dataclass(frozen=True)
+class Target:
+    suite: str
+    name: str  # the key of the value in the suite's flat values, e.g. "category.speedup_b1"
+    op: Op
+    goal: float
+    what: str  # one line for people: what is measured and why the goal
+
+
+def _per_expert(metric: str, op: Op, goal: float, what: str,
+                experts: tuple[str, ...] = SPECIALIZED_EXPERTS) -> list[Target]:
+    return [Target("experts", f"{e}.{metric}", op, goal, what) for e in experts]
+
+
+TARGETS: tuple[Target, ...] = (
+    *_per_expert("speedup_b1", ">=", 5.0, "student p50 at batch 1 vs its fp32 teacher"),
+    *_per_expert("quality_ratio", ">=", 0.97, "student main metric / teacher main metric"),
+    *_per_expert("bytes_ratio", "<=", 0.15, "student artifact bytes / teacher bytes"),
+    *_per_expert("f1_critical_ratio", ">=", 1.0,
+                 "student F1 on critical types / teacher's (constrained distillation)",
+                 ("attributes",)),
+    *_per_expert("coverage_ratio", ">=", 1.0,
+                 "student coverage of critical spans / teacher's", ("attributes",)),
+    Target("router", "exact_match", ">=", 0.95, "expert set exactly right, held-out phrasings"),
+    Target("router", "out_of_scope_recall", ">=", 0.90, "off-topic queries sent to no expert"),
+    Target("router", "speedup_b1", ">=", 1.5, "early exit vs full depth, mean, batch 1"),
+    Target("router", "speedup_b32", ">=", 1.5, "early exit vs full depth, mean, batch 32"),
+    Target("router", "early_vs_full_accuracy", ">=", 0.99,
+           "early-exit exact match / full-depth exact match"),
+    Target("router", "p50_b1_ms", "<=", 5.0, "router decision latency at batch 1"),
+    Target("router", "params", "<=", 5_000_000, "router parameters"),
+    Target("merge", "best_min_pct_of_variant", ">=", 97.0,
+           "best merge keeps this % of each site variant's top-1 on its own site"),
+    Target("merge", "best_pts_vs_joint", ">=", -1.0,
+           "best merge vs a joint retrain on all sites, points of top-1"),
+    Target("merge", "update_pct_of_joint", "<=", 40.0,
+           "update one site + re-merge, % of the joint retrain's time"),
+    Target("merge", "ewc_less_forgetting", "==", 1.0,
+           "some EWC λ forgets less than plain fine-tuning at ≤ 1 point new-site cost"),
+    Target("llm", "graph_minus_question_pts", ">=", 20.0,
+           "graph tokens vs question only, accuracy points"),
+    Target("llm", "graph_minus_text_pts", ">=", 0.0,
+           "graph tokens vs the ontology subgraph as text, accuracy points"),
+    Target("llm", "text_over_graph_prompt_tokens", ">=", 3.0,
+           "prompt tokens of the text path / of the graph path"),
+    Target("llm", "gnn_mrr_gain", ">", 0.0,
+           "GNN link-prediction MRR minus the best text-only encoder's (must be positive)"),
+    Target("serving", "overhead_ms", "<=", 10.0,
+           "HTTP predict p50 minus direct in-process p50, batch 1"),
+    Target("serving", "live_update_failed_requests", "<=", 0.0,
+           "failed requests during two live version switches under 8 clients"),
+)
+
+
+def targets_of(suite: str) -> list[Target]:
+    return [t for t in TARGETS if t.suite == suite]
+
+
+def goal(suite: str, name: str) -> float:
+    return next(t.goal for t in TARGETS if t.suite == suite and t.name == name)
+
+
+def judge(suite: str, values: Mapping[str, float | bool | None]) -> list[dict]:
+    """One entry per target of `suite`: value, goal, met. A missing value is not met."""
+    out = []
+    for t in targets_of(suite):
+        v = values.get(t.name)
+        v = float(v) if isinstance(v, bool | int | float) else None
+        met = v is not None and not math.isnan(v) and OPS[t.op](v, t.goal)
+        out.append({"suite": suite, "name": t.name, "value": v, "op": t.op, "goal": t.goal,
+                    "met": bool(met), "what": t.what})
+    return out
+
+
+def all_met(judged: list[dict]) -> bool:
+    return bool(judged) and all(j["met"] for j in judged)
