@@ -24,6 +24,7 @@ import torch
 
 from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
+from experts.core.targets import all_met, judge
 
 
 def _latency(answerer, questions: list[str], mode: str, max_new_tokens: int = 16) -> dict:
@@ -103,11 +104,11 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
         "text_cosine_mrr": lp["text-cosine"]["mrr"],
         "retrieval": quality["retrieval"], "eval_seconds": round(eval_s, 1),
     }
-    summary["targets_met"] = (summary["graph_minus_question_pts"] >= 20
-                              and summary["graph_minus_text_pts"] >= 0
-                              and summary["text_over_graph_prompt_tokens"] >= 3
-                              and gnn > max(lp["text-mlp"]["mrr"], lp["text-cosine"]["mrr"]))
-    result = {"summary": summary, "answers": rows, "link_prediction": link_rows,
+    summary["gnn_mrr_gain"] = round(gnn - max(lp["text-mlp"]["mrr"], lp["text-cosine"]["mrr"]),
+                                    4)
+    targets = judge("llm", summary)
+    summary["targets_met"] = all_met(targets)
+    result = {"summary": summary, "targets": targets, "answers": rows, "link_prediction": link_rows,
               "examples": {m: quality[m]["examples"] for m in ("question", "text", "graph")},
               "environment": environment()}
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
+from experts.core.targets import all_met, judge
 from router.data import read_router_data
 from router.runtime import Router, evaluate_router, route_latency
 
@@ -51,12 +52,9 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
         "speedup_b1": rows[0]["speedup_mean"], "speedup_b32": rows[1]["speedup_mean"],
         "p50_b1_ms": rows[0]["early_exit_p50_ms"],
     }
-    summary["targets_met"] = (summary["exact_match"] >= 0.95
-                              and (summary["out_of_scope_recall"] or 0) >= 0.90
-                              and min(summary["speedup_b1"], summary["speedup_b32"]) >= 1.5
-                              and summary["early_vs_full_accuracy"] >= 0.99
-                              and summary["p50_b1_ms"] <= 5.0)
-    result = {"summary": summary, "latency": rows, "quality": quality,
+    targets = judge("router", summary)
+    summary["targets_met"] = all_met(targets)
+    result = {"summary": summary, "targets": targets, "latency": rows, "quality": quality,
               "environment": environment()}
     out.mkdir(parents=True, exist_ok=True)
     write_csv([summary], out / "router.csv")

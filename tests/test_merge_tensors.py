@@ -7,7 +7,6 @@ import torch
 
 from experts.ewc import ewc_penalty
 from experts.merge.tensors import (
-    knots_basis,
     knots_basis_from_factors,
     knots_merge,
     merge_deltas,
@@ -72,11 +71,19 @@ def test_bad_arguments_are_refused(kwargs, match):
         merge_deltas([torch.ones(2), torch.ones(3)], "ties", [1.0, 1.0])
 
 
+def dense_knots_basis(updates: list[torch.Tensor]):
+    """The reference: the SVD of the stacked, formed updates (U·Σ, [V_i])."""
+    stacked = torch.cat(list(updates), dim=1)  # (d_out, n * d_in)
+    u, s, vh = torch.linalg.svd(stacked, full_matrices=False)
+    keep = s > s.max() * 1e-6  # the joint rank, at most Σ r_i
+    return u[:, keep] * s[keep], list(vh[keep].split(updates[0].shape[1], dim=1))
+
+
 def test_knots_alignment_round_trip_and_merge():
     torch.manual_seed(0)
     lora = [(torch.randn(6, 2), torch.randn(2, 5)) for _ in range(3)]
     updates = [b @ a for b, a in lora]
-    us, blocks = knots_basis(updates)
+    us, blocks = knots_basis_from_factors(lora)
     assert us.shape[1] == 6  # joint rank: min(d_out 6, 3 variants x rank 2)
     for upd, v in zip(updates, blocks, strict=True):
         assert torch.allclose(us @ v, upd, atol=1e-5)
@@ -84,7 +91,11 @@ def test_knots_alignment_round_trip_and_merge():
     merged = knots_merge(lora, "task_arithmetic", [0.2, 0.3, 0.5])
     assert torch.allclose(merged, 0.2 * updates[0] + 0.3 * updates[1] + 0.5 * updates[2],
                           atol=1e-5)
-    assert knots_merge(lora, "ties", [1, 1, 1], density=0.5).shape == (6, 5)
+    ties = knots_merge(lora, "ties", [1, 1, 1], density=0.5)
+    assert ties.shape == (6, 5)
+    # a kept basis (as the merge command keeps it per layer) gives the same merge
+    kept = knots_merge(lora, "ties", [1, 1, 1], density=0.5, basis=(us, blocks))
+    assert torch.allclose(kept, ties)
 
 
 def test_knots_basis_from_factors_matches_the_dense_svd():
@@ -92,7 +103,7 @@ def test_knots_basis_from_factors_matches_the_dense_svd():
     lora = [(torch.randn(40, 4), torch.randn(4, 30)) for _ in range(3)]
     updates = [b @ a for b, a in lora]
     us, blocks = knots_basis_from_factors(lora)
-    dense_us, dense_blocks = knots_basis(updates)
+    dense_us, dense_blocks = dense_knots_basis(updates)
     assert us.shape == dense_us.shape == (40, 12)  # joint rank 3 x 4
     for upd, v in zip(updates, blocks, strict=True):
         assert torch.allclose(us @ v, upd, atol=1e-4)

@@ -51,23 +51,11 @@ def merge_deltas(deltas: Sequence[torch.Tensor], method: str, weights: Sequence[
             return mu.dare_ties(deltas, w, density)
 
 
-def knots_basis(updates: Sequence[torch.Tensor]):
-    """(U·Σ, [V_i]) with updates[i] == (U·Σ) @ V_i (up to float error)."""
-    shapes = {tuple(u.shape) for u in updates}
-    if len(shapes) != 1:
-        raise ValueError(f"LoRA updates differ in shape: {sorted(shapes)}")
-    stacked = torch.cat(list(updates), dim=1)  # (d_out, n * d_in)
-    u, s, vh = torch.linalg.svd(stacked, full_matrices=False)
-    keep = s > s.max() * 1e-6 if s.numel() else s.bool()  # the joint rank, at most Σ r_i
-    us = u[:, keep] * s[keep]
-    blocks = list(vh[keep].split(updates[0].shape[1], dim=1))
-    return us, blocks
-
-
 def knots_basis_from_factors(lora: Sequence[tuple[torch.Tensor, torch.Tensor]]):
-    """`knots_basis` of the updates B_i·A_i without forming them: the stack is
-    [B_1 … B_n] · blockdiag(A_1 … A_n), so two thin QRs and the SVD of a (Σr × Σr) core
-    give the same U·Σ and V_i blocks (milliseconds instead of a large SVD per layer)."""
+    """(U·Σ, [V_i]) with B_i·A_i == (U·Σ) @ V_i: the SVD of the stacked updates
+    [B_1·A_1 … B_n·A_n] without forming them. The stack is [B_1 … B_n] · blockdiag(A_1 … A_n),
+    so two thin QRs and the SVD of a (Σr × Σr) core give U·Σ and the V_i blocks
+    (milliseconds instead of a large SVD per layer)."""
     shapes = {(b.shape[0], a.shape[1]) for b, a in lora}
     if len(shapes) != 1:
         raise ValueError(f"LoRA updates differ in shape: {sorted(shapes)}")
@@ -84,10 +72,12 @@ def knots_basis_from_factors(lora: Sequence[tuple[torch.Tensor, torch.Tensor]]):
 
 
 def knots_merge(lora: Sequence[tuple[torch.Tensor, torch.Tensor]], method: str,
-                weights: Sequence[float], density: float = 1.0, seed: int = 0
-                ) -> torch.Tensor:
-    """Merged ΔW (d_out, d_in) from the variants' LoRA factors (B_i (d_out, r), A_i (r, d_in))."""
-    us, blocks = knots_basis_from_factors(lora)
+                weights: Sequence[float], density: float = 1.0, seed: int = 0,
+                basis: tuple[torch.Tensor, list[torch.Tensor]] | None = None) -> torch.Tensor:
+    """Merged ΔW (d_out, d_in) from the variants' LoRA factors (B_i (d_out, r), A_i (r, d_in)):
+    the V_i blocks are merged in the shared basis. `basis` is `knots_basis_from_factors(lora)`
+    when the caller keeps it between merges (it does not depend on method or weights)."""
+    us, blocks = basis if basis is not None else knots_basis_from_factors(lora)
     return us @ merge_deltas(blocks, method, weights, density, seed)
 
 

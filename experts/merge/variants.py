@@ -24,7 +24,13 @@ from experts.core.errors import TinyExpertsError
 from experts.core.registry import Manifest, Registry
 from experts.data.datasets import ExpertData
 from experts.evaluate import quality
-from experts.merge.tensors import METHODS, knots_basis_from_factors, merge_deltas, union_head
+from experts.merge.tensors import (
+    METHODS,
+    knots_basis_from_factors,
+    knots_merge,
+    merge_deltas,
+    union_head,
+)
 from experts.predictor import Predictor, load_predictor
 from experts.specs import get_spec
 
@@ -160,12 +166,12 @@ def merge_predictors(variants: list[Variant], base: dict[str, torch.Tensor],
             continue
         module = "encoder." + name.removesuffix(".weight")
         if cfg.method == "knots" and f"{module}.lora_A" in variants[0].lora:
+            factors = [(v.lora[f"{module}.lora_B"], v.lora[f"{module}.lora_A"])
+                       for v in variants]
             if module not in knots_cache:
-                knots_cache[module] = knots_basis_from_factors(
-                    [(v.lora[f"{module}.lora_B"], v.lora[f"{module}.lora_A"]) for v in variants])
-            us, blocks = knots_cache[module]
-            merged[name] = w0 + us @ merge_deltas(blocks, cfg.inner, weights, cfg.density,
-                                                  cfg.seed)
+                knots_cache[module] = knots_basis_from_factors(factors)
+            merged[name] = w0 + knots_merge(factors, cfg.inner, weights, cfg.density, cfg.seed,
+                                            basis=knots_cache[module])
             continue
         method = cfg.inner if cfg.method == "knots" else cfg.method
         merged[name] = w0 + merge_deltas(deltas, method, weights, cfg.density, cfg.seed)
