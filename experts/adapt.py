@@ -36,7 +36,9 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from transformers import AutoTokenizer
 
+from experts.artifact import read_config
 from experts.core.assets import minilm_dir, sha256_file
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
@@ -47,6 +49,7 @@ from experts.ewc import EWC, fisher_diagonal
 from experts.model import canonical
 from experts.predictor import Predictor, load_predictor
 from experts.specs import ExpertSpec, get_spec
+from experts.teacher import encode_texts, new_teacher
 from experts.train import cross_entropy, fine_tune, seed_everything
 
 METHODS = ("finetune", "lora", "prompt", "hybrid")
@@ -161,7 +164,6 @@ def encoder_digest(model) -> str:
 
 def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str]:
     """Append rows for labels the parent never had (prototype rows if it uses them)."""
-    from experts.teacher import encode_texts
 
     new = [lab for lab in labels if lab not in predictor.labels]
     if not new:
@@ -179,7 +181,7 @@ def extend_head(predictor: Predictor, labels: list[str], info: dict) -> list[str
 
 
 def add_lora(model, cfg: AdaptConfig) -> None:
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # LoRA only; peft is slow to import
 
     with warnings.catch_warnings():  # peft reads an attribute transformers 5 renamed
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing")
@@ -190,7 +192,7 @@ def add_lora(model, cfg: AdaptConfig) -> None:
 def fold_lora(model) -> dict[str, torch.Tensor]:
     """Fold the LoRA updates into the weights; return the factors `{module}.lora_B` (scaled)
     and `{module}.lora_A`, with B·A == the update each weight received."""
-    from peft.tuners.lora import LoraLayer
+    from peft.tuners.lora import LoraLayer  # LoRA only; peft is slow to import
 
     factors: dict[str, torch.Tensor] = {}
     for name, module in model.encoder.named_modules():
@@ -225,15 +227,11 @@ def train_only(model, keep: Callable[[str], bool]) -> None:
 def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertData
                     ) -> tuple[Predictor, dict]:
     """The model adaptation starts from, and what it is (`base` record for merging)."""
-    from transformers import AutoTokenizer
-
-    from experts.teacher import new_teacher
 
     if parent == BASE:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
         predictor = new_teacher(expert, data.labels, data.label_info, tokenizer)
         return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
-    from experts.artifact import read_config
 
     version = parent or registry.active(expert)
     backend = read_config(registry.path(expert, version)).get("backend", "torch-fp32")

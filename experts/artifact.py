@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as QLinear
+from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from experts.core.errors import ArtifactError
 from experts.model import ExpertModel, HeadConfig
@@ -42,9 +46,6 @@ INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 def torch_dynamic_int8(model: ExpertModel) -> ExpertModel:
     """Every nn.Linear -> dynamically quantized int8 (per-channel weights)."""
-    import copy
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices
         warnings.simplefilter("ignore")
@@ -53,7 +54,6 @@ def torch_dynamic_int8(model: ExpertModel) -> ExpertModel:
 
 
 def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
-    from torch.ao.nn.quantized.dynamic import Linear as QLinear
 
     return {n: m for n, m in model.named_modules() if isinstance(m, QLinear)}
 
@@ -129,9 +129,8 @@ def export_onnx(model: ExpertModel, path: Path) -> None:
 
 
 def save_onnx_int8(model: ExpertModel, folder: Path) -> None:
-    import tempfile
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # the onnx-int8 backend only
 
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +151,7 @@ class OnnxExpertModel:
     """An ONNX Runtime session that answers like ExpertModel: same inputs, torch logits."""
 
     def __init__(self, folder: Path) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # the onnx-int8 backend only
 
         config = read_config(folder)
         self.head_config = HeadConfig(**config["head"])

@@ -12,6 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pycrfsuite
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline, make_union
+from sklearn.svm import LinearSVC
+
 from experts.data.formats import Example
 from experts.metrics import classification_metrics, tagging_metrics
 from experts.specs import TaskKind
@@ -22,10 +28,6 @@ def _text(kind: TaskKind, ex: Example) -> str:
 
 
 def tfidf_linear(kind: TaskKind, train: list[Example], test: list[Example]) -> dict:
-    import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline, make_union
-    from sklearn.svm import LinearSVC
 
     t0 = time.perf_counter()
     features = make_union(
@@ -71,7 +73,6 @@ def _shape(word: str) -> str:
 
 
 def crf(train: list[Example], test: list[Example], critical: tuple[str, ...]) -> dict:
-    import pycrfsuite
 
     t0 = time.perf_counter()
     trainer = pycrfsuite.Trainer(verbose=False)

@@ -22,6 +22,7 @@ from experts.core.environment import environment
 from experts.core.registry import MANIFEST, Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
+from experts.data.datasets import load_expert_data
 from experts.evaluate import quality
 from experts.latency import measure_latency
 from experts.predictor import load_predictor
@@ -61,7 +62,6 @@ def _config(registry: Registry, name: str, version: str) -> dict:
 
 def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
                  gemm_gflops: float) -> dict | None:
-    from experts.data.datasets import load_expert_data
 
     spec = get_spec(name)
     version = registry.active(name)
@@ -153,7 +153,7 @@ def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

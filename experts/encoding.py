@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from experts.data.formats import Example, PairExample, TagExample, TextExample
+from experts.data.formats import Example, PairExample, TagExample, TextExample, split_words
 from experts.specs import TaskKind
 
 IGNORE = -100
@@ -64,7 +64,6 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def as_examples(kind: TaskKind, inputs: list) -> list[Example]:
     """Raw request inputs (str, (a, b) or {"a","b"}, word lists) -> unlabeled examples."""
-    from experts.data.formats import split_words
 
     out: list[Example] = []
     for x in inputs:

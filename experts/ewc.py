@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import torch
+from tqdm.auto import tqdm
 
 from experts.data.formats import Example
 from experts.encoding import encode, model_inputs
@@ -27,7 +28,6 @@ def fisher_diagonal(predictor: Predictor, examples: list[Example], samples: int,
                     progress: bool = False) -> dict[str, torch.Tensor]:
     """Mean squared gradient of the log-likelihood, one example at a time, normalised to
     mean 1 over all entries. Word embeddings are left out (never trained)."""
-    from tqdm.auto import tqdm
 
     model = predictor.model
     rows = random.Random(seed).sample(list(examples), min(samples, len(examples)))
@@ -63,7 +63,7 @@ class EWC:
         self.anchor = {n: anchor[n].detach().clone().float() for n in keep}
 
     def penalty(self, model) -> torch.Tensor:
-        from peft.tuners.lora import LoraLayer
+        from peft.tuners.lora import LoraLayer  # LoRA only; peft is slow to import
 
         current: dict[str, torch.Tensor] = {}
         for name, p in model.named_parameters():

@@ -25,6 +25,12 @@ import torch
 from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, judge
+from experts.ontology.default import ensure_ontology
+from ontology_gnn.encoder import EncoderConfig
+from ontology_gnn.features import load_text_encoder, text_vectors
+from ontology_gnn.graph import from_ontology
+from ontology_gnn.pipeline import Answerer, evaluate_modes, link_prediction_study
+from ontology_gnn.qa import generate_qa, grounded_names
 
 
 def _latency(answerer, questions: list[str], mode: str, max_new_tokens: int = 16) -> dict:
@@ -51,12 +57,6 @@ def _latency(answerer, questions: list[str], mode: str, max_new_tokens: int = 16
 
 def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n: int = 12,
         log=print) -> dict:
-    from experts.ontology.default import ensure_ontology
-    from ontology_gnn.encoder import EncoderConfig
-    from ontology_gnn.features import load_text_encoder, text_vectors
-    from ontology_gnn.graph import from_ontology
-    from ontology_gnn.pipeline import Answerer, evaluate_modes, link_prediction_study
-    from ontology_gnn.qa import generate_qa, grounded_names
 
     onto = ensure_ontology(paths, log=log)
     kg = from_ontology(onto)
@@ -126,7 +126,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
 
 
 def _plot(rows: list[dict], link_rows: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

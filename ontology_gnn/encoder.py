@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_geometric.nn import HeteroConv, RGCNConv, SAGEConv
+from tqdm import tqdm
 
 from ontology_gnn.graph import GraphIndex, KnowledgeGraph, graph_index, to_hetero_data
 
@@ -63,7 +65,6 @@ class TextMLP(nn.Module):
 class HeteroSAGE(nn.Module):
     def __init__(self, types: list[str], edge_types: list, in_dim: int, hidden: int,
                  layers: int) -> None:
-        from torch_geometric.nn import HeteroConv, SAGEConv
 
         super().__init__()
         self.text = TextMLP(types, in_dim, hidden)
@@ -86,7 +87,6 @@ class HeteroSAGE(nn.Module):
 class RGCN(nn.Module):
     def __init__(self, types: list[str], edge_types: list, in_dim: int, hidden: int,
                  layers: int) -> None:
-        from torch_geometric.nn import RGCNConv
 
         super().__init__()
         self.types, self.edge_types = types, list(edge_types)
@@ -175,7 +175,6 @@ def _typed(kg: KnowledgeGraph, gi: GraphIndex, triples):
 def train_link_model(kg: KnowledgeGraph, features: torch.Tensor, train_triples,
                      cfg: EncoderConfig, progress: bool = False, log=print) -> LinkModel:
     """Train encoder + DistMult on `train_triples` (messages also flow only over them)."""
-    from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import torch
+from tqdm import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from experts.core.assets import minilm_dir
+from experts.model import mean_pool
 
 
 def load_text_encoder(encoder_dir=None):
     """(model, tokenizer) of the pretrained MiniLM (or of a folder holding a BERT)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from experts.core.assets import minilm_dir
 
     folder = str(encoder_dir or minilm_dir())
     return AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
@@ -19,9 +21,6 @@ def load_text_encoder(encoder_dir=None):
 def text_vectors(texts: list[str], model, tokenizer, batch: int = 64, max_length: int = 48,
                  progress: bool = False) -> torch.Tensor:
     """(N, H) float32 sentence vectors for `texts`."""
-    from tqdm import tqdm
-
-    from experts.model import mean_pool
 
     out = []
     steps = range(0, len(texts), batch)

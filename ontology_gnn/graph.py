@@ -113,7 +113,9 @@ def to_hetero_data(kg: KnowledgeGraph, features: torch.Tensor, triples=None):
     `triples` limits the edges (e.g. the training edges of a link-prediction split); every
     relation also gets its reverse so that both ends of an edge receive messages.
     """
-    from torch_geometric.data import HeteroData
+    from torch_geometric.data import (
+        HeteroData,  # the GNN side only; torch-geometric is slow to import
+    )
 
     if features.shape[0] != len(kg.entities):
         raise ValueError(f"{features.shape[0]} feature rows for {len(kg.entities)} entities")

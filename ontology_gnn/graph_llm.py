@@ -31,6 +31,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from experts.core.assets import offline, smollm_path
+from ontology_gnn.retrieve import describe
 
 MODES = ("question", "text", "graph")
 SYSTEM = ("You answer questions about car parts and diagnostic trouble codes. "
@@ -53,10 +59,6 @@ def llm_dtype() -> torch.dtype:
 def load_llm(gguf_path=None, dtype: torch.dtype | None = None):
     """The real SmolLM2-135M-Instruct (GGUF, dequantized), frozen, in eval mode, in
     `llm_dtype()` unless told otherwise."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from experts.core.assets import offline, smollm_path
 
     offline()
     path = Path(gguf_path) if gguf_path else smollm_path()
@@ -146,7 +148,6 @@ class GraphLLM:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def prompt(self, question: str, subgraph, mode: str) -> Prompt:
-        from ontology_gnn.retrieve import describe
 
         if mode == "question":
             return Prompt(self._ids(self._render(question)), [], [])
@@ -254,7 +255,6 @@ def name_embeddings(gllm: GraphLLM) -> torch.Tensor:
 def train_projector(gllm: GraphLLM, examples: list[tuple[object, str]],
                     cfg: ProjectorTrainConfig, progress: bool = True, log=print) -> dict:
     """Answer-only next-token loss; `examples` are (Prompt in graph mode, answer text)."""
-    from tqdm import tqdm
 
     t0 = time.perf_counter()
     rng = random.Random(cfg.seed)

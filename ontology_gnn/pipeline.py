@@ -21,9 +21,13 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
+from experts.core.environment import environment
 from experts.core.errors import NotFoundError, TinyExpertsError
 from experts.core.registry import Registry
+from experts.ontology.default import ensure_ontology
+from experts.ontology.schema import Ontology
 from ontology_gnn.encoder import (
     EncoderConfig,
     cosine_scorer,
@@ -31,6 +35,7 @@ from ontology_gnn.encoder import (
     rank_metrics,
     train_link_model,
 )
+from ontology_gnn.features import load_text_encoder, text_vectors
 from ontology_gnn.graph import KnowledgeGraph, from_ontology, split_triples
 from ontology_gnn.graph_llm import (
     MODES,
@@ -75,9 +80,6 @@ def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, see
 
 def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
                   progress: bool = True, log: Callable = print, text_encoder=None) -> dict:
-    from experts.core.environment import environment
-    from experts.ontology.default import ensure_ontology
-    from ontology_gnn.features import load_text_encoder, text_vectors
 
     registry = Registry(paths.registry)
     if registry.versions(ENCODER) and not force:
@@ -155,7 +157,6 @@ def make_index(kg: KnowledgeGraph, onto, vectors: torch.Tensor, text_dim: int,
 def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, modes=MODES, batch: int = 16,
                    names=None, progress: bool = False) -> dict:
     """Accuracy, grounded rate, prompt tokens and latency per mode on the same questions."""
-    from tqdm import tqdm
 
     subgraphs = [index.retrieve(q.question) for q in qa]
     out = {}
@@ -196,8 +197,6 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
                     progress: bool = True, log: Callable = print, llm=None,
                     n_per_kind: int | None = None, eval_per_kind: int | None = None) -> dict:
     """Train the projector on generated QA; evaluate the three modes; register."""
-    from experts.core.environment import environment
-    from experts.ontology.default import ensure_ontology
 
     registry = Registry(paths.registry)
     if registry.versions(GRAPH_LLM) and not force:
@@ -257,8 +256,6 @@ class Answerer:
 
     @classmethod
     def load(cls, paths, llm=None, text_encoder=None) -> Answerer:
-        from experts.ontology.schema import Ontology
-        from ontology_gnn.features import load_text_encoder, text_vectors
 
         registry = Registry(paths.registry)
         onto = Ontology.load(paths.ontology)

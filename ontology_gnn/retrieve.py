@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 import torch
 
@@ -56,7 +57,6 @@ class EntityIndex:
                  part_numbers: dict[str, str] | None = None, dense_floor: float = 0.55,
                  hub_degree: int = 40, per_relation: int = 3, max_entities: int = 8,
                  graph_vectors: torch.Tensor | None = None) -> None:
-        import faiss
 
         self.kg = kg
         self.encode_query = encode_query
@@ -131,7 +131,6 @@ class EntityIndex:
 
     def dense(self, question: str, k: int = 3) -> list[Link]:
         q = np.ascontiguousarray(self.encode_query(question).float().numpy()[None])
-        import faiss
 
         faiss.normalize_L2(q)
         scores, rows = self.faiss.search(q, k)

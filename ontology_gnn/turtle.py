@@ -39,7 +39,7 @@ def _local(iri: str) -> str:
 
 def write_turtle(kg: KnowledgeGraph, path: str | Path) -> Path:
     """Write the graph as Turtle (atomically: temp file + rename)."""
-    from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
+    from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef  # Turtle files only
 
     g = Graph()
     g.bind("owl", OWL)
@@ -66,7 +66,7 @@ def write_turtle(kg: KnowledgeGraph, path: str | Path) -> Path:
 
 def read_turtle(path: str | Path, name: str | None = None) -> KnowledgeGraph:
     """Read an RDF/OWL/SKOS Turtle file into a KnowledgeGraph; clear error if it is bad."""
-    from rdflib import OWL, RDF, RDFS, SKOS, Graph, Literal, URIRef
+    from rdflib import OWL, RDF, RDFS, SKOS, Graph, Literal, URIRef  # Turtle files only
 
     path = Path(path)
     if not path.is_file():

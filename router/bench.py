@@ -68,7 +68,7 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
 
 
 def _plot(quality: dict, rows: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from transformers import AutoTokenizer
+
+from experts.core.assets import minilm_dir
 from experts.core.environment import environment
 from experts.core.paths import Paths
 from experts.core.registry import Registry
@@ -28,9 +31,6 @@ def ensure_router_data(paths: Paths, force: bool = False, seed: int = 0, log: Ca
 
 def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed: int = 0,
                  progress: bool = True, log: Callable = print, encoder_config=None) -> dict:
-    from transformers import AutoTokenizer
-
-    from experts.core.assets import minilm_dir
 
     registry = Registry(paths.registry)
     if registry.versions(NAME) and not force:

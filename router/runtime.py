@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+from transformers import AutoTokenizer
 
+from experts.artifact import torch_dynamic_int8
+from experts.core.assets import offline
 from experts.core.errors import ArtifactError, TinyExpertsError
 from experts.core.stats import percentile
 from router import NAME
@@ -27,7 +32,6 @@ def fast_tokenizer(tokenizer, max_length: int):
     tokenizer with padding=True, truncation=True (tested), in 0.1 ms instead of 0.23 ms for
     one query — its Python wrapping is a tenth of a router call at batch 1. A copy, so the
     transformers tokenizer keeps its own settings."""
-    from tokenizers import Tokenizer
 
     fast = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
     fast.enable_truncation(max_length=max_length)
@@ -38,7 +42,6 @@ def fast_tokenizer(tokenizer, max_length: int):
 def as_served(model: RouterModel) -> RouterModel:
     """The router as served: its layers int8 (dynamic quantization, per-channel weights);
     the 13-output heads stay float, where quantizing the input costs more than it saves."""
-    from experts.artifact import torch_dynamic_int8
 
     served = torch_dynamic_int8(model)
     served.exits, served.classifier = model.exits, model.classifier
@@ -54,16 +57,12 @@ class Router:
 
     @classmethod
     def load(cls, folder: Path, version: str = "", int8: bool = True) -> Router:
-        from transformers import AutoTokenizer
-
-        from experts.core.assets import offline
 
         offline()
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             calib = json.loads((folder / "calibration.json").read_text(encoding="utf-8"))
             model = RouterModel.skeleton(config)
-            from safetensors.torch import load_file
 
             model.load_state_dict(load_file(str(folder / "model.safetensors")))
         except (OSError, ValueError, KeyError, RuntimeError) as err:

@@ -15,12 +15,15 @@ Writes serving.csv, serving.json and serving.png to --out and prints the table.
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import torch
 import yaml
 
 from experts.core.assets import home
@@ -82,7 +85,6 @@ def _concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
 
 
 def _direct(expert: str, n: int, threads: int) -> dict:
-    import torch
 
     torch.set_num_threads(threads)
     predictor = load_predictor(Registry(home() / "registry"), expert)
@@ -116,7 +118,6 @@ def _config(experts: list[str]):
 def run(out: Path, expert: str = "category", second: str = "compatibility",
         n: int = 200, seconds: float = 10.0) -> dict:
     """Run the serving suite; returns the results written to out/serving.json."""
-    import os
 
     out.mkdir(parents=True, exist_ok=True)
     reg = Registry(home() / "registry")
@@ -183,9 +184,8 @@ def _live_update(url: str, expert: str, reg: Registry, token: str, seconds: floa
 
 
 def _write(out: Path, r: dict) -> None:
-    import csv
 
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

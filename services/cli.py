@@ -1,6 +1,8 @@
 """`tinyexperts`: one entry point, one table of subcommands (COMMANDS), `--help` on each.
 
 Errors a user can cause print one line (what, where, fix) and exit 2; never a traceback.
+Every CLI module imports torch, Ray and the model code inside its `run_*` functions
+(function-local on purpose), so `--help` and the light commands start without loading them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""CLI: `tinyexperts adapt` (re-specialize one expert on new data) and `tinyexperts merge`."""
+"""CLI: `tinyexperts adapt` (re-specialize one expert on new data) and `tinyexperts merge`.
+
+Heavy imports stay inside the functions on purpose (see services/cli.py).
+"""
 
 from __future__ import annotations
 

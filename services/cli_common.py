@@ -1,4 +1,7 @@
-"""Small helpers shared by the CLI command modules (output, the registry, name lists)."""
+"""Small helpers shared by the CLI command modules (output, the registry, name lists).
+
+Heavy imports stay inside the functions on purpose (see services/cli.py).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""CLI: `tinyexperts ask "question"` and `tinyexperts ontology export|import`."""
+"""CLI: `tinyexperts ask "question"` and `tinyexperts ontology export|import`.
+
+Heavy imports stay inside the functions on purpose (see services/cli.py).
+"""
 
 from __future__ import annotations
 

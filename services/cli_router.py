@@ -1,4 +1,7 @@
-"""CLI: `tinyexperts route "query"` and `tinyexperts eval router`."""
+"""CLI: `tinyexperts route "query"` and `tinyexperts eval router`.
+
+Heavy imports stay inside the functions on purpose (see services/cli.py).
+"""
 
 from __future__ import annotations
 

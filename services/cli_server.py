@@ -1,6 +1,7 @@
 """The server-facing `tinyexperts` commands: serve, query, status, bench.
 
-Registered in the one command table, `services.cli.COMMANDS`.
+Registered in the one command table, `services.cli.COMMANDS`. Heavy imports stay inside
+the functions on purpose (see services/cli.py).
 """
 
 from __future__ import annotations

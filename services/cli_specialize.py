@@ -1,4 +1,7 @@
-"""CLI: `tinyexperts specialize` (run a recipe, or a beta sweep) and `tinyexperts report`."""
+"""CLI: `tinyexperts specialize` (run a recipe, or a beta sweep) and `tinyexperts report`.
+
+Heavy imports stay inside the functions on purpose (see services/cli.py).
+"""
 
 from __future__ import annotations
 

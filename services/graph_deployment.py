@@ -34,7 +34,7 @@ class GraphLLM:
     def _load(self):
         with self._lock:
             if self.answerer is None:
-                from experts.core.paths import Paths
+                from experts.core.paths import Paths  # the graph LLM stack loads on first use
                 from ontology_gnn.pipeline import Answerer
 
                 try:

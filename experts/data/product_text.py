@@ -13,7 +13,7 @@ import re
 
 from experts.data.formats import PairExample, TagExample, TextExample, split_words
 from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
-from experts.ontology.catalog_tables import MODEL_ALIASES, PART_CATEGORIES
+from experts.ontology.catalog_tables import COMPANION_CATEGORIES, MODEL_ALIASES, PART_CATEGORIES
 from experts.ontology.schema import Node, Ontology
 
 TITLE_TEMPLATES = [
@@ -247,7 +247,6 @@ def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
 def _companion_negatives(nodes: list[Node], compatible: dict[str, list[str]],
                          rng: random.Random) -> list[PairExample]:
     """Listing pairs from companion categories that share no vehicle: as many as positives."""
-    from experts.ontology.catalog_tables import COMPANION_CATEGORIES
 
     by_cat: dict[str, list[Node]] = {}
     for n in nodes:

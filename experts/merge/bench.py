@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from experts.adapt import BASE, AdaptConfig, adapt
@@ -32,6 +33,8 @@ from experts.core.environment import environment
 from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import judge
+from experts.data.datasets import load_split_folder
+from experts.evaluate import quality
 from experts.merge.sites import SITE_EXPERT, SITES, write_site_datasets
 from experts.merge.variants import MERGE_METHODS, MergeConfig, merge
 from experts.predictor import Predictor, load_predictor
@@ -77,8 +80,6 @@ def run(data_dir: Path, out: Path, *, quick: bool = False, seed: int = 0,
     log(f"update {UPDATED_SITE}: retrained {updated['version']} test {metric} "
         f"{updated['metrics']['test'][metric]:.4f} in {updated['seconds']:.0f}s")
     joint_pred = load_predictor(reg, SITE_EXPERT, joint["version"])
-    from experts.data.datasets import load_split_folder
-    from experts.evaluate import quality
 
     site_tests = {s: load_split_folder(SITE_EXPERT, sites_dir / s).splits["test"] for s in SITES}
     joint_site = {s: quality(joint_pred, rows)[metric] for s, rows in site_tests.items()}
@@ -224,11 +225,10 @@ def _mean(d: dict) -> float:
 
 
 def _plot(rows: list[dict], ewc_rows: list[dict], update: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # plots only; matplotlib is slow to import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
     merged = [r for r in rows if r["model"].startswith("merged")]

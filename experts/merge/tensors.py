@@ -25,7 +25,7 @@ METHODS = ("task_arithmetic", "ties", "dare_linear", "dare_ties")
 def merge_deltas(deltas: Sequence[torch.Tensor], method: str, weights: Sequence[float],
                  density: float = 1.0, seed: int = 0) -> torch.Tensor:
     """One merged delta from same-shaped deltas."""
-    from peft.utils import merge_utils as mu
+    from peft.utils import merge_utils as mu  # LoRA only; peft is slow to import
 
     if method not in METHODS:
         raise ValueError(f"unknown merge method {method!r}; one of {', '.join(METHODS)}")

@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from safetensors.torch import load_file
+from transformers import BertModel
 
-from experts.adapt import BASE_REF, encoder_digest
+from experts.adapt import BASE_REF, encoder_digest, previous_data
+from experts.core.assets import minilm_dir
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Manifest, Registry
 from experts.data.datasets import ExpertData
@@ -91,7 +93,6 @@ class Variant:
 
 def load_variants(registry: Registry, expert: str, versions: list[str]) -> list[Variant]:
     """Load and check the variants: ≥ 2, distinct, adapted, one base, same shapes."""
-    from experts.adapt import previous_data
 
     where = f"{expert} {','.join(versions)}"
     if len(versions) < 2 or len(set(versions)) != len(versions):
@@ -128,9 +129,6 @@ def load_variants(registry: Registry, expert: str, versions: list[str]) -> list[
 
 def base_encoder_state(variants: list[Variant], registry: Registry, expert: str) -> dict:
     """The weights every variant started from, checked against the recorded digest."""
-    from transformers import BertModel
-
-    from experts.core.assets import minilm_dir
 
     base = variants[0].manifest.data["base"]
     if base["ref"] == BASE_REF:

@@ -145,7 +145,7 @@ class TroubleCode:
 def load_dtc_table() -> dict[str, str]:
     """The raw code -> description table from the `obd` package."""
     try:
-        from obd.codes import DTC
+        from obd.codes import DTC  # read once, when the ontology is built
     except ImportError as err:  # pragma: no cover - exercised only on a broken install
         raise AssetError(
             f"the OBD-II code table is missing ({err})",

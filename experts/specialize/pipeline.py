@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from experts.core.assets import home
 from experts.core.environment import environment
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
@@ -61,7 +62,6 @@ def measure(model, ctx: StepContext, label_info: dict, *, quantized: Path | None
 
 def load_start(name: str, from_version: str | None, root: Path | None):
     """The version to specialize from (fp32), its manifest, its data and the home's paths."""
-    from experts.core.assets import home
 
     paths = Paths(root or home())
     registry = Registry(paths.registry)

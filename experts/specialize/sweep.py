@@ -22,6 +22,7 @@ from experts.core.errors import TinyExpertsError
 from experts.core.report import plot_sweep, write_csv
 from experts.evaluate import quality
 from experts.specialize.distill import student_from_teacher
+from experts.specialize.pipeline import load_start
 from experts.specialize.recipe import Distill, Recipe
 from experts.specialize.steps import StepContext
 from experts.specs import get_spec
@@ -55,7 +56,6 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
                from_version: str | None = None, root: Path | None = None,
                quick: bool = False, progress: bool = True, log: Callable = print) -> list[dict]:
-    from experts.specialize.pipeline import load_start
 
     spec = get_spec(name)
     *_, teacher, data = load_start(name, from_version, root)
