@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m services.grpc_stubs
 	touch $(STAMP)
 
-# Builds what is missing (ontology, datasets, four teachers) into $$TINYEXPERTS_HOME.
+# Builds what is missing (ontology, datasets, four teachers and their int8 students, the
+# router, the GNN encoder + graph-token LLM) into $$TINYEXPERTS_HOME.
 build: install
 	$(CLI) build
 
@@ -38,6 +39,7 @@ test-integration: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

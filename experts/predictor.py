@@ -14,7 +14,7 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import AutoTokenizer
 
-from experts.artifact import load_expert_model
+from experts.artifact import load_expert_model, read_config
 from experts.core.assets import offline
 from experts.core.errors import ArtifactError
 from experts.core.registry import Registry
@@ -32,6 +32,7 @@ class Predictor:
     label_info: dict[str, dict[str, str]] = field(default_factory=dict)
     version: str = ""
     batch_size: int = 64
+    backend: str = "torch-fp32"  # what the artifact's config.json records
 
     @property
     def kind(self):
@@ -128,4 +129,5 @@ def load_predictor(registry: Registry, name: str, version: str | None = None) ->
         raise ArtifactError(
             f"model has {model.head_config.num_labels} outputs but the manifest lists "
             f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
-    return Predictor(name, model, tokenizer, manifest.labels, info, version)
+    return Predictor(name, model, tokenizer, manifest.labels, info, version,
+                     backend=read_config(folder).get("backend", "torch-fp32"))

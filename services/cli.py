@@ -38,6 +38,9 @@ def add_build(p: argparse.ArgumentParser) -> None:
                                      "default: all of them")
     p.add_argument("--quick", action="store_true", help="small, fast training (~3 min)")
     p.add_argument("--force", action="store_true", help="rebuild even if present")
+    p.add_argument("--teachers-only", action="store_true",
+                   help="stop at the fp32 teachers; by default each expert's compressed "
+                        "student (deploy/recipes/<expert>.yaml) is built and activated")
     p.add_argument("--data-dir", type=Path,
                    help="your own datasets: DIR/<expert>/{train,validation,test}.jsonl|.conll")
     p.add_argument("--seed", type=int, default=0)
@@ -58,7 +61,7 @@ def run_build(a: argparse.Namespace) -> int:
 
         log(f"tiny LLM: {smollm_path(fetch=True)} (sha256 checked)")
     done = build(expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
-                 seed=a.seed, progress=not a.json, log=log)
+                 seed=a.seed, teachers_only=a.teachers_only, progress=not a.json, log=log)
     if a.json:
         print_out([{"expert": d["expert"], "version": d["version"],
                  "test": d["metrics"]["test"]} for d in done], True)
@@ -257,7 +260,7 @@ def run_registry(a: argparse.Namespace) -> int:
 # ---- the table --------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
-    "build": ("build what is missing: data, experts, router, GNN + graph-token LLM",
+    "build": ("build what is missing: data, teacher + int8 student per expert, router, GNN",
               add_build, run_build),
     "eval": ("evaluate an expert version on a split or file", add_eval, run_eval),
     "predict": ("run one expert on one input", add_predict, run_predict),

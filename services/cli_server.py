@@ -107,7 +107,9 @@ def run_status(a: argparse.Namespace) -> int:
     for e in experts:
         state = e["version"] or "-"
         note = f"  last error: {e['last_error']}" if e.get("last_error") else ""
-        print(f"  {e['expert']:<14} {state:<6} {'ready' if e['ready'] else 'NOT READY'}{note}")
+        backend = e.get("backend") or "-"
+        print(f"  {e['expert']:<14} {state:<6} {backend:<11} "
+              f"{'ready' if e['ready'] else 'NOT READY'}{note}")
     return 0
 
 

@@ -99,7 +99,7 @@ class Expert:
         if state:
             predictor = state[0]
             out.update(task=predictor.kind, labels=len(predictor.labels),
-                       params=predictor.model.num_params())
+                       params=predictor.model.num_params(), backend=predictor.backend)
             try:
                 metrics = self.registry.manifest(self.name, state[1]).metrics.get("test", {})
                 out["test_metrics"] = {k: v for k, v in metrics.items()

@@ -9,11 +9,13 @@ from services.cli import main
 
 @pytest.fixture(scope="session")
 def quick_home(tmp_path_factory):
-    """A $TINYEXPERTS_HOME with two real teachers, built with --quick (~2 min on 2 cores)."""
+    """A $TINYEXPERTS_HOME with two real teachers, built with --quick --teachers-only
+    (~2 min on 2 cores); test_real_build builds a student on a copy."""
     home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
     mp.setenv("TINYEXPERTS_HOME", str(home))
-    assert main(["build", "--experts", "category,compatibility", "--quick", "--json"]) == 0
+    assert main(["build", "--experts", "category,compatibility", "--quick",
+                 "--teachers-only", "--json"]) == 0
     yield home
     mp.undo()
 

@@ -46,3 +46,30 @@ def test_a_tampered_model_is_refused_by_the_cli(built_home, capsys):
         assert "sha256 of model.safetensors does not match" in capsys.readouterr().err
     finally:
         weights.write_bytes(original)
+
+
+def test_build_without_teachers_only_serves_the_int8_student(quick_home, tmp_path, monkeypatch,
+                                                              capsys):
+    """`build` goes on from the teacher to its student (default recipe), which becomes
+    active; a second build finds nothing to do; a rolled-back student is not rebuilt."""
+    import shutil
+
+    from experts.core.registry import Registry
+    from experts.predictor import load_predictor
+
+    home = tmp_path / "home"
+    shutil.copytree(quick_home, home)
+    monkeypatch.setenv("TINYEXPERTS_HOME", str(home))
+    assert main(["build", "--experts", "category", "--quick", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert [(d["expert"], d["version"]) for d in done] == [("category", "v2")]
+    reg = Registry(home / "registry")
+    assert reg.active("category") == "v2"
+    student = load_predictor(reg, "category")
+    assert student.backend == "onnx-int8" and reg.manifest("category").parent_version == "v1"
+    assert student.predict(["Bosch 0242236541 iridium spark plug 4 pcs"])[0]["label"]
+    assert main(["build", "--experts", "category", "--quick", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # nothing missing
+    reg.rollback("category")  # back to the teacher: the build respects that choice
+    assert main(["build", "--experts", "category", "--quick", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [] and reg.active("category") == "v1"

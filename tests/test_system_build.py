@@ -1,0 +1,59 @@
+"""The build's student stage on tiny models: teacher -> student (active) -> nothing to redo;
+a student the user rolled back is not rebuilt; a student that cannot be made leaves the
+teacher serving and says why."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from experts.core.paths import Paths
+from experts.core.registry import Registry
+from experts.predictor import load_predictor
+from services.system_build import ensure_student, serves_student
+
+TINY_RECIPE = """expert: category
+min_quality: 0.0
+steps:
+  - {op: distill, layers: [0], epochs: 1}
+  - {op: quantize, backend: torch-int8}
+"""
+
+
+@pytest.fixture()
+def home(tiny_home, tmp_path):
+    root = tmp_path / "home"
+    shutil.copytree(tiny_home, root)
+    return Paths(root)
+
+
+def test_student_is_built_activated_and_not_redone(home, tmp_path):
+    recipe = tmp_path / "category.yaml"
+    recipe.write_text(TINY_RECIPE)
+    reg = Registry(home.registry)
+    logs: list[str] = []
+    kw = dict(quick=True, force=False, progress=False, log=logs.append, recipe=recipe)
+    assert not serves_student(reg, "category")
+    made = ensure_student("category", home, reg, **kw)
+    assert made["version"] == "v2" and made["stage"] == "student"
+    assert reg.active("category") == "v2" and serves_student(reg, "category")
+    student = load_predictor(reg, "category")
+    assert student.backend == "torch-int8" and reg.manifest("category").parent_version == "v1"
+    assert student.model.num_params() < load_predictor(reg, "category", "v1").model.num_params()
+    assert ensure_student("category", home, reg, **kw) is None  # nothing missing
+    assert "already serves a student (v2)" in logs[-1]
+    reg.rollback("category")  # the user chose the teacher: the build respects it
+    assert ensure_student("category", home, reg, **kw) is None
+    assert reg.active("category") == "v1" and "v2 is a student of v1 but not active" in logs[-1]
+    assert reg.versions("category") == ["v1", "v2"]
+
+
+def test_a_student_that_cannot_be_made_leaves_the_teacher_serving(home):
+    # the default recipe distills MiniLM layers 0, 2 and 5: the 2-layer tiny teacher has none
+    reg = Registry(home.registry)
+    logs: list[str] = []
+    assert ensure_student("category", home, reg, quick=True, force=False, progress=False,
+                          log=logs.append) is None
+    assert reg.active("category") == "v1" and reg.versions("category") == ["v1"]
+    assert "the student was not activated" in logs[-1] and "v1 keeps serving" in logs[-1]
