@@ -61,20 +61,23 @@ def update_summary(summary: dict, results: dict, seconds: dict, env: dict, comma
                         "seconds": seconds.get(name), "table": result.get("table"),
                         "result": json.loads(json.dumps(_clean(result), default=str))}
     ordered = {k: suites[k] for k in [*SUITE_ORDER, *sorted(suites)] if k in suites}
-    targets = [t for name, s in ordered.items() for t in _targets(name, s["result"])]
+    targets = [t for name in dict.fromkeys([*SUITE_ORDER, *ordered])
+               for t in _targets(name, ordered[name]["result"] if name in ordered else None)]
     return {"generated": now, **git, "machine": env, "suites": ordered, "targets": targets}
 
 
-def _targets(suite: str, result: dict) -> list[dict]:
-    """The suite's judged targets; a target the run did not judge is listed as not met."""
-    judged = {t["name"]: t for t in result.get("targets") or []}
+def _targets(suite: str, result: dict | None) -> list[dict]:
+    """Every target of the suite, judged by its run; a target the run did not judge, or of
+    a suite that has not run yet, is listed with `measured: false` and `met: false`."""
+    judged = {t["name"]: t for t in (result or {}).get("targets") or []}
     out = []
     for t in TARGETS:
         if t.suite != suite:
             continue
-        out.append(judged.get(t.name) or {"suite": suite, "name": t.name, "value": None,
-                                          "op": t.op, "goal": t.goal, "met": False,
-                                          "what": t.what})
+        entry = judged.get(t.name)
+        out.append({**entry, "measured": entry["value"] is not None} if entry else
+                   {"suite": suite, "name": t.name, "value": None, "op": t.op, "goal": t.goal,
+                    "met": False, "what": t.what, "measured": False})
     return out
 
 
@@ -89,8 +92,12 @@ def render_markdown(summary: dict, png_prefix: str = "docs/bench/") -> str:
              f"{env.get('torch_threads')}, Python {env.get('python')}; {libs}.", "",
              f"Targets met: {met} of {len(summary['targets'])}.", "",
              "| suite | measured | commit | wall time (s) | targets met |", "|---|---|---|---|---|"]
-    for name, s in summary["suites"].items():
+    for name in dict.fromkeys([*SUITE_ORDER, *summary["suites"]]):
         ts = [t for t in summary["targets"] if t["suite"] == name]
+        s = summary["suites"].get(name)
+        if s is None:
+            lines.append(f"| {name} | not run yet | | | 0 of {len(ts)} (not measured) |")
+            continue
         commit = (s.get("commit") or "?")[:10] + (" (dirty)" if s.get("dirty") else "")
         lines.append(f"| [{name}](#{name}) | {s['generated']} | {commit} | {s.get('seconds')} "
                      f"| {sum(t['met'] for t in ts)} of {len(ts)} |")

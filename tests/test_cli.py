@@ -87,8 +87,9 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     assert list(summary["suites"]) == ["router", "serving"]  # the router run is kept
     assert summary["suites"]["router"]["seconds"] == 12.0
     names = [(t["suite"], t["name"]) for t in summary["targets"]]
-    assert names == [("router", t.name) for t in targets_of("router")] + \
-        [("serving", t.name) for t in targets_of("serving")]  # missed ones too
+    assert names == [(s, t.name) for s in ("experts", "router", "merge", "llm", "serving")
+                     for t in targets_of(s)]  # missed ones and suites not run yet too
+    assert {t["measured"] for t in summary["targets"] if t["suite"] == "merge"} == {False}
     by = {(t["suite"], t["name"]): t for t in summary["targets"]}
     assert by["router", "exact_match"]["met"] is True
     assert by["router", "p50_b1_ms"]["met"] is False  # 7.5 ms > 5 ms
@@ -96,6 +97,7 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     assert by["serving", "overhead_ms"]["met"] is True
     assert by["serving", "live_update_failed_requests"]["met"] is False  # not measured
     md = (root / "BENCHMARKS.md").read_text()
+    assert "| merge | not run yet |" in md
     assert "| 0.9612 |" in md and "| p50_b1_ms | 7.5 | <= 5 | **no** |" in md
     assert (root / "docs" / "bench" / "serving.png").read_bytes() == b"png"
     assert (tmp_path / "out2" / "summary.json").is_file()

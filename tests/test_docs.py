@@ -87,7 +87,7 @@ def test_docs_quote_only_figures_the_summary_holds(summary):
 def test_summary_names_every_target_with_its_verdict(summary):
     from experts.core.targets import targets_of
 
-    for suite in summary["suites"]:
+    for suite in ("experts", "router", "merge", "llm", "serving"):  # run or not
         listed = [t["name"] for t in summary["targets"] if t["suite"] == suite]
         assert listed == [t.name for t in targets_of(suite)]
     assert all(isinstance(t["met"], bool) for t in summary["targets"])
