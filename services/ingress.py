@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -70,6 +72,25 @@ async def _limit_body(request: Request, call_next):
 @api.exception_handler(TinyExpertsError)
 async def _user_error(_: Request, err: TinyExpertsError) -> JSONResponse:
     return JSONResponse({"detail": err.message}, status_code=err.status)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, with every string made encodable: JSON may carry a lone surrogate
+    (`"\\ud800"`, valid syntax but not Unicode); echoed as sent it would fail to encode
+    and turn the 422 into a 500. It is echoed escaped instead."""
+    return JSONResponse({"detail": encodable(jsonable_encoder(err.errors()))}, status_code=422)
+
+
+def encodable(obj):
+    """`obj` with every string that is not valid Unicode backslash-escaped."""
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {encodable(k): encodable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [encodable(v) for v in obj]
+    return obj
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)

@@ -26,6 +26,18 @@ def not_blank(v: str, what: str) -> str:
     return v
 
 
+def utf8(v: str, what: str) -> str:
+    """Valid JSON can still hold text that is not Unicode (a lone surrogate, "\\ud800").
+    pydantic refuses it in plain `str` fields; dict entries and the strings of a
+    `str | PairInput` list are checked here."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{what} is not valid Unicode text (character {err.start}: a lone "
+                         "surrogate); send UTF-8 text") from None
+    return v
+
+
 class AppArgs(BaseModel):
     """Arguments of `services.app:app_builder` (the `args:` block of deploy/serve_*.yaml)."""
 
@@ -69,6 +81,8 @@ class PredictRequest(BaseModel):
         for i, x in enumerate(v):
             if isinstance(x, str) and not (0 < len(x.strip()) and len(x) <= MAX_TEXT_CHARS):
                 raise ValueError(f"inputs[{i}] must be 1..{MAX_TEXT_CHARS} characters of text")
+            if isinstance(x, str):  # a str inside the union is not checked for Unicode
+                utf8(x, f"inputs[{i}]")
         return v
 
 
@@ -86,6 +100,14 @@ class QueryRequest(BaseModel):
     @classmethod
     def _not_blank(cls, v: str) -> str:
         return not_blank(v, "text")
+
+    @field_validator("context")
+    @classmethod
+    def _context_utf8(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for key, value in (v or {}).items():
+            utf8(key, "context key")
+            utf8(value, f"context.{key}")
+        return v
 
 
 class AskRequest(BaseModel):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from experts.core.errors import TinyExpertsError
 from services.grpc_codec import predict_from_proto, query_from_proto
 from services.grpc_stubs import load
-from services.schemas import MAX_BATCH, MAX_TEXT_CHARS, PredictRequest, QueryRequest
+from services.schemas import (
+    MAX_BATCH,
+    MAX_TEXT_CHARS,
+    AskRequest,
+    PredictRequest,
+    QueryRequest,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +50,45 @@ def test_bad_queries_are_refused(body):
 def test_bad_predict_requests_are_refused(body):
     with pytest.raises(ValidationError):
         PredictRequest.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("model", "raw", "field"),
+    [
+        (QueryRequest, '{"text": "spark \\ud800 plug"}', "text"),
+        (QueryRequest, '{"text": "ok", "context": {"b": "\\udfff"}}', "context"),
+        (PredictRequest, '{"inputs": ["ok", "\\ud800"]}', "inputs"),  # "inputs[1] is not ..."
+        (PredictRequest, '{"inputs": [{"a": "ok", "b": "\\ud83d"}]}', "inputs.0.PairInput.b"),
+        (AskRequest, '{"question": "what is \\ud800?"}', "question"),
+    ],
+)
+def test_json_with_a_lone_surrogate_is_refused_naming_the_field(model, raw, field):
+    # valid JSON syntax, but not Unicode text; the HTTP layer parses with json.loads, which
+    # accepts it: the schema refuses it (422 naming the field), never a 500 later
+    with pytest.raises(ValidationError) as err:
+        model.model_validate(json.loads(raw))
+    locs = [".".join(map(str, e["loc"])) for e in err.value.errors()]
+    assert any(loc.startswith(field) for loc in locs), locs
+    assert "unicode" in str(err.value).lower()
+    assert model.model_validate(json.loads(raw.replace("\\ud8", "x").replace("\\udf", "x")))
+
+
+def test_a_422_that_echoes_a_lone_surrogate_still_renders():
+    # what the HTTP layer does with such a body: parse, validate, answer 422 (not a 500)
+    import asyncio
+
+    from fastapi.exceptions import RequestValidationError
+
+    from services.ingress import _invalid_request
+
+    try:
+        QueryRequest.model_validate(json.loads('{"text": "\\ud800"}'))
+    except ValidationError as err:
+        errors = err.errors()
+    response = asyncio.run(_invalid_request(None, RequestValidationError(errors)))
+    assert response.status_code == 422
+    body = json.loads(response.body)
+    assert body["detail"][0]["loc"] == ["text"] and body["detail"][0]["input"] == "\\ud800"
 
 
 def test_grpc_messages_go_through_the_same_validation():

@@ -165,6 +165,12 @@ def test_bad_requests_get_a_4xx_or_503_with_a_reason(server, method, path, body,
 def test_invalid_json_and_wrong_token(server):
     status, _ = call("POST", f"{server.url}/v1/query", raw=b'{"text": ')
     assert status == 422
+    # valid JSON, not Unicode (a lone surrogate): a 422 naming the field, not a 500
+    for path, raw in (("/v1/query", b'{"text": "\\ud800"}'),
+                      ("/v1/ask", b'{"question": "\\ud800?"}')):
+        status, out = call("POST", f"{server.url}{path}", raw=raw)
+        assert status == 422, out
+        assert "unicode" in json.dumps(out).lower()
     status, out = call("POST", f"{server.url}/v1/experts/category/activate",
                        {"version": "v1"}, token="wrong")
     assert status == 401 and "token" in out["detail"]
