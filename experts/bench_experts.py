@@ -62,7 +62,6 @@ def _config(registry: Registry, name: str, version: str) -> dict:
 
 def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
                  gemm_gflops: float) -> dict | None:
-
     spec = get_spec(name)
     version = registry.active(name)
     manifest = registry.manifest(name, version)

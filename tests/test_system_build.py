@@ -57,3 +57,29 @@ def test_a_student_that_cannot_be_made_leaves_the_teacher_serving(home):
                           log=logs.append) is None
     assert reg.active("category") == "v1" and reg.versions("category") == ["v1"]
     assert "the student was not activated" in logs[-1] and "v1 keeps serving" in logs[-1]
+
+
+def test_experts_bench_judges_every_target_from_the_rows_it_measured(home, tmp_path):
+    from experts.bench_experts import run
+    from experts.core.targets import targets_of
+
+    recipe = tmp_path / "category.yaml"
+    recipe.write_text(TINY_RECIPE)
+    reg = Registry(home.registry)
+    ensure_student("category", home, reg, quick=True, force=False, progress=False,
+                   log=lambda *_: None, recipe=recipe)
+    result = run(reg, home.data, tmp_path / "out", rounds=1, log=lambda *_: None)
+    assert [r["expert"] for r in result["rows"]] == ["category"]  # the only student
+    row = result["rows"][0]
+    judged = {t["name"]: t for t in result["targets"]}
+    assert list(judged) == [t.name for t in targets_of("experts")]
+    assert judged["category.speedup_b1"]["value"] == pytest.approx(row["speedup_b1"])
+    assert judged["category.speedup_b1"]["met"] == (row["speedup_b1"] >= 5.0)
+    assert judged["category.bytes_ratio"]["met"] == (row["bytes_ratio"] <= 0.15)
+    assert row["targets_met"] == all(t["met"] for n, t in judged.items()
+                                     if n.startswith("category."))
+    # experts without a student are judged too: not measured, not met
+    assert judged["attributes.quality_ratio"]["value"] is None
+    assert not judged["attributes.quality_ratio"]["met"]
+    assert "Roofline: FP32 GEMM ceiling measured" in result["table"]
+    assert (tmp_path / "out" / "experts.png").is_file()
