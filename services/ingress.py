@@ -75,7 +75,7 @@ async def _user_error(_: Request, err: TinyExpertsError) -> JSONResponse:
 
 
 @api.exception_handler(RequestValidationError)
-async def _invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, with every string made encodable: JSON may carry a lone surrogate
     (`"\\ud800"`, valid syntax but not Unicode); echoed as sent it would fail to encode
     and turn the 422 into a 500. It is echoed escaped instead."""

@@ -79,13 +79,13 @@ def test_a_422_that_echoes_a_lone_surrogate_still_renders():
 
     from fastapi.exceptions import RequestValidationError
 
-    from services.ingress import _invalid_request
+    from services.ingress import invalid_request
 
     try:
         QueryRequest.model_validate(json.loads('{"text": "\\ud800"}'))
     except ValidationError as err:
         errors = err.errors()
-    response = asyncio.run(_invalid_request(None, RequestValidationError(errors)))
+    response = asyncio.run(invalid_request(None, RequestValidationError(errors)))
     assert response.status_code == 422
     body = json.loads(response.body)
     assert body["detail"][0]["loc"] == ["text"] and body["detail"][0]["input"] == "\\ud800"
