@@ -26,13 +26,16 @@ DROP_KEYS = ("examples", "environment")  # sample answers are large; the machine
 
 
 def git_state(root: Path) -> dict:
-    """The commit the numbers were measured at, and whether tracked files differed from it."""
+    """The commit the numbers were measured at, and whether tracked files (other than the
+    bench's own BENCHMARKS.md and docs/bench/) differed from it."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
                               timeout=30).stdout.strip()
     try:
-        return {"commit": git("rev-parse", "HEAD") or None,
-                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        # the bench's own outputs do not make the code dirty (suites run one after another)
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      f":!{BENCHMARKS}", f":!{SUMMARY.parent}")
+        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(changed)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
