@@ -62,6 +62,12 @@ def serves_student(registry: Registry, name: str) -> bool:
     return read_config(registry.path(name, version)).get("backend", "torch-fp32") != "torch-fp32"
 
 
+def _is_student_of(registry: Registry, name: str, version: str, teacher: str) -> bool:
+    """`version` was specialized by a recipe from `teacher` (adapt and merge record others)."""
+    manifest = registry.manifest(name, version)
+    return manifest.parent_version == teacher and "steps" in (manifest.recipe or {})
+
+
 def ensure_student(name: str, paths: Paths, registry: Registry, *, quick: bool, force: bool,
                    progress: bool, log: Callable, recipe: Path | None = None) -> dict | None:
     """Specialize the active teacher with the expert's default recipe; the student becomes
@@ -72,9 +78,7 @@ def ensure_student(name: str, paths: Paths, registry: Registry, *, quick: bool, 
         log(f"{name}: already serves a student ({registry.active(name)}); --force rebuilds")
         return None
     teacher = registry.active(name)
-    made = [v for v in registry.versions(name)
-            if registry.manifest(name, v).parent_version == teacher and v != teacher
-            and registry.manifest(name, v).recipe and "steps" in registry.manifest(name, v).recipe]
+    made = [v for v in registry.versions(name) if _is_student_of(registry, name, v, teacher)]
     if made and not force:
         log(f"{name}: {made[-1]} is a student of {teacher} but not active (rolled back?); "
             f"`tinyexperts registry activate {name} {made[-1]}` serves it, --force rebuilds")
