@@ -1,9 +1,10 @@
 """The one source of the project's numbers: `tinyexperts bench` writes BENCHMARKS.md and
 docs/bench/summary.json here, and nothing else writes them.
 
-summary.json holds the machine and library versions, every suite's result with the commit
-and date it was measured at, and a flat `"targets"` list (suite, name, value, goal, met) with
-every target of every suite that has run — a missed target stays in, `met: false`. A run of
+summary.json holds every suite's result with the commit, date, machine and library versions
+it was measured with, and a flat `"targets"` list (suite, name, value, goal, met) with
+every named target — a missed one stays in with `met: false`, and one of a suite that has
+not run yet with `measured: false`. A run of
 one suite replaces only that suite's part; the other suites keep their own commit and date.
 BENCHMARKS.md is rendered from summary.json, so the two never disagree.
 """
@@ -60,7 +61,7 @@ def update_summary(summary: dict, results: dict, seconds: dict, env: dict, comma
     """`summary` with the suites in `results` replaced (pure: returns a new dict)."""
     suites = dict(summary.get("suites", {}))
     for name, result in results.items():
-        suites[name] = {"generated": now, **git, "command": command,
+        suites[name] = {"generated": now, **git, "command": command, "machine": env,
                         "seconds": seconds.get(name), "table": result.get("table"),
                         "result": json.loads(json.dumps(_clean(result), default=str))}
     ordered = {k: suites[k] for k in [*SUITE_ORDER, *sorted(suites)] if k in suites}

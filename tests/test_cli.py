@@ -86,6 +86,7 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     summary = json.loads((root / "docs" / "bench" / "summary.json").read_text())
     assert list(summary["suites"]) == ["router", "serving"]  # the router run is kept
     assert summary["suites"]["router"]["seconds"] == 12.0
+    assert summary["suites"]["router"]["machine"]["cpu"] == "test cpu"
     names = [(t["suite"], t["name"]) for t in summary["targets"]]
     assert names == [(s, t.name) for s in ("experts", "router", "merge", "llm", "serving")
                      for t in targets_of(s)]  # missed ones and suites not run yet too
