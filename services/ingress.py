@@ -269,9 +269,9 @@ class Ingress:
 
     def _check_admin(self, authorization: str | None) -> None:
         token = os.environ.get(self.args.admin_token_env, "")
-        if not token:
-            raise HTTPException(503, f"admin API disabled: set {self.args.admin_token_env} "
-                                     "in the server's environment")
+        if not token:  # a choice of the operator, not an outage: 403, not 503
+            raise HTTPException(403, f"admin API disabled: set {self.args.admin_token_env} "
+                                     "in the server's environment to enable it")
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong admin token (Authorization: Bearer …)")

@@ -103,3 +103,25 @@ def test_grpc_messages_go_through_the_same_validation():
     name, req = predict_from_proto(pb2.PredictRequest(expert="compatibility",
                                                       pairs=[pb2.Pair(a="a", b="b")]))
     assert name == "compatibility" and req.inputs[0].b == "b"
+
+
+def test_admin_calls_without_a_configured_token_are_forbidden_not_unavailable(monkeypatch):
+    # the Ingress method itself (the deployment's class), without starting Serve
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from services.ingress import Ingress
+    from services.schemas import AppArgs
+
+    check = Ingress.func_or_class._check_admin
+    replica = SimpleNamespace(args=AppArgs())
+    monkeypatch.delenv("TINYEXPERTS_ADMIN_TOKEN", raising=False)
+    with pytest.raises(HTTPException) as err:
+        check(replica, "Bearer anything")
+    assert err.value.status_code == 403 and "admin API disabled" in err.value.detail
+    monkeypatch.setenv("TINYEXPERTS_ADMIN_TOKEN", "s3cret")
+    with pytest.raises(HTTPException) as err:
+        check(replica, "Bearer wrong")
+    assert err.value.status_code == 401
+    check(replica, "Bearer s3cret")  # the right token passes
