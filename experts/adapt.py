@@ -38,7 +38,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
-from experts.artifact import read_config
+from experts.artifact import backend_of
 from experts.core.assets import minilm_dir, sha256_file
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
@@ -234,7 +234,7 @@ def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertDa
         return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
 
     version = parent or registry.active(expert)
-    backend = read_config(registry.path(expert, version)).get("backend", "torch-fp32")
+    backend = backend_of(registry.path(expert, version))
     if backend != "torch-fp32":
         raise TinyExpertsError(f"{expert} {version} is a {backend} artifact and cannot be "
                                "trained further", where=f"{expert} {version}",

@@ -26,18 +26,19 @@ from torch.ao.nn.quantized.dynamic import Linear as QLinear
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from experts.core.errors import ArtifactError
-from experts.model import ExpertModel, HeadConfig
+from experts.model import ExpertModel, HeadConfig, read_config
 
 BACKENDS = ("torch-int8", "onnx-int8")
 
 
-def read_config(folder: Path) -> dict:
-    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+def backend_of(folder: Path) -> str:
+    """The backend an artifact's config.json records: torch-fp32 (default) or an int8 one."""
+    return read_config(folder).get("backend", "torch-fp32")
 
 
 def load_expert_model(folder: Path):
     """Any backend an artifact records: torch fp32, torch dynamic int8, ONNX Runtime int8."""
-    backend = read_config(folder).get("backend", "torch-fp32")
+    backend = backend_of(folder)
     if backend == "torch-fp32":
         return ExpertModel.load(folder)
     return load_quantized(folder, backend)

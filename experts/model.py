@@ -145,7 +145,7 @@ class ExpertModel(nn.Module):
 
     @classmethod
     def load(cls, folder: Path) -> ExpertModel:
-        model = cls.skeleton(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+        model = cls.skeleton(read_config(folder))
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         return model.eval()
 
@@ -156,6 +156,11 @@ class ExpertModel(nn.Module):
         model = cls(encoder.config, head)
         model.encoder = encoder
         return model
+
+
+def read_config(folder: Path) -> dict:
+    """An artifact's config.json: encoder, head, structure, backend."""
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
 
 
 def canonical(name: str) -> str:

@@ -14,7 +14,7 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import AutoTokenizer
 
-from experts.artifact import load_expert_model, read_config
+from experts.artifact import backend_of, load_expert_model
 from experts.core.assets import offline
 from experts.core.errors import ArtifactError
 from experts.core.registry import Registry
@@ -130,4 +130,4 @@ def load_predictor(registry: Registry, name: str, version: str | None = None) ->
             f"model has {model.head_config.num_labels} outputs but the manifest lists "
             f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
     return Predictor(name, model, tokenizer, manifest.labels, info, version,
-                     backend=read_config(folder).get("backend", "torch-fp32"))
+                     backend=backend_of(folder))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from experts.artifact import read_config
+from experts.artifact import backend_of
 from experts.core.assets import home, smollm_path
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
@@ -59,7 +59,7 @@ def serves_student(registry: Registry, name: str) -> bool:
         version = registry.active(name)
     except TinyExpertsError:
         return False
-    return read_config(registry.path(name, version)).get("backend", "torch-fp32") != "torch-fp32"
+    return backend_of(registry.path(name, version)) != "torch-fp32"
 
 
 def _is_student_of(registry: Registry, name: str, version: str, teacher: str) -> bool:
