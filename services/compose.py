@@ -1,0 +1,403 @@
+"""One answer from the experts and the ontology: plan each chosen expert's inputs from the
+query, then compose the experts' results and the ontology's records into `answer` + `facts`.
+
+Pure logic (no Ray, no I/O): the Ingress calls `plan()`, runs the planned expert calls in
+parallel, and calls `compose()` with their results.
+
+Rules (what the ontology holds wins over a model's guess, and the answer says which it used):
+- a product the catalog holds (linked by its part number): its category, attributes and
+  fitment come from the catalog; the compatibility expert still judges the (listing,
+  vehicle) pair and is reported as a second opinion;
+- a part the catalog does not hold: the answer says so and uses only what the text gives —
+  the category expert's label for the text, the attributes expert's spans, the
+  compatibility expert's judgement of the text against the vehicle — never a catalog value;
+- a trouble code: its ontology record (meaning, subsystem); "what part should I buy" → the
+  part categories of the components it affects (or, when it names none, of its subsystem's
+  components), and products of those categories that fit the named vehicle;
+- symptoms without a code: the fault_codes expert's top codes, each with its record;
+- nothing structured found: the LLM (when the router chose it), else a clear question back.
+Every entity the answer names is in `facts`, each fact with its source and confidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from experts.ontology.linker import Links, OntologyLinker, VehicleMention
+from experts.ontology.schema import Node, Ontology
+
+FIT_CUE = re.compile(r"\b(fits?|fitting|fitment|compatible|compatibility|work (?:on|with|in)|"
+                     r"go(?:es)? (?:on|in)|right (?:one|part) for|for my|will it|install)\b", re.I)
+WHICH_VEHICLES_CUE = re.compile(r"\b(which|what)\s+(vehicles?|cars?|models?|trucks?)\b", re.I)
+CATEGORY_CUE = re.compile(r"\b(what|which)\s+(kind|type|sort|category)\b|\bcategory\b", re.I)
+BUY_CUE = re.compile(r"\b(buy|replace|replacement|order|need|part|parts|fix|repair)\b", re.I)
+MEANING_CUE = re.compile(r"\b(mean|means|meaning|what is|what's|stand for|definition)\b", re.I)
+YEAR_RANGE = re.compile(r"\b(?:19|20)\d\d\s*(?:-|–|to)\s*(?:(?:19|20)\d\d|\d\d)\b")
+COMPATIBLE = "compatible"
+MAX_LISTED = 3  # vehicles, products or codes named in one sentence
+
+
+@dataclass
+class Fact:
+    kind: str  # product | fits | attribute | category | code | part_categories | products |
+    #            symptom_code | unknown
+    text: str
+    source: str  # "ontology:<entity id>" or "expert:<name>@<version>"
+    confidence: float = 1.0
+    value: Any = None  # the machine-checkable value (True/False, "M12x1.25", "P0301", …)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "text": self.text, "source": self.source,
+                "confidence": round(self.confidence, 4), "value": self.value}
+
+
+@dataclass
+class Plan:
+    """What the query asks, what it names, and each expert's inputs (or why it has none)."""
+
+    text: str
+    links: Links
+    experts: list[str]
+    inputs: dict[str, list] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # expert -> what is missing
+    asks: set[str] = field(default_factory=set)  # fits | vehicles | attribute | category |
+    #                                              code | parts | symptoms
+    judged_vehicles: list[str] = field(default_factory=list)  # the compatibility pairs' b
+    context_b: str | None = None
+
+
+class Composer:
+    """Plans expert inputs and composes answers over one ontology."""
+
+    def __init__(self, ontology: Ontology) -> None:
+        self.linker = OntologyLinker(ontology)
+        self.nodes: dict[str, Node] = ontology.node_index()
+        self.fits = {p: set(v) for p, v in ontology.neighbors("fits").items()}
+        self.is_a = {p: v[0] for p, v in ontology.neighbors("is_a").items()}
+        self.affects = ontology.neighbors("affects")
+        self.subsystem_of = {c: v[0] for c, v in ontology.neighbors("in_subsystem").items()}
+        self.codes_in: dict[str, list[str]] = {}
+        for code, sub in self.subsystem_of.items():
+            self.codes_in.setdefault(sub, []).append(code)
+        self.categories_for: dict[str, list[str]] = {}
+        for cat, comps in ontology.neighbors("for_component").items():
+            for comp in comps:
+                self.categories_for.setdefault(comp, []).append(cat)
+        self.products_in: dict[str, list[str]] = {}
+        for prod, cat in self.is_a.items():
+            self.products_in.setdefault(cat, []).append(prod)
+
+    # ---- plan -------------------------------------------------------------------------
+
+    def plan(self, text: str, experts: list[str], context: dict[str, str] | None = None,
+             part_spans: list[str] | None = None) -> Plan:
+        """Link the text, decide what it asks, and build each expert's inputs.
+        `part_spans`: PART_NUMBER/VEHICLE-free extra part mentions (the attributes expert's)."""
+        links = self.linker.link(text, part_spans)
+        plan = Plan(text, links, list(experts), context_b=(context or {}).get("b"))
+        if plan.context_b and links.products:  # a listed product against context.b
+            for v in self.linker.link(plan.context_b).vehicles:
+                links.vehicles.append(v)
+        plan.asks = self._asks(text, links, experts)
+        for name in experts:
+            if name == "compatibility":
+                pairs = self.pairs(plan, context)
+                if pairs:
+                    plan.inputs[name] = pairs
+                else:
+                    plan.missing[name] = self._missing_for_fit(links)
+            else:
+                plan.inputs[name] = [text]
+        return plan
+
+    def _asks(self, text: str, links: Links, experts: list[str]) -> set[str]:
+        asks: set[str] = set()
+        part_named = bool(links.products or links.unknown_parts or links.listing)
+        if WHICH_VEHICLES_CUE.search(text) and part_named:
+            asks.add("vehicles")
+        elif "compatibility" in experts or (FIT_CUE.search(text) and links.vehicles
+                                            and part_named):
+            asks.add("fits")
+        if links.attribute_kinds and (part_named or "attributes" in experts):
+            asks.add("attribute")
+        if "category" in experts or CATEGORY_CUE.search(text):
+            asks.add("category")
+        if links.codes or links.unknown_codes:
+            asks.add("code")
+            if BUY_CUE.search(text) and not MEANING_CUE.search(text):
+                asks.add("parts")
+        elif "fault_codes" in experts:
+            asks.add("symptoms")
+            if BUY_CUE.search(text):
+                asks.add("parts")
+        return asks
+
+    def pairs(self, plan: Plan, context: dict[str, str] | None) -> list[dict]:
+        """(listing, vehicle) pairs for the compatibility expert: (text, context.b) when b is
+        given, else each listing the query names against each vehicle it names."""
+        other = (context or {}).get("b")
+        if other:
+            plan.judged_vehicles = [other]
+            return [{"a": plan.text, "b": other}]
+        links = plan.links
+        if not links.vehicles:
+            return []
+        pasted = self._pasted_listing(plan)
+        listings = [self.nodes[p].text for p in links.products] or [
+            _without_last_sentence(plan.text) if pasted else links.listing or plan.text]
+        asked = links.vehicles[-1:] if pasted else links.vehicles
+        plan.judged_vehicles = [v.name for v in asked]
+        return [{"a": a, "b": v.name} for a in listings for v in asked]
+
+    @staticmethod
+    def _pasted_listing(plan: Plan) -> bool:
+        """The text is a listing with its own fitment (a year range, or a second vehicle)
+        followed by the question: the model can judge it; a bare part number cannot be."""
+        return bool(YEAR_RANGE.search(plan.text)) or len(plan.links.vehicles) >= 2
+
+    @staticmethod
+    def _missing_for_fit(links: Links) -> str:
+        if links.unknown_vehicles:
+            return (f"the catalog lists no {links.unknown_vehicles[0]}: name a listed vehicle "
+                    'or send it as "context": {"b": "<vehicle>"}')
+        if not links.vehicles:
+            return ('which vehicle? Name it in the question (e.g. "2012 Honda Civic 1.8L") or '
+                    'send "context": {"b": "2012 Honda Civic 1.8L"}')
+        return "which part? Name its part number or paste its listing"
+
+    # ---- compose ----------------------------------------------------------------------
+
+    def compose(self, plan: Plan, results: dict[str, dict]) -> tuple[str | None, list[Fact]]:
+        """(answer, facts) from the plan and the experts' results (`ExpertResult` dicts:
+        status, version, predictions)."""
+        facts: list[Fact] = []
+        sentences: list[str] = []
+        links = plan.links
+        for pid in links.products[:1]:
+            facts.append(self._product_fact(pid))
+        for part in links.unknown_parts[:1]:
+            sentences.append(f"The catalog has no part numbered {part}, so only what the "
+                             "text says is used.")
+            facts.append(Fact("unknown", f"no catalog product has part number {part}",
+                              "ontology:catalog", 1.0, part))
+        for code in links.unknown_codes:
+            sentences.append(f"{code} is not in the ontology (it lists the standard codes).")
+            facts.append(Fact("unknown", f"{code} is not a listed trouble code",
+                              "ontology:codes", 1.0, code))
+        if "vehicles" in plan.asks:
+            sentences += self._vehicles(links, facts)
+        if "fits" in plan.asks:
+            sentences += self._fits(plan, results.get("compatibility"), facts)
+        if "attribute" in plan.asks:
+            sentences += self._attributes(links, results.get("attributes"), facts)
+        if "category" in plan.asks:
+            sentences += self._category(links, results.get("category"), facts)
+        codes = list(links.codes)
+        if "symptoms" in plan.asks:
+            s, codes = self._symptoms(results.get("fault_codes"), facts)
+            sentences += s
+        elif "code" in plan.asks:
+            sentences += [self._code_sentence(c, facts) for c in codes[:MAX_LISTED]]
+        if "parts" in plan.asks and codes:
+            sentences += self._parts(codes[0], links.vehicles, facts)
+        return (" ".join(sentences) if sentences else None), facts
+
+    # ---- the pieces -------------------------------------------------------------------
+
+    def _product_fact(self, pid: str) -> Fact:
+        node = self.nodes[pid]
+        return Fact("product", f"{node.name}: {node.text}", f"ontology:{pid}", 1.0, node.name)
+
+    def _fits(self, plan: Plan, result: dict | None, facts: list[Fact]) -> list[str]:
+        links = plan.links
+        expert = _predictions(result)
+        if links.products and links.vehicles:
+            out = [self._catalog_fit(links.products[0], v, facts)
+                   for v in links.vehicles[:MAX_LISTED]]
+            if expert:  # the model's second opinion, for the record
+                facts.append(Fact("fits_model", f"compatibility expert: {expert[0].get('label')}",
+                                  _source(result), float(expert[0].get("score", 0.0)),
+                                  expert[0].get("label") == COMPATIBLE))
+            return out
+        if not plan.judged_vehicles:
+            return [f"To check fitment: {plan.missing.get('compatibility') or 'which vehicle?'}."]
+        if not (plan.context_b or self._pasted_listing(plan)) or not expert:
+            what = links.unknown_parts[0] if links.unknown_parts else "this part"
+            return [f"Whether {what} fits the {plan.judged_vehicles[0]} cannot be told: the "
+                    "catalog does not hold it and the text gives no fitment."]
+        out = []
+        what = "the listing"
+        for vehicle, pred in zip(plan.judged_vehicles, expert, strict=False):
+            fits = pred.get("label") == COMPATIBLE
+            conf = float(pred.get("score", 0.0))
+            verb = "fits" if fits else "does not fit"
+            facts.append(Fact("fits", f"{what} {verb} {vehicle} (judged from the text)",
+                              _source(result), conf, fits))
+            out.append(f"The compatibility expert judges that {what} {verb} the {vehicle} "
+                       f"({conf:.0%} sure, judged from the text).")
+        return out
+
+    def _catalog_fit(self, pid: str, vehicle: VehicleMention, facts: list[Fact]) -> str:
+        product = self.nodes[pid]
+        fits = self.fits.get(pid, set())
+        yes = [v for v in vehicle.ids if v in fits]
+        if yes and len(yes) == len(vehicle.ids):
+            value, verdict = True, f"Yes: {product.name} fits the {vehicle.name}"
+        elif yes:
+            engines = sorted({str(self.nodes[v].attrs.get("engine")) for v in yes})
+            value = True
+            verdict = (f"Only some: {product.name} fits the {vehicle.name} with the "
+                       f"{' or '.join(engines)} engine, not the others")
+        else:
+            value = False
+            verdict = f"No: {product.name} does not fit the {vehicle.name}"
+        fit_text = self._fitment(product)
+        facts.append(Fact("fits", f"{verdict} (catalog fitment: {fit_text})",
+                          f"ontology:{pid}", 1.0, value))
+        return f"{verdict} (the catalog lists it for {fit_text})."
+
+    @staticmethod
+    def _fitment(product: Node) -> str:
+        a = product.attrs
+        models = "/".join(a.get("models", [])) if isinstance(a.get("models"), list) else ""
+        years = f"{a.get('year_from')}-{a.get('year_to')}"
+        return f"{years} {a.get('make', '')} {models} {a.get('engine', '')}".strip()
+
+    def _vehicles(self, links: Links, facts: list[Fact]) -> list[str]:
+        if not links.products:
+            what = links.unknown_parts[0] if links.unknown_parts else "that part"
+            return [f"I cannot list the vehicles {what} fits: the catalog does not hold it."]
+        pid = links.products[0]
+        product = self.nodes[pid]
+        n = len(self.fits.get(pid, ()))
+        text = self._fitment(product)
+        facts.append(Fact("vehicles", f"{product.name} fits {text} ({n} vehicles)",
+                          f"ontology:{pid}", 1.0, sorted(self.fits.get(pid, ()))))
+        return [f"{product.name} fits the {text} ({n} vehicles in the catalog)."]
+
+    def _attributes(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
+        out = []
+        if links.products:
+            product = self.nodes[links.products[0]]
+            for kind in links.attribute_kinds:
+                value = product.attrs.get(f"attr_{kind}")
+                word = kind.lower()
+                if value is None:
+                    out.append(f"The catalog lists no {word} for {product.name}.")
+                    facts.append(Fact("attribute", f"{product.name}: no {word} listed",
+                                      f"ontology:{product.id}", 1.0, None))
+                else:
+                    out.append(f"Its {word} is {value}.")
+                    facts.append(Fact("attribute", f"{product.name} {word}: {value}",
+                                      f"ontology:{product.id}", 1.0, {kind: value}))
+            return out
+        spans = [e for p in _predictions(result) for e in p.get("entities", [])]
+        for kind in links.attribute_kinds:
+            found = [e["text"] for e in spans if e.get("type") == kind]
+            if found:
+                out.append(f"The text gives its {kind.lower()} as {found[0]}.")
+                facts.append(Fact("attribute", f"{kind.lower()}: {found[0]} (from the text)",
+                                  _source(result), 1.0, {kind: found[0]}))
+            else:
+                out.append(f"Its {kind.lower()} is not stated in the text"
+                           + (" and the part is not in the catalog." if links.unknown_parts
+                              else "."))
+        return out
+
+    def _category(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
+        if links.products:
+            pid = links.products[0]
+            cat = self.nodes[self.is_a[pid]].name
+            facts.append(Fact("category", f"{self.nodes[pid].name} is in {cat}",
+                              f"ontology:{self.is_a[pid]}", 1.0, cat))
+            return [f"In the catalog it is listed under {cat}."]
+        preds = _predictions(result)
+        if not preds:
+            return []
+        label, conf = preds[0].get("label"), float(preds[0].get("score", 0.0))
+        facts.append(Fact("category", f"category: {label} (predicted from the text)",
+                          _source(result), conf, label))
+        return [f"The category expert reads it as {label} ({conf:.0%} sure)."]
+
+    def _code_sentence(self, code_id: str, facts: list[Fact]) -> str:
+        node = self.nodes[code_id]
+        meaning = str(node.attrs.get("description", node.text))
+        sub = self.subsystem_of.get(code_id)
+        area = f" ({self.nodes[sub].name.lower()})" if sub else ""
+        facts.append(Fact("code", f"{node.name}: {meaning}{area}", f"ontology:{code_id}", 1.0,
+                          node.name))
+        return f"{node.name} means \"{meaning}\"{area}."
+
+    def _symptoms(self, result: dict | None, facts: list[Fact]) -> tuple[list[str], list[str]]:
+        preds = _predictions(result)
+        if not preds:
+            return [], []
+        ranked = preds[0].get("top_k") or [preds[0]]
+        codes, parts = [], []
+        for r in ranked[:MAX_LISTED]:
+            cid = f"code:{r['label']}"
+            if cid not in self.nodes:
+                continue
+            codes.append(cid)
+            node = self.nodes[cid]
+            meaning = node.attrs.get("description", node.text)
+            facts.append(Fact("symptom_code", f"{node.name}: {meaning}", _source(result),
+                              float(r.get("score", 0.0)), node.name))
+            parts.append(f"{node.name} ({meaning}, {float(r.get('score', 0.0)):.0%})")
+        if not parts:
+            return [], []
+        return [f"The symptoms point to {'; '.join(parts)}."], codes
+
+    def _parts(self, code_id: str, vehicles: list[VehicleMention],
+               facts: list[Fact]) -> list[str]:
+        code = self.nodes[code_id].name
+        cats = [c for comp in self.affects.get(code_id, []) for c in
+                self.categories_for.get(comp, [])]
+        how = "the components it affects"
+        if not cats:  # the code names no component: what its subsystem's codes point at
+            sub = self.subsystem_of.get(code_id)
+            counts = Counter(c for other in self.codes_in.get(sub, [])
+                             for comp in self.affects.get(other, [])
+                             for c in self.categories_for.get(comp, []))
+            cats = [c for c, _ in counts.most_common(MAX_LISTED)]
+            how = f"its area, {self.nodes[sub].name.lower()}" if sub else how
+        cats = list(dict.fromkeys(cats))[:MAX_LISTED]
+        if not cats:
+            return [f"The ontology links no part category to {code}."]
+        names = [self.nodes[c].name for c in cats]
+        facts.append(Fact("part_categories", f"{code} -> {', '.join(names)} (via {how})",
+                          f"ontology:{code_id}", 1.0, names))
+        out = [f"Parts to check for {code}, from {how}: {', '.join(names)}."]
+        for vehicle in vehicles[:1]:
+            wanted = set(vehicle.ids)
+            fitting = [p for c in cats for p in self.products_in.get(c, [])
+                       if self.fits.get(p, set()) & wanted][:MAX_LISTED]
+            if fitting:
+                pnames = [self.nodes[p].name for p in fitting]
+                facts += [Fact("products", f"{self.nodes[p].name} fits the {vehicle.name}",
+                               f"ontology:{p}", 1.0, self.nodes[p].name) for p in fitting]
+                out.append(f"For the {vehicle.name} the catalog has {', '.join(pnames)}.")
+            else:
+                out.append(f"The catalog has none of these for the {vehicle.name}.")
+        return out
+
+
+def _without_last_sentence(text: str) -> str:
+    """A pasted listing followed by its question: the listing (everything before the last
+    sentence), or the whole text when it is one sentence."""
+    parts = re.split(r"(?<=[.!?|])\s+", text.strip())
+    return " ".join(parts[:-1]).strip() if len(parts) > 1 else text
+
+
+def _predictions(result: dict | None) -> list[dict]:
+    if not result or result.get("status", 200) != 200:
+        return []
+    return list(result.get("predictions") or [])
+
+
+def _source(result: dict | None) -> str:
+    r = result or {}
+    return f"expert:{r.get('expert', '?')}@{r.get('version') or '?'}"

@@ -1,0 +1,245 @@
+"""Entity linking and answer composition on a hand-made ontology whose every fact is known:
+a linked product gives catalog answers (fitment, attributes, category), an unknown part
+gives no invented product or fitment, a code gives its meaning and the parts to check."""
+
+import re
+
+import pytest
+
+from experts.ontology.linker import OntologyLinker, normalize_part_number
+from experts.ontology.schema import Edge, Node, Ontology
+from services.compose import Composer
+
+PLUG = "product:plug_1"
+COIL = "product:coil_1"
+
+
+def _ontology() -> Ontology:
+    n = Node
+    nodes = [
+        n(id="system:pt", type="system", name="Powertrain"),
+        n(id="sub:ign", type="subsystem", name="Ignition system or misfire"),
+        n(id="sub:fuel", type="subsystem", name="Fuel and air metering"),
+        n(id="code:P0301", type="code", name="P0301", text="P0301: Cylinder 1 Misfire Detected",
+          attrs={"description": "Cylinder 1 Misfire Detected"}),
+        n(id="code:P0171", type="code", name="P0171", text="P0171: System Too Lean",
+          attrs={"description": "System Too Lean"}),
+        n(id="code:P0131", type="code", name="P0131", text="P0131: O2 Sensor Circuit Low",
+          attrs={"description": "O2 Sensor Circuit Low Voltage"}),
+        n(id="component:spark_plug", type="component", name="spark plug"),
+        n(id="component:o2", type="component", name="oxygen sensor"),
+        n(id="category:spark_plugs", type="part_category", name="spark plugs",
+          text="spark plugs: Spark Plug, Sparkplug, Plug"),
+        n(id="category:o2", type="part_category", name="oxygen sensors",
+          text="oxygen sensors: O2 Sensor, Lambda Sensor"),
+        n(id="category:coils", type="part_category", name="ignition coils",
+          text="ignition coils: Coil Pack"),
+        n(id="brand:ngk", type="brand", name="NGK"),
+        n(id="brand:bosch", type="brand", name="Bosch"),
+        n(id="vehicle:civic_2012_18", type="vehicle", name="2012 Honda Civic 1.8L I4",
+          attrs={"make": "Honda", "model": "Civic", "year": 2012, "engine": "1.8L I4"}),
+        n(id="vehicle:civic_2012_24", type="vehicle", name="2012 Honda Civic 2.4L I4",
+          attrs={"make": "Honda", "model": "Civic", "year": 2012, "engine": "2.4L I4"}),
+        n(id="vehicle:civic_2013_18", type="vehicle", name="2013 Honda Civic 1.8L I4",
+          attrs={"make": "Honda", "model": "Civic", "year": 2013, "engine": "1.8L I4"}),
+        n(id="vehicle:fit_2012_15", type="vehicle", name="2012 Honda Fit 1.5L I4",
+          attrs={"make": "Honda", "model": "Fit", "year": 2012, "engine": "1.5L I4"}),
+        n(id=PLUG, type="product", name="NGK 9723-B spark plug",
+          text="NGK 9723-B spark plug, Iridium, M14x1.25, fits 2012-2013 Honda Civic 1.8L I4",
+          attrs={"category": "spark plugs", "brand": "NGK", "part_number": "9723-B",
+                 "make": "Honda", "engine": "1.8L I4", "models": ["Civic"], "year_from": 2012,
+                 "year_to": 2013, "attr_THREAD": "M14x1.25", "attr_MATERIAL": "Iridium"}),
+        n(id=COIL, type="product", name="Bosch 0 221 504 470 ignition coil",
+          text="Bosch 0 221 504 470 ignition coil, fits 2012 Honda Fit 1.5L I4",
+          attrs={"category": "ignition coils", "brand": "Bosch", "part_number": "0 221 504 470",
+                 "make": "Honda", "engine": "1.5L I4", "models": ["Fit"], "year_from": 2012,
+                 "year_to": 2012}),
+    ]
+    e = Edge
+    edges = [
+        e(source="sub:ign", relation="part_of", target="system:pt"),
+        e(source="sub:fuel", relation="part_of", target="system:pt"),
+        e(source="code:P0301", relation="in_subsystem", target="sub:ign"),
+        e(source="code:P0171", relation="in_subsystem", target="sub:fuel"),
+        e(source="code:P0131", relation="in_subsystem", target="sub:fuel"),
+        e(source="code:P0301", relation="affects", target="component:spark_plug"),
+        e(source="code:P0131", relation="affects", target="component:o2"),
+        e(source="category:spark_plugs", relation="for_component", target="component:spark_plug"),
+        e(source="category:o2", relation="for_component", target="component:o2"),
+        e(source=PLUG, relation="is_a", target="category:spark_plugs"),
+        e(source=COIL, relation="is_a", target="category:coils"),
+        e(source=PLUG, relation="made_by", target="brand:ngk"),
+        e(source=COIL, relation="made_by", target="brand:bosch"),
+        e(source=PLUG, relation="fits", target="vehicle:civic_2012_18"),
+        e(source=PLUG, relation="fits", target="vehicle:civic_2013_18"),
+        e(source=COIL, relation="fits", target="vehicle:fit_2012_15"),
+    ]
+    return Ontology(name="tiny", nodes=nodes, edges=edges)
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer(_ontology())
+
+
+def _expert(name: str, predictions: list[dict], version: str = "v7") -> dict:
+    return {"expert": name, "version": version, "status": 200, "predictions": predictions}
+
+
+def _answer(composer, text, experts=(), results=None, context=None):
+    plan = composer.plan(text, list(experts), context)
+    answer, facts = composer.compose(plan, results or {})
+    return plan, answer, facts
+
+
+# ---- linking ----------------------------------------------------------------------------
+
+def test_linker_finds_part_numbers_whatever_their_spacing_and_vehicles_with_engines():
+    linker = OntologyLinker(_ontology())
+    links = linker.link("will the bosch 0221504470 coil fit my 2012 honda fit?")
+    assert links.products == [COIL] and links.brands == ["brand:bosch"]
+    assert [v.ids for v in links.vehicles] == [["vehicle:fit_2012_15"]]
+    links = linker.link("ngk 9723B for a 2012 Civic 2.4L")
+    assert links.products == [PLUG]
+    assert links.vehicles[0].ids == ["vehicle:civic_2012_24"]  # the engine narrows it
+    assert links.vehicles[0].name == "2012 Honda Civic 2.4L"
+    assert normalize_part_number("0 221-504.470") == "0221504470"
+
+
+def test_linker_does_not_read_fit_the_verb_as_the_honda_fit():
+    links = OntologyLinker(_ontology()).link("does it fit 2013 models of the civic")
+    assert links.vehicles == []  # "fit 2013" is a verb and a year, "civic" has no year
+
+
+def test_linker_reports_unknown_codes_parts_and_vehicles():
+    links = OntologyLinker(_ontology()).link("Bosch 0242236541 plug for a 1999 Civic, P1234?")
+    assert links.unknown_parts == ["0242236541"] and links.products == []
+    assert links.unknown_codes == ["P1234"] and links.codes == []
+    assert links.unknown_vehicles == ["1999 Honda Civic"] and links.vehicles == []
+    assert links.listing == "Bosch 0242236541 plug"
+    assert links.categories == ["category:spark_plugs"]
+
+
+# ---- composition ------------------------------------------------------------------------
+
+def test_a_listed_product_gets_its_fitment_and_thread_from_the_catalog(composer):
+    compat = _expert("compatibility", [{"label": "incompatible", "score": 0.9}])
+    plan, answer, facts = _answer(
+        composer, "does the NGK 9723-B fit a 2013 Civic and what thread is it?",
+        ["compatibility", "attributes"], {"compatibility": compat})
+    assert plan.inputs["compatibility"] == [{"a": _ontology().node_index()[PLUG].text,
+                                             "b": "2013 Honda Civic"}]
+    fits = [f for f in facts if f.kind == "fits"]
+    assert [(f.value, f.source) for f in fits] == [(True, f"ontology:{PLUG}")]
+    # the model disagreed; the catalog wins, and the model's view is kept as a fact
+    assert [f.value for f in facts if f.kind == "fits_model"] == [False]
+    assert answer.startswith("Yes: NGK 9723-B spark plug fits the 2013 Honda Civic")
+    assert "M14x1.25" in answer
+    assert [f.value for f in facts if f.kind == "attribute"] == [{"THREAD": "M14x1.25"}]
+
+
+def test_fitment_for_some_engines_only_and_for_none(composer):
+    _, answer, facts = _answer(composer, "NGK 9723-B fits 2012 Civic?", ["compatibility"])
+    assert answer.startswith("Only some") and "1.8L I4" in answer
+    _, answer, facts = _answer(composer, "NGK 9723-B fits 2012 Honda Fit?", ["compatibility"])
+    assert answer.startswith("No: ") and [f.value for f in facts if f.kind == "fits"] == [False]
+
+
+def test_an_attribute_the_catalog_does_not_list_is_said_to_be_missing(composer):
+    _, answer, facts = _answer(composer, "what voltage is ngk 9723-B", ["attributes"])
+    assert "lists no voltage" in answer
+    assert [f.value for f in facts if f.kind == "attribute"] == [None]
+
+
+def test_an_unknown_part_gets_no_invented_product_or_fitment(composer):
+    compat = _expert("compatibility", [{"label": "compatible", "score": 0.97}])
+    attrs = _expert("attributes", [{"entities": [{"type": "BRAND", "text": "Bosch"}]}])
+    plan, answer, facts = _answer(
+        composer, "does this Bosch 0242236541 plug fit a 2012 Civic and what thread is it?",
+        ["attributes", "compatibility"], {"compatibility": compat, "attributes": attrs})
+    assert plan.inputs["compatibility"][0]["a"] == "Bosch 0242236541 plug"
+    assert "no part numbered 0242236541" in answer
+    assert "cannot be told" in answer and "not stated" in answer
+    assert not [f for f in facts if f.kind in ("fits", "product", "attribute")]
+    assert not [f for f in facts if f.source.startswith("ontology:product")]
+    _, answer, _ = _answer(composer, "Which vehicles does the Bosch 0242236541 fit?")
+    assert "cannot list" in answer
+
+
+def test_a_pasted_listing_is_judged_by_the_compatibility_expert(composer):
+    compat = _expert("compatibility", [{"label": "compatible", "score": 0.83}], version="v3")
+    text = "Denso 234-9000 O2 sensor, fits 2011-2014 Honda Civic 1.8L. Will it fit my 2012 Civic?"
+    plan, answer, facts = _answer(composer, text, ["compatibility"], {"compatibility": compat})
+    assert plan.inputs["compatibility"] == [{"a": text.split(" Will")[0],
+                                             "b": "2012 Honda Civic"}]
+    fits = [f for f in facts if f.kind == "fits"]
+    assert [(f.value, f.source, f.confidence) for f in fits] == [
+        (True, "expert:compatibility@v3", 0.83)]
+    assert "83% sure" in answer
+
+
+def test_context_b_is_the_vehicle_when_given(composer):
+    plan, _, _ = _answer(composer, "NGK 9723-B", ["compatibility"],
+                         context={"b": "2012 Honda Fit"})
+    assert plan.inputs["compatibility"] == [{"a": "NGK 9723-B", "b": "2012 Honda Fit"}]
+    plan, answer, facts = _answer(composer, "NGK 9723-B", ["compatibility"],
+                                  context={"b": "2012 Honda Fit"})
+    assert [f.value for f in facts if f.kind == "fits"] == [False]  # catalog: Civic only
+
+
+def test_without_a_vehicle_compatibility_asks_for_one(composer):
+    plan, answer, _ = _answer(composer, "does the NGK 9723-B fit?", ["compatibility"])
+    assert "compatibility" not in plan.inputs
+    assert "which vehicle" in plan.missing["compatibility"]
+    assert "which vehicle" in answer
+
+
+def test_a_code_gets_its_meaning_and_the_parts_to_check(composer):
+    _, answer, facts = _answer(composer, "What does trouble code P0301 mean?")
+    assert answer == 'P0301 means "Cylinder 1 Misfire Detected" (ignition system or misfire).'
+    assert [(f.kind, f.source) for f in facts] == [("code", "ontology:code:P0301")]
+    _, answer, facts = _answer(composer, "p0301 on my 2013 civic, what part should I buy")
+    assert [f.value for f in facts if f.kind == "part_categories"] == [["spark plugs"]]
+    assert [f.value for f in facts if f.kind == "products"] == ["NGK 9723-B spark plug"]
+    # P0171 affects no component: the categories its subsystem's codes point at
+    _, answer, facts = _answer(composer, "scanner says P0171, what part should I buy")
+    assert [f.value for f in facts if f.kind == "part_categories"] == [["oxygen sensors"]]
+    assert "fuel and air metering" in answer
+
+
+def test_symptoms_go_through_the_fault_codes_experts_top_k(composer):
+    fc = _expert("fault_codes", [{"label": "P0301", "score": 0.6, "top_k": [
+        {"label": "P0301", "score": 0.6}, {"label": "P9999", "score": 0.2},
+        {"label": "P0171", "score": 0.1}]}])
+    _, answer, facts = _answer(composer, "engine shakes at idle and the light flashes",
+                               ["fault_codes"], {"fault_codes": fc})
+    assert [f.value for f in facts if f.kind == "symptom_code"] == ["P0301", "P0171"]
+    assert "P9999" not in answer  # a label the ontology does not hold is not named
+
+
+def test_category_comes_from_the_catalog_or_says_it_is_a_prediction(composer):
+    cat = _expert("category", [{"label": "oxygen sensors", "score": 0.77}])
+    _, answer, facts = _answer(composer, "what kind of part is ngk 9723-B", ["category"],
+                               {"category": cat})
+    assert [f.value for f in facts if f.kind == "category"] == ["spark plugs"]
+    _, answer, facts = _answer(composer, "Walker 250-24036 sensor 4 wire", ["category"],
+                               {"category": cat})
+    assert [(f.value, f.source) for f in facts if f.kind == "category"] == [
+        ("oxygen sensors", "expert:category@v7")]
+    assert "77% sure" in answer
+
+
+@pytest.mark.parametrize("text", [
+    "does the NGK 9723-B fit a 2013 Civic and what thread is it?",
+    "p0301 on my 2013 civic, what part should I buy",
+    "will the bosch 0221504470 coil fit my 2012 honda fit?",
+])
+def test_every_product_or_vehicle_the_answer_names_is_in_its_facts(composer, text):
+    _, answer, facts = _answer(composer, text, ["compatibility"])
+    onto = _ontology()
+    named = [n.name for n in onto.nodes if n.type == "product" and n.name in answer]
+    assert named, answer
+    for name in named:
+        assert any(name in f.text for f in facts), (name, facts)
+    for vehicle in re.findall(r"\b20\d\d Honda \w+", answer):
+        assert any(vehicle in f.text for f in facts)
