@@ -87,8 +87,29 @@ def run_query(a: argparse.Namespace) -> int:
         out = grpc_query(a.grpc, **body)
     else:
         out = request_json("POST", f"{a.url.rstrip('/')}/v1/query", body)
-    print_out(out, True)
+    if a.json:
+        print_out(out, True)
+    else:
+        print_answer(out)
     return 0
+
+
+def print_answer(out: dict) -> None:
+    """The answer first, then what it rests on, then who was asked (HTTP or gRPC reply)."""
+    print(out.get("answer") or "(no answer: see the experts' results below, or --json)")
+    for f in out.get("facts", []):
+        print(f"  - {f['text']}  [{f['source']}, {float(f.get('confidence', 0)):.2f}]")
+    route = out.get("route") or {"source": out.get("route_source"),
+                                 "decision": out.get("decision"),
+                                 "experts": out.get("routed_experts", [])}
+    chosen = ", ".join(route.get("experts") or []) or "none"
+    print(f"route: {route.get('source')} · {route.get('decision') or 'given'} · experts: {chosen}")
+    results = out.get("results", {})
+    for r in (results.values() if isinstance(results, dict) else results):
+        status = r.get("status", 200)
+        state = r.get("error") if int(status) != 200 else f"{len(r.get('predictions', []))} " \
+            "prediction(s)"
+        print(f"  {r['expert']:<14} {r.get('version') or '-':<5} {status} {state}")
 
 
 def add_status(p: argparse.ArgumentParser) -> None:

@@ -6,6 +6,8 @@ bad HTTP request fails, with the same message.
 
 from __future__ import annotations
 
+import json
+
 from pydantic import ValidationError
 
 from experts.core.errors import TinyExpertsError, from_validation_error
@@ -57,7 +59,11 @@ def query_reply(resp: QueryResponse):
     return pb2.QueryReply(results=[_result(pb2, r) for r in resp.results.values()],
                           route_source=resp.route["source"], total_ms=resp.latency_ms["total"],
                           decision=resp.route.get("decision", ""), answer=resp.answer or "",
-                          routed_experts=resp.route.get("experts", []))
+                          routed_experts=resp.route.get("experts", []),
+                          facts=[pb2.Fact(kind=f.kind, text=f.text, source=f.source,
+                                          confidence=f.confidence,
+                                          value_json=json.dumps(f.value))
+                                 for f in resp.facts])
 
 
 def predict_reply(result: ExpertResult):

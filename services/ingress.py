@@ -22,10 +22,13 @@ from ray.serve.handle import DeploymentHandle
 
 from experts.core.assets import home as default_home
 from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
 from experts.core.registry import Registry
+from experts.ontology.schema import Ontology
 from experts.specs import EXPERTS
 from router import NAME as ROUTER
 from router.runtime import Router
+from services.compose import Composer, Plan
 from services.live_config import set_expert_version
 from services.schemas import (
     MAX_BATCH,
@@ -82,6 +85,10 @@ async def invalid_request(_: Request, err: RequestValidationError) -> JSONRespon
     return JSONResponse({"detail": encodable(jsonable_encoder(err.errors()))}, status_code=422)
 
 
+def _ms_since(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
 def encodable(obj):
     """`obj` with every string that is not valid Unicode backslash-escaped."""
     if isinstance(obj, str):
@@ -105,6 +112,9 @@ class Ingress:
         self.router = None  # loaded on the first query that needs it (int8, in this replica)
         self._router_checked = 0.0  # when the registry's active router was last looked at
         self.router_error: str | None = None  # why the active router could not be loaded
+        self.paths = Paths(Path(self.args.home or default_home()))
+        self.composer: Composer | None = None  # built from the ontology on the first query
+        self.composer_error: str | None = None
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -193,41 +203,74 @@ class Ingress:
         decision["version"] = router.version
         return decision
 
-    async def _call_routed(self, name: str, req: QueryRequest) -> ExpertResult:
-        """An expert the router chose: a missing input is that expert's error, not the
-        whole query's."""
-        try:
-            inputs = self._inputs_for(name, req.text, req.context)
-        except TinyExpertsError as err:
-            return ExpertResult(expert=name, status=err.status, error=err.message)
+    def _composer(self) -> Composer | None:
+        """The ontology's composer, built on first use; None when there is no ontology
+        (then queries are routed and answered per expert, without a composed answer)."""
+        if self.composer is None and self.paths.ontology.is_file():
+            try:
+                self.composer = Composer(Ontology.load(self.paths.ontology))
+            except TinyExpertsError as err:
+                self.composer_error = str(err)
+        return self.composer
+
+    async def _call_planned(self, name: str, plan: Plan | None, req: QueryRequest,
+                            explicit: bool) -> ExpertResult:
+        """Call one expert with the inputs the plan built. A missing input (compatibility
+        without a vehicle) is that expert's error, not the whole query's — unless the caller
+        named the expert itself and nothing in the query could stand in for it."""
+        if plan is None:
+            try:
+                inputs = self._inputs_for(name, req.text, req.context)
+            except TinyExpertsError as err:
+                if explicit:
+                    raise
+                return ExpertResult(expert=name, status=err.status, error=err.message)
+        elif name in plan.inputs:
+            inputs = plan.inputs[name]
+        else:
+            if explicit:
+                raise TinyExpertsError(f"{name} needs a second item: {plan.missing[name]}",
+                                       where="context.b", status=422,
+                                       fix='add "context": {"b": "2013 Honda Civic 1.8L"}')
+            return ExpertResult(expert=name, status=422, error=plan.missing[name])
         return await self._call(name, inputs, req.top_k)
 
     async def query(self, req: QueryRequest) -> QueryResponse:
         t0 = time.perf_counter()
-        answer, latency = None, {}
-        if req.experts:
+        answer, latency, facts = None, {}, []
+        explicit = bool(req.experts)
+        if explicit:
             names = list(dict.fromkeys(req.experts))
             for n in names:
                 self._handle(n)
             route = {"source": "request", "experts": names}
-            calls = [self._call(n, self._inputs_for(n, req.text, req.context), req.top_k)
-                     for n in names]
         else:
             decision = await self._route(req.text)
             latency["router"] = decision.pop("latency_ms")
             names = [n for n in decision["experts"] if n in self.experts]
             route = {"source": "router", **decision}
-            calls = [self._call_routed(n, req) for n in names]
-            if decision["decision"] == "no_expert":
-                answer = "No expert covers this question: it is outside the ontology."
+        t_link = time.perf_counter()
+        composer = self.composer or await asyncio.to_thread(self._composer)
+        plan = composer.plan(req.text, names, req.context) if composer else None
+        latency["link"] = _ms_since(t_link)
+        t_experts = time.perf_counter()
+        calls = [self._call_planned(n, plan, req, explicit) for n in names]
         results = dict(zip(names, await asyncio.gather(*calls), strict=True))
-        if not req.experts and route["decision"] in ("llm", "abstain"):
+        latency["experts"] = _ms_since(t_experts)
+        if plan is not None:
+            t_compose = time.perf_counter()
+            answer, found = composer.compose(plan, {n: r.model_dump()
+                                                    for n, r in results.items()})
+            facts = [f.as_dict() for f in found]
+            latency["compose"] = _ms_since(t_compose)
+        if answer is None and not explicit and route["decision"] == "no_expert":
+            answer = "No expert covers this question: it is outside the ontology."
+        if answer is None and not explicit and route["decision"] in ("llm", "abstain"):
             answer, route["llm"], latency["llm"] = await self._ask_llm(req.text)
-        total = round((time.perf_counter() - t0) * 1000, 3)
         return QueryResponse(
-            route=route, results=results, answer=answer,
+            route=route, results=results, answer=answer, facts=facts,
             versions={n: r.version for n, r in results.items()},
-            latency_ms={"total": total, **latency,
+            latency_ms={"total": _ms_since(t0), **latency,
                         **{n: r.latency_ms or 0.0 for n, r in results.items()}},
         )
 

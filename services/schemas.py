@@ -132,10 +132,19 @@ class ExpertResult(BaseModel):
     latency_ms: float | None = None
 
 
+class Fact(BaseModel):
+    kind: str
+    text: str
+    source: str = Field(description='"ontology:<entity id>" or "expert:<name>@<version>"')
+    confidence: float
+    value: Any = None
+
+
 class QueryResponse(BaseModel):
     route: dict[str, Any]
     results: dict[str, ExpertResult]
-    answer: str | None = None
+    answer: str | None = Field(None, description="one or two plain sentences, from `facts`")
+    facts: list[Fact] = Field(default_factory=list)
     versions: dict[str, str | None]
     latency_ms: dict[str, float]
 
