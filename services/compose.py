@@ -30,7 +30,8 @@ from experts.ontology.linker import Links, OntologyLinker, VehicleMention
 from experts.ontology.schema import Node, Ontology
 
 FIT_CUE = re.compile(r"\b(fits?|fitting|fitment|compatible|compatibility|work (?:on|with|in)|"
-                     r"go(?:es)? (?:on|in)|right (?:one|part) for|for my|will it|install)\b", re.I)
+                     r"go(?:es)? (?:on|in)|right (?:\w+ ){0,4}for|will it|install|"
+                     r"for (?:a|an|my|the|(?:19|20)\d\d))\b", re.I)
 WHICH_VEHICLES_CUE = re.compile(r"\b(which|what)\s+(vehicles?|cars?|models?|trucks?)\b", re.I)
 CATEGORY_CUE = re.compile(r"\b(what|which)\s+(kind|type|sort|category)\b|\bcategory\b", re.I)
 BUY_CUE = re.compile(r"\b(buy|replace|replacement|order|need|part|parts|fix|repair)\b", re.I)
@@ -125,6 +126,10 @@ class Composer:
             asks.add("attribute")
         if "category" in experts or CATEGORY_CUE.search(text):
             asks.add("category")
+        if not asks and part_named and links.vehicles:  # "ML6276 solenoid 2017 civic 2.0"
+            asks.add("fits")
+        if not asks and links.products:  # "what is part number 452-7505": what it is
+            asks.add("category")
         if links.codes or links.unknown_codes:
             asks.add("code")
             if BUY_CUE.search(text) and not MEANING_CUE.search(text):
@@ -148,9 +153,19 @@ class Composer:
         pasted = self._pasted_listing(plan)
         listings = [self.nodes[p].text for p in links.products] or [
             _without_last_sentence(plan.text) if pasted else links.listing or plan.text]
-        asked = links.vehicles[-1:] if pasted else links.vehicles
+        asked = self.asked_vehicles(plan)
         plan.judged_vehicles = [v.name for v in asked]
         return [{"a": a, "b": v.name} for a in listings for v in asked]
+
+    def asked_vehicles(self, plan: Plan) -> list[VehicleMention]:
+        """The vehicles the question asks about. In a pasted listing followed by a question,
+        the listing's own fitment is not asked: only the vehicles of the last sentence."""
+        vehicles = plan.links.vehicles
+        if not self._pasted_listing(plan) or plan.context_b:
+            return vehicles
+        last = len(_without_last_sentence(plan.text))
+        asked = [v for v in vehicles if v.start >= last] if last < len(plan.text) else []
+        return asked or vehicles[-1:]
 
     @staticmethod
     def _pasted_listing(plan: Plan) -> bool:
@@ -216,21 +231,23 @@ class Composer:
         expert = _predictions(result)
         if links.products and links.vehicles:
             out = [self._catalog_fit(links.products[0], v, facts)
-                   for v in links.vehicles[:MAX_LISTED]]
+                   for v in self.asked_vehicles(plan)[:MAX_LISTED]]
             if expert:  # the model's second opinion, for the record
                 facts.append(Fact("fits_model", f"compatibility expert: {expert[0].get('label')}",
                                   _source(result), float(expert[0].get("score", 0.0)),
                                   expert[0].get("label") == COMPATIBLE))
             return out
-        if not plan.judged_vehicles:
-            return [f"To check fitment: {plan.missing.get('compatibility') or 'which vehicle?'}."]
+        if not (links.vehicles or plan.context_b):
+            return [f"To check fitment: {plan.missing.get('compatibility') or 'which vehicle?'}"]
         if not (plan.context_b or self._pasted_listing(plan)) or not expert:
             what = links.unknown_parts[0] if links.unknown_parts else "this part"
-            return [f"Whether {what} fits the {plan.judged_vehicles[0]} cannot be told: the "
+            vehicle = (plan.judged_vehicles or [v.name for v in links.vehicles])[0]
+            return [f"Whether {what} fits the {vehicle} cannot be told: the "
                     "catalog does not hold it and the text gives no fitment."]
         out = []
         what = "the listing"
-        for vehicle, pred in zip(plan.judged_vehicles, expert, strict=False):
+        judged = plan.judged_vehicles or [v.name for v in links.vehicles]
+        for vehicle, pred in zip(judged, expert, strict=False):
             fits = pred.get("label") == COMPATIBLE
             conf = float(pred.get("score", 0.0))
             verb = "fits" if fits else "does not fit"
@@ -248,7 +265,7 @@ class Composer:
             value, verdict = True, f"Yes: {product.name} fits the {vehicle.name}"
         elif yes:
             engines = sorted({str(self.nodes[v].attrs.get("engine")) for v in yes})
-            value = True
+            value = "some"
             verdict = (f"Only some: {product.name} fits the {vehicle.name} with the "
                        f"{' or '.join(engines)} engine, not the others")
         else:

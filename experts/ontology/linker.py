@@ -22,11 +22,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from experts.ontology.catalog_tables import MODEL_ALIASES
 from experts.ontology.schema import Node, Ontology
 
 CODE_RE = re.compile(r"\b([PBCUpbcu])\s?([0-9][0-9A-Fa-f]{3})\b")
 YEAR = r"(?:19[89]\d|20[0-4]\d)"
+VEHICLE_YEAR = r"(?:19[89]\d|20[0-4]\d|['’]\d\d)"  # "2012" or "'12"
 ENGINE_RE = re.compile(r"\b(\d\.\d)\s?-?(?:l\b|liters?\b|litres?\b|\s?(?=v\d|i\d|h\d))", re.I)
+# Right after a vehicle, a bare displacement is an engine too: "2010 f150 5.0", "civic 1.5 turbo"
+ENGINE_AFTER_RE = re.compile(r"^[\s,(]*(\d\.\d)(?!\d)", re.I)
+QUESTION_WORD = re.compile(r"\b(what|whats|what's|which|how|tell me|need to know)\b", re.I)
 # A token that looks like a part number: digits, maybe letters, hyphens, dots or spaces
 # inside, at least 4 characters of letters/digits.
 PART_TOKEN_RE = re.compile(r"(?<![\w-])([A-Za-z]{0,5}-?\d[\dA-Za-z]*"
@@ -43,9 +48,7 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "COLOR": ("color", "colour"),
     "VOLTAGE": ("voltage", "volts", "volt", "how many v"),
 }
-MAKE_ALIASES = {"vw": "Volkswagen", "chevy": "Chevrolet", "merc": "Mercedes-Benz"}
-ENGLISH_WORD_MODELS = {"fit", "focus", "escape", "fusion", "accord", "rogue", "outback",
-                       "forester", "equinox", "sentra", "civic", "golf", "passat"}
+ENGLISH_WORD_MODELS = {"fit", "focus", "escape", "fusion", "accord", "rogue"}
 
 
 @dataclass
@@ -123,15 +126,20 @@ class OntologyLinker:
             self.vehicle_engine[n.id] = str(n.attrs.get("engine", ""))
         self.models = {model.lower(): (make, model) for make, model in self.vehicle_ids}
         self.makes = {make.lower(): make for make, _ in self.vehicle_ids}
-        self.makes.update({a: m for a, m in MAKE_ALIASES.items() if m.lower() in self.makes})
+        for name, variants in MODEL_ALIASES.items():  # "vw", "chevy", "f150", "crv", …
+            for variant in variants:
+                if name.lower() in self.makes:
+                    self.makes.setdefault(variant.lower(), self.makes[name.lower()])
+                if name.lower() in self.models:
+                    self.models.setdefault(variant.lower(), self.models[name.lower()])
         model_alt = "|".join(re.escape(m) for m in sorted(self.models, key=len, reverse=True))
         make_alt = "|".join(re.escape(m) for m in sorted(self.makes, key=len, reverse=True))
         if model_alt:
             self._vehicle_res = [
-                re.compile(rf"(?<![\w-])(?P<year>{YEAR})\s+(?:(?P<make>{make_alt})\s+)?"
+                re.compile(rf"(?<![\w-])(?P<year>{VEHICLE_YEAR})\s+(?:(?P<make>{make_alt})\s+)?"
                            rf"(?P<model>{model_alt})(?![\w-])", re.I),
                 re.compile(rf"(?<![\w-])(?:(?P<make>{make_alt})\s+)?(?P<model>{model_alt})"
-                           rf"[\s,]+(?:\(?)(?P<year>{YEAR})(?![\w-])", re.I),
+                           rf"[\s,]+(?:\(?)(?P<year>{VEHICLE_YEAR})(?![\w-])", re.I),
                 re.compile(rf"(?<![\w-])(?P<make>{make_alt})\s+(?P<model>{model_alt})(?![\w-])",
                            re.I),
             ]
@@ -156,8 +164,11 @@ class OntologyLinker:
                 _add(out.categories, self.category_words[m.group(0)])
         self._link_parts(text, out, taken, part_spans or [])
         for kind, words in ATTRIBUTE_WORDS.items():
-            if any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", low) for w in words):
-                _add(out.attribute_kinds, kind)
+            for w in words:
+                m = re.search(rf"(?<!\w){re.escape(w)}(?!\w)", low)
+                if m and _asked(low, m):
+                    _add(out.attribute_kinds, kind)
+                    break
         out.listing = self._listing(text, out)
         return out
 
@@ -177,7 +188,7 @@ class OntologyLinker:
                 if _overlaps(m.span(), taken):
                     continue
                 model_text, make_text = m.group("model"), m.group("make")
-                year = int(m.group("year")) if "year" in m.groupdict() and m.group("year") \
+                year = _year(m.group("year")) if "year" in m.groupdict() and m.group("year") \
                     else None
                 if (which == 1 and model_text.lower() in ENGLISH_WORD_MODELS and not make_text
                         and not model_text[0].isupper()):
@@ -192,7 +203,8 @@ class OntologyLinker:
                 taken.append(m.span())
                 after = text[m.end(): m.end() + 16]
                 before = text[max(0, m.start() - 16): m.start()]
-                eng = ENGINE_RE.search(after) or ENGINE_RE.search(before)
+                eng = (ENGINE_AFTER_RE.search(after) or ENGINE_RE.search(after)
+                       or ENGINE_RE.search(before))
                 engine = eng.group(1) if eng else None
                 years = self.vehicle_ids[(make, model)]
                 ids = ([vid for y, vids in years.items() for vid in vids] if year is None
@@ -200,6 +212,7 @@ class OntologyLinker:
                 if engine:
                     narrowed = [v for v in ids if self.vehicle_engine[v].startswith(engine)]
                     ids = narrowed or ids
+                ids = self._narrow_by_engine_words(ids, text[m.end(): m.end() + 24])
                 mention = VehicleMention(m.group(0), make, model, year, engine, ids, m.start())
                 if ids:
                     out.vehicles.append(mention)
@@ -207,8 +220,26 @@ class OntologyLinker:
                     out.unknown_vehicles.append(mention.name)
         out.vehicles.sort(key=lambda v: v.start)
 
+    def _narrow_by_engine_words(self, ids: list[str], after: str) -> list[str]:
+        """Keep the engines that the words after the vehicle name: "v6", "turbo", "tsi"."""
+        words = set(re.findall(r"[a-z0-9]+", after.lower()))
+        if len(ids) < 2 or not words:
+            return ids
+        for word in words:
+            hit = [v for v in ids if word in self.vehicle_engine[v].lower().split()]
+            if hit and len(hit) < len(ids):
+                ids = hit
+        return ids
+
     def _link_parts(self, text: str, out: Links, taken: list[tuple[int, int]],
                     extra: list[str]) -> None:
+        brand_names = {self.nodes[b].name for b in out.brands}
+        for start, end in self._catalog_numbers(text, taken):
+            ids = self.part_numbers[normalize_part_number(text[start:end])]
+            same_brand = [i for i in ids if self.brand_of[i] in brand_names]
+            for pid in same_brand or ids:
+                _add(out.products, pid)
+            taken.append((start, end))
         candidates: list[tuple[str, bool]] = []  # (text, named as a part: brand/cue before)
         for m in PART_TOKEN_RE.finditer(text):
             token = m.group(1).strip()
@@ -219,15 +250,37 @@ class OntologyLinker:
                 before.endswith(b) for b in self.brands)
             candidates.append((token, cued))
         candidates += [(s, True) for s in extra if s.strip()]
-        brand_names = {self.nodes[b].name for b in out.brands}
         for token, cued in candidates:
             ids = self.part_numbers.get(normalize_part_number(token), [])
             if ids:
                 same_brand = [i for i in ids if self.brand_of[i] in brand_names]
                 for pid in same_brand or ids:
                     _add(out.products, pid)
-            elif cued and token not in out.unknown_parts:
+            elif (cued or sum(c.isdigit() for c in token) >= 5) and \
+                    token not in out.unknown_parts:
                 out.unknown_parts.append(token)
+
+    def _catalog_numbers(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Spans of catalog part numbers, however spaced: windows of 1-4 words are compared
+        without case, spaces or hyphens ("F 00H L00 546" = "F00HL00546"), longest first."""
+        words = [(m.start(), m.end()) for m in re.finditer(r"[^\s,;:?!()/]+", text)]
+        found: list[tuple[int, int]] = []
+        i = 0
+        while i < len(words):
+            for size in (4, 3, 2, 1):
+                if i + size > len(words):
+                    continue
+                start, end = words[i][0], words[i + size - 1][1]
+                while end > start and text[end - 1] in ".'\"":
+                    end -= 1
+                key = normalize_part_number(text[start:end])
+                if key in self.part_numbers and not _overlaps((start, end), taken):
+                    found.append((start, end))
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
 
     def _listing(self, text: str, out: Links) -> str:
         """The words that name the part: from the first brand / part number / category word
@@ -254,14 +307,31 @@ class OntologyLinker:
         return text[start:end].strip(" ,.?")
 
 
+def _year(text: str) -> int:
+    """2012 from "2012" or "'12" (two digits: 1980-2079)."""
+    digits = int(text.lstrip("'’"))
+    return digits if digits >= 100 else (2000 + digits if digits < 80 else 1900 + digits)
+
+
+def _asked(low: str, m: re.Match) -> bool:
+    """An attribute word is asked about, not just present (a listing's "4 pieces"): a
+    question word before it, or it closes the text ("NGK 1234 voltage?")."""
+    before = low[max(0, m.start() - 48): m.start()]
+    after = low[m.end():].strip()
+    return (m.group(0).startswith("how ") or bool(QUESTION_WORD.search(before))
+            or after in ("", "?", "??") or after[:1] == "?")
+
+
 def _part_like(token: str) -> bool:
     """A part number, not a year, an engine size, a thread, a quantity or a plain count."""
     compact = normalize_part_number(token)
     digits = sum(c.isdigit() for c in compact)
-    if len(compact) < 4 or digits < 3:
+    if len(compact) < 4 or digits < 2:
         return False
-    if re.fullmatch(YEAR, compact) or re.fullmatch(rf"{YEAR}{YEAR}", compact):
-        return False  # a year or a year range "2010-2012"
+    pieces = [p for p in re.split(r"[\s\-]+", token.lower()) if p]
+    if all(re.fullmatch(rf"{YEAR}|\d\d|\d\.\d(l|liters?|litres?)?|l|liters?|litres?", p)
+           for p in pieces):
+        return False  # years, year ranges and engine sizes: "2010-2012", "2011 3.5", "2.0-liter"
     return not re.fullmatch(r"M\d+X\d+(\.\d+)?|\d+(MM|V|A|W|CCA|AH|PCS|IN)", compact)
 
 
