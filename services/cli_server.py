@@ -143,7 +143,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                         "bytes); router: accuracy, ECE, early-exit speed-ups; merge: site "
                         "variants vs merged vs joint, update-one cost, EWC; llm: link "
                         "prediction and graph tokens vs question-only vs text; serving: "
-                        "overhead, concurrency, live update on real Ray Serve; all (default)")
+                        "overhead, concurrency, live update on real Ray Serve; answers: routed "
+                        "/v1/query answer accuracy (generated + hand-written questions) and "
+                        "per-stage latency; all (default)")
     p.add_argument("--questions", type=int,
                    help="llm suite: evaluate only the first N held-out questions")
     p.add_argument("--rounds", type=int, default=5,
@@ -159,7 +161,7 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-SUITES = ("experts", "router", "merge", "llm", "serving")
+SUITES = ("experts", "router", "merge", "llm", "serving", "answers")
 
 
 def run_bench(a: argparse.Namespace) -> int:
@@ -171,7 +173,7 @@ def run_bench(a: argparse.Namespace) -> int:
     env = environment()  # before the suites: the serving suite pins torch to 1 thread
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
-               "llm": _bench_llm, "serving": _bench_serving}
+               "llm": _bench_llm, "serving": _bench_serving, "answers": _bench_answers}
     for suite in SUITES:
         if a.suite in (suite, "all"):
             t0 = time.perf_counter()
@@ -237,6 +239,21 @@ def _bench_merge(a: argparse.Namespace) -> dict:
                                       for t in result["targets"]))
     print(f"wrote {a.out}/merge.csv, merge_ewc.csv, merge.json, merge.md, merge.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
+    return result
+
+
+def _bench_answers(a: argparse.Namespace) -> dict:
+    from experts.core.assets import home
+    from experts.core.paths import Paths
+    from services.bench_answers import run
+
+    result = run(Paths(home()), a.out, log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print(result["table"])
+        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
+                                      f"{'met' if t['met'] else 'MISSED'}"
+                                      for t in result["targets"]))
+    print(f"wrote {a.out}/answers.csv, answers.json, answers.md, answers.png", file=sys.stderr)
     return result
 
 
