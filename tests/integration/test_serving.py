@@ -215,8 +215,11 @@ def test_router_decides_once_registered(server):
         assert route["source"] == "router" and route["version"] == "v1"
         assert route["decision"] in ("experts", "llm", "abstain", "no_expert")
         assert set(body["results"]) == set(route["experts"]) & {"category", "compatibility"}
-        assert (body["answer"] is None) == (route["decision"] == "experts")
-        assert body["latency_ms"]["router"] > 0
+        if route["decision"] != "experts":  # the LLM's or the no-expert answer
+            assert body["answer"]
+        for fact in body["facts"]:  # whatever was composed names its source
+            assert fact["source"].startswith(("ontology:", "expert:")), fact
+        assert body["latency_ms"]["router"] > 0 and "link" in body["latency_ms"]
     pb2, pb2_grpc = load()
     with grpc.insecure_channel(server.grpc_target) as channel:
         reply = pb2_grpc.TinyExpertsStub(channel).Query(
@@ -225,6 +228,47 @@ def test_router_decides_once_registered(server):
     assert reply.route_source == "router"
     assert reply.decision in ("experts", "llm", "abstain", "no_expert")
     _router_switches_live(server)
+
+
+ISSUE_QUERIES = (
+    # (question, a fact kind and value the answer must rest on, words the answer must say)
+    ("does this Bosch 0242236541 plug fit a 2012 Civic and what thread is it?",
+     ("unknown", "0242236541"), ("no part numbered 0242236541", "cannot be told")),
+    ("my check engine light is on and the scanner says P0171, what part should I buy",
+     ("code", "P0171"), ("System Too Lean", "oxygen sensors")),
+    ("What does trouble code P0301 mean?", ("code", "P0301"), ("Cylinder 1 Misfire",)),
+    ("Which vehicles does the Bosch 0242236541 fit?", ("unknown", "0242236541"),
+     ("cannot list",)),
+)
+
+
+def test_routed_questions_get_grounded_answers_over_http_and_grpc(server):
+    """The four questions of the answers issue, routed (no experts named): each gets an
+    answer from the ontology's records — an unknown part number is said to be unknown, never
+    given an invented fitment — the same over HTTP and gRPC, with each stage timed."""
+    from experts.core.paths import Paths
+    from experts.model import tiny_encoder_config
+    from router.build import build_router
+
+    if not Registry(server.home / "registry").versions("router"):
+        build_router(Paths(server.home), quick=True, progress=False, log=lambda *_: None,
+                     encoder_config=tiny_encoder_config())
+    pb2, pb2_grpc = load()
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = pb2_grpc.TinyExpertsStub(channel)
+        for text, (kind, value), words in ISSUE_QUERIES:
+            status, body = call("POST", f"{server.url}/v1/query", {"text": text})
+            assert status == 200, body
+            assert (kind, value) in [(f["kind"], f["value"]) for f in body["facts"]], body
+            for w in words:
+                assert w in body["answer"], (w, body["answer"])
+            assert not [f for f in body["facts"] if f["source"].startswith("ontology:product")]
+            assert {"router", "link", "experts", "compose"} <= set(body["latency_ms"])
+            reply = stub.Query(pb2.QueryRequest(text=text),
+                               metadata=(("application", "tinyexperts"),), timeout=60)
+            assert reply.answer == body["answer"]
+            assert [(f.kind, json.loads(f.value_json)) for f in reply.facts] == [
+                (f["kind"], f["value"]) for f in body["facts"]]
 
 
 def _router_version(server) -> str:
