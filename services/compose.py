@@ -119,15 +119,13 @@ class Composer:
         part_named = bool(links.products or links.unknown_parts or links.listing)
         if WHICH_VEHICLES_CUE.search(text) and part_named:
             asks.add("vehicles")
-        elif "compatibility" in experts or (FIT_CUE.search(text) and links.vehicles
-                                            and part_named):
-            asks.add("fits")
+        elif "compatibility" in experts or (links.vehicles and (
+                (FIT_CUE.search(text) and part_named) or links.products or links.unknown_parts)):
+            asks.add("fits")  # a part number and a vehicle in one question: does it fit?
         if links.attribute_kinds and (part_named or "attributes" in experts):
             asks.add("attribute")
         if "category" in experts or CATEGORY_CUE.search(text):
             asks.add("category")
-        if not asks and part_named and links.vehicles:  # "ML6276 solenoid 2017 civic 2.0"
-            asks.add("fits")
         if not asks and links.products:  # "what is part number 452-7505": what it is
             asks.add("category")
         if links.codes or links.unknown_codes:

@@ -243,3 +243,13 @@ def test_every_product_or_vehicle_the_answer_names_is_in_its_facts(composer, tex
         assert any(name in f.text for f in facts), (name, facts)
     for vehicle in re.findall(r"\b20\d\d Honda \w+", answer):
         assert any(vehicle in f.text for f in facts)
+
+
+def test_a_part_number_and_a_vehicle_alone_ask_whether_it_fits(composer):
+    """Whatever the router chose: "<part number> <vehicle>" is a fitment question."""
+    plan, answer, facts = _answer(composer, "ngk 9723-B 2013 civic 1.8L", ["category"])
+    assert "fits" in plan.asks
+    assert [f.value for f in facts if f.kind == "fits"] == [True]
+    plan, _, _ = _answer(composer, "p0301 on my 2013 civic, what part should I buy",
+                         ["category"])
+    assert "fits" not in plan.asks  # a code and a vehicle: the parts to check, not fitment
