@@ -7,7 +7,7 @@ What looks like an entity but is not in the ontology is reported as unknown — 
 trouble code that is not listed, a part number next to a brand that the catalog lacks — so
 the answer can say so instead of guessing.
 
-- codes: `P0301`, `p0301`, `P 0301`;
+- codes: `P0301`, `p0301` (not `9723-B 2013`: a code stands on its own);
 - part numbers: the catalog's numbers, compared without case, spaces or hyphens
   (`0 986 515 900` = `0986515900`); a product of the named brand wins over another brand's;
 - vehicles: `<year> [make] model` or `[make] model <year>`, with an optional engine size
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from experts.ontology.catalog_tables import MODEL_ALIASES
 from experts.ontology.schema import Node, Ontology
 
-CODE_RE = re.compile(r"\b([PBCUpbcu])\s?([0-9][0-9A-Fa-f]{3})\b")
+CODE_RE = re.compile(r"(?<![\w-])([PBCUpbcu])([0-9][0-9A-Fa-f]{3})\b")
 YEAR = r"(?:19[89]\d|20[0-4]\d)"
 VEHICLE_YEAR = r"(?:19[89]\d|20[0-4]\d|['’]\d\d)"  # "2012" or "'12"
 ENGINE_RE = re.compile(r"\b(\d\.\d)\s?-?(?:l\b|liters?\b|litres?\b|\s?(?=v\d|i\d|h\d))", re.I)
