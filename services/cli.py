@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
-from services.cli_adapt import add_adapt, add_merge, run_adapt, run_merge
+from services.cli_adapt import add_adapt, add_merge, add_update, run_adapt, run_merge, run_update
 from services.cli_common import expert_names, print_out, registry
 from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
@@ -278,6 +278,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
               add_adapt, run_adapt),
     "merge": ("merge variants of one expert: ties, dare, task arithmetic, knots",
               add_merge, run_merge),
+    "update": ("update one expert end to end: new data -> adapt -> merge -> re-compress -> "
+               "gate -> activate", add_update, run_update),
     "report": ("show a specialized version's step-by-step table and plot", add_report,
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,

@@ -128,6 +128,23 @@ class Registry:
 
     # ---- writing ----------------------------------------------------------------------
 
+    def annotate(self, name: str, version: str, key: str, value: Any) -> Manifest:
+        """Add `metrics[key]` to a registered version's manifest (e.g. the gate an update
+        judged it by). The model files and their hashes are untouched; the manifest is
+        replaced atomically, so a reader sees the old or the new one, never half."""
+        with self._locked(name):
+            manifest = self.manifest(name, version)
+            manifest.metrics[key] = value
+            tmp = self.root / name / f".manifest-{uuid.uuid4().hex}.tmp"
+            try:
+                _write_durably(tmp, manifest.model_dump_json(indent=1))
+                os.replace(tmp, self.path(name, version) / MANIFEST)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise _write_error(err, self.path(name, version), "the manifest is unchanged") \
+                    from None
+        return manifest
+
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:
         (self.root / name).mkdir(parents=True, exist_ok=True)
