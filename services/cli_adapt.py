@@ -152,6 +152,9 @@ def add_update(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-old-drop", type=float, default=0.01,
                    help="gate: the most the main metric may drop on the old test split "
                         "(default 0.01 = 1 point)")
+    p.add_argument("--max-new-drop", type=float, default=0.0,
+                   help="gate: the most it may drop on the new data's test split against the "
+                        "active version (default 0: not worse)")
     p.add_argument("--url", help="a running server: activate the new student there, live "
                                  "(needs TINYEXPERTS_ADMIN_TOKEN)")
     p.add_argument("--no-activate", action="store_true",
@@ -173,9 +176,10 @@ def run_update(a: argparse.Namespace) -> int:
     from services.http_client import request_json
 
     get_spec(a.expert)
-    if not 0 <= a.max_old_drop <= 1:
-        raise TinyExpertsError(f"--max-old-drop {a.max_old_drop} is outside 0..1",
-                               where="--max-old-drop", fix="e.g. --max-old-drop 0.01")
+    for flag, value in (("--max-old-drop", a.max_old_drop), ("--max-new-drop", a.max_new_drop)):
+        if not 0 <= value <= 1:
+            raise TinyExpertsError(f"{flag} {value} is outside 0..1", where=flag,
+                                   fix=f"e.g. {flag} 0.01")
     if a.url and not a.dry_run and not a.no_activate and \
             not os.environ.get("TINYEXPERTS_ADMIN_TOKEN"):
         raise TinyExpertsError("--url activates through the admin API, which needs a token",
@@ -188,7 +192,8 @@ def run_update(a: argparse.Namespace) -> int:
                        merge_with=[v.strip() for v in (a.merge_with or "").split(",")
                                    if v.strip()],
                        merge_method=a.merge_method, recipe=a.recipe,
-                       max_old_drop=a.max_old_drop, seed=a.seed, quick=a.quick)
+                       max_old_drop=a.max_old_drop, max_new_drop=a.max_new_drop,
+                       seed=a.seed, quick=a.quick)
     log = (lambda *_: None) if a.json else print
     if a.dry_run:
         plan = plan_update(a.expert, a.data, cfg, home())
