@@ -75,6 +75,20 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
         assert 0.0 <= gate[key] <= 1.0
     assert reg.verify("category", "v4")  # annotating the manifest left the files intact
     assert reg.active("category") == "v2"  # activation is the caller's
+    tree = reg.lineage("category", "v4")
+    chain = []
+    while tree:
+        chain.append((tree["version"], tree["how"].split()[0]))
+        tree = tree["parents"][0] if tree["parents"] else None
+    assert chain == [("v4", "specialize"), ("v3", "adapt"), ("v1", "trained")]
+
+
+def test_registry_show_lineage_prints_the_chain(home, capsys, monkeypatch):
+    monkeypatch.setenv("TINYEXPERTS_HOME", str(home))
+    assert main(["registry", "show", "category", "v2", "--lineage"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("category v2  specialize distill, quantize")
+    assert lines[1].startswith("└─ v1  trained by build") and "random tiny encoder" in lines[1]
 
 
 def test_a_failed_gate_activates_nothing_and_says_why(home, tmp_path, monkeypatch, capsys):
