@@ -39,11 +39,10 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 from experts.artifact import backend_of
-from experts.core.assets import minilm_dir, sha256_file
+from experts.core.assets import minilm_dir
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
-from experts.data.datasets import ExpertData, load_split_folder
-from experts.data.formats import labels_of, read_examples
+from experts.data.datasets import ExpertData, data_record, load_data_path, recorded_data
 from experts.evaluate import evaluate, quality
 from experts.ewc import EWC, fisher_diagonal
 from experts.model import canonical
@@ -113,41 +112,13 @@ def freeze_prefix(name: str, layers: int = 64) -> str:
 
 # ---- data ---------------------------------------------------------------------------------
 
-def load_adapt_data(expert: str, path: Path, seed: int = 0) -> ExpertData:
-    """A folder with train/validation/test files, or one file split 80/10/10 (seeded)."""
-    path = Path(path)
-    if path.is_dir():
-        return load_split_folder(expert, path)
-    spec = get_spec(expert)
-    rows = read_examples(path, spec.kind)
-    if len(rows) < 20:
-        raise TinyExpertsError(f"{len(rows)} examples are too few to adapt on", where=str(path),
-                               fix="give at least 20 examples (10 % of them become the test)")
-    rows = list(rows)
-    random.Random(seed).shuffle(rows)
-    n_val = n_test = max(2, len(rows) // 10)
-    splits = {"validation": rows[:n_val], "test": rows[n_val:n_val + n_test],
-              "train": rows[n_val + n_test:]}
-    labels = labels_of(spec.kind, splits["train"])
-    return ExpertData(expert, splits, labels, {})
-
-
-def data_digest(path: Path) -> str:
-    path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(sha256_file(f).encode())
-    return h.hexdigest()
-
-
 def previous_data(manifest, expert: str) -> ExpertData | None:
-    """The data a registered version was trained on (teachers: the default data folder)."""
-    recorded = manifest.data.get("dir")
-    if not recorded or not Path(recorded).exists():
+    """The data a registered version was trained on, or None when it is gone (adapt can
+    still run; only EWC, which needs it, refuses)."""
+    try:
+        return recorded_data(manifest, expert)
+    except TinyExpertsError:
         return None
-    return load_adapt_data(expert, Path(recorded), manifest.data.get("seed", 0))
 
 
 # ---- models -------------------------------------------------------------------------------
@@ -250,7 +221,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     """Train a new version of `expert` on `data_path`; register it (optionally activate)."""
     spec = get_spec(expert)
     cfg.check(spec)
-    data = load_adapt_data(expert, data_path, cfg.seed)
+    data = load_data_path(expert, data_path, cfg.seed)
     seed_everything(cfg.seed)
     parent_manifest = None if parent == BASE else registry.manifest(expert, parent)
     previous = previous_data(parent_manifest, expert) if parent_manifest else None
@@ -351,8 +322,8 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
         labels=predictor.labels, critical_labels=list(spec.critical_labels),
         parent_version=parent_manifest.version if parent_manifest else None,
         recipe=recipe, params=model.num_params(), metrics=metrics,
-        data={"dir": str(Path(data_path).resolve()), "sha256": data_digest(data_path),
-              "sizes": {k: len(v) for k, v in data.splits.items()}, "seed": cfg.seed,
+        data={**data_record(data_path, cfg.seed),
+              "sizes": {k: len(v) for k, v in data.splits.items()},
               "base": base, **({"site": site} if site else {})})
     if activate:
         registry.activate(expert, manifest.version)

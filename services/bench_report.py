@@ -118,9 +118,12 @@ def render_markdown(summary: dict, png_prefix: str = "docs/bench/") -> str:
 
 
 def publish(results: dict, seconds: dict, env: dict, command: str, out: Path,
-            root: Path | None = None) -> list[Path]:
+            root: Path | None = None, git: dict | None = None) -> list[Path]:
     """Merge this run into summary.json and re-render BENCHMARKS.md, in `root` (the project
-    checkout) when given, and always in `out`. Returns the files written."""
+    checkout) when given, and always in `out`. `git`: the commit the suites ran at, taken
+    before they started (`git_state`); a commit made during a long run is not theirs.
+    Returns the files written."""
+    git = git or git_state(root or PROJECT_ROOT)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     written = []
     for base, png_dir in ([(root, root / "docs" / "bench")] if root else []) + [(out, out)]:
@@ -128,8 +131,7 @@ def publish(results: dict, seconds: dict, env: dict, command: str, out: Path,
         md_path = base / BENCHMARKS if base == root else base / "summary.md"
         old = json.loads(summary_path.read_text(encoding="utf-8")) \
             if summary_path.is_file() else {}
-        new = update_summary(old, results, seconds, env, command,
-                             git_state(root or PROJECT_ROOT), now)
+        new = update_summary(old, results, seconds, env, command, git, now)
         summary_path.parent.mkdir(parents=True, exist_ok=True)
         summary_path.write_text(json.dumps(new, indent=1) + "\n", encoding="utf-8")
         md_path.write_text(render_markdown(new, "docs/bench/" if base == root else ""),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
-from services.cli_adapt import add_adapt, add_merge, run_adapt, run_merge
+from services.cli_adapt import add_adapt, add_merge, add_update, run_adapt, run_merge, run_update
 from services.cli_common import expert_names, print_out, registry
 from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
@@ -166,6 +166,8 @@ def add_registry(p: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="one version's manifest")
     show.add_argument("expert")
     show.add_argument("version", nargs="?")
+    show.add_argument("--lineage", action="store_true",
+                      help="the chain it was made from, back to the pretrained base")
     act = sub.add_parser("activate", help="make a version the active one (hash-checked)")
     act.add_argument("expert")
     act.add_argument("version")
@@ -176,6 +178,20 @@ def add_registry(p: argparse.ArgumentParser) -> None:
                                      "TINYEXPERTS_ADMIN_TOKEN), e.g. http://127.0.0.1:8000")
     for s in sub.choices.values():
         s.add_argument("--json", action="store_true")
+
+
+def _lineage_lines(expert: str, node: dict, prefix: str = "", last: bool = True,
+                   top: bool = True) -> list[str]:
+    data = node.get("data", {})
+    seen = f"  data {data['dir']}" if data.get("dir") else ""
+    head = f"{expert} " if top else prefix + ("└─ " if last else "├─ ")
+    lines = [f"{head}{node['version']}  {node['how']}{seen}"]
+    if not node["parents"]:
+        lines[-1] += f"  ← {node.get('base_model', '')}".rstrip()
+    child = "" if top else prefix + ("   " if last else "│  ")
+    for i, p in enumerate(node["parents"]):
+        lines += _lineage_lines(expert, p, child, i == len(node["parents"]) - 1, False)
+    return lines
 
 
 def _registry_rows() -> list[dict]:
@@ -239,6 +255,9 @@ def run_registry(a: argparse.Namespace) -> int:
                             fix=f"use one of: {', '.join(known)}")
     if a.action == "list":
         print_out(_registry_rows() if a.json else _registry_table(), a.json)
+    elif a.action == "show" and a.lineage:
+        tree = reg.lineage(a.expert, a.version or reg.active(a.expert))
+        print_out(tree if a.json else "\n".join(_lineage_lines(a.expert, tree)), a.json)
     elif a.action == "show":
         print_out(reg.manifest(a.expert, a.version).model_dump(), True)
     elif a.action in ("activate", "rollback") and a.url:
@@ -278,6 +297,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
               add_adapt, run_adapt),
     "merge": ("merge variants of one expert: ties, dare, task arithmetic, knots",
               add_merge, run_merge),
+    "update": ("update one expert end to end: new data -> adapt -> merge -> re-compress -> "
+               "gate -> activate", add_update, run_update),
     "report": ("show a specialized version's step-by-step table and plot", add_report,
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,

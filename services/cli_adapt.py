@@ -131,3 +131,97 @@ def run_merge(a: argparse.Namespace) -> int:
     if a.json:
         print_out(result, True)
     return 0
+
+
+def add_update(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expert", help="category | attributes | compatibility | fault_codes")
+    p.add_argument("--data", type=Path, required=True,
+                   help="the new data: a folder with train/validation/test files in the "
+                        "expert's format, or one file (split 80/10/10)")
+    p.add_argument("--method", default="lora",
+                   help="how to adapt: finetune | lora | prompt | hybrid (default lora)")
+    p.add_argument("--ewc", type=float, default=0.0, metavar="LAMBDA",
+                   help="elastic weight consolidation toward the parent (0 = off)")
+    p.add_argument("--merge-with", help="comma-separated fp32 variants to merge the adapted "
+                                        "version with, e.g. v3,v4")
+    p.add_argument("--merge-method", default="ties",
+                   help="task_arithmetic | ties | dare_linear | dare_ties | knots | search "
+                        "(search: density x weights on validation); default ties")
+    p.add_argument("--recipe", type=Path,
+                   help="re-compress with this recipe (default: the active student's)")
+    p.add_argument("--max-old-drop", type=float, default=0.01,
+                   help="gate: the most the main metric may drop on the old test split "
+                        "(default 0.01 = 1 point)")
+    p.add_argument("--max-new-drop", type=float, default=0.0,
+                   help="gate: the most it may drop on the new data's test split against the "
+                        "active version (default 0: not worse)")
+    p.add_argument("--url", help="a running server: activate the new student there, live "
+                                 "(needs TINYEXPERTS_ADMIN_TOKEN)")
+    p.add_argument("--no-activate", action="store_true",
+                   help="register everything, activate nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the data, versions and recipe; print the plan; train nothing")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="short training (smoke runs)")
+    p.add_argument("--json", action="store_true")
+
+
+def run_update(a: argparse.Namespace) -> int:
+    import os
+
+    from experts.core.assets import home
+    from experts.core.errors import TinyExpertsError
+    from experts.specs import get_spec
+    from experts.update import UpdateConfig, plan_update, update
+    from services.http_client import request_json
+
+    get_spec(a.expert)
+    for flag, value in (("--max-old-drop", a.max_old_drop), ("--max-new-drop", a.max_new_drop)):
+        if not 0 <= value <= 1:
+            raise TinyExpertsError(f"{flag} {value} is outside 0..1", where=flag,
+                                   fix=f"e.g. {flag} 0.01")
+    if a.url and not a.dry_run and not a.no_activate and \
+            not os.environ.get("TINYEXPERTS_ADMIN_TOKEN"):
+        raise TinyExpertsError("--url activates through the admin API, which needs a token",
+                               where="TINYEXPERTS_ADMIN_TOKEN",
+                               fix="export TINYEXPERTS_ADMIN_TOKEN (the server's), or drop "
+                                   "--url to activate in the registry only")
+    if a.url and not a.dry_run:  # a server that is down fails now, not after the training
+        request_json("GET", f"{a.url.rstrip('/')}/healthz")
+    cfg = UpdateConfig(method=a.method, ewc=a.ewc,
+                       merge_with=[v.strip() for v in (a.merge_with or "").split(",")
+                                   if v.strip()],
+                       merge_method=a.merge_method, recipe=a.recipe,
+                       max_old_drop=a.max_old_drop, max_new_drop=a.max_new_drop,
+                       seed=a.seed, quick=a.quick)
+    log = (lambda *_: None) if a.json else print
+    if a.dry_run:
+        plan = plan_update(a.expert, a.data, cfg, home())
+        print_out(plan, True)
+        return 0
+    result = update(a.expert, a.data, cfg, home(), progress=not a.json, log=log)
+    student, g = result["student"], result["gate"]
+    if not g["passed"]:
+        result["activated"] = False
+        if a.json:
+            print_out(result, True)
+        raise TinyExpertsError(f"{a.expert} {student} failed the update gate: "
+                               f"{'; '.join(g['reasons'])}; nothing was activated",
+                               where="update gate", fix="see `tinyexperts registry show "
+                               f"{a.expert} {student}`; more data, another --method, or a "
+                               "looser --max-old-drop")
+    if a.no_activate:
+        result["activated"] = False
+    elif a.url:
+        out = request_json("POST", f"{a.url.rstrip('/')}/v1/experts/{a.expert}/activate",
+                           {"version": student})
+        result["activated"] = out
+        log(f"{a.expert}: {student} is live on {a.url} (was {out['previous']})")
+    else:
+        previous = registry().activate(a.expert, student)
+        result["activated"] = {"active": student, "previous": previous}
+        log(f"{a.expert}: {student} is active in the registry (was {previous}); a running "
+            f"server switches with `tinyexperts registry activate {a.expert} {student} --url …`")
+    if a.json:
+        print_out(result, True)
+    return 0

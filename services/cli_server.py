@@ -168,9 +168,10 @@ def run_bench(a: argparse.Namespace) -> int:
     import time
 
     from experts.core.environment import environment
-    from services.bench_report import PROJECT_ROOT, can_publish, publish
+    from services.bench_report import PROJECT_ROOT, can_publish, git_state, publish
 
     env = environment()  # before the suites: the serving suite pins torch to 1 thread
+    git = git_state(PROJECT_ROOT)  # the code the suites run, whatever is committed meanwhile
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
                "llm": _bench_llm, "serving": _bench_serving, "answers": _bench_answers}
@@ -184,7 +185,7 @@ def run_bench(a: argparse.Namespace) -> int:
         print("not a tinyexperts checkout: BENCHMARKS.md and docs/bench/summary.json are not "
               f"updated; the summary is in {a.out}", file=sys.stderr)
     command = f"tinyexperts bench --suite {a.suite}" + (" --quick" if a.quick else "")
-    paths = publish(results, seconds, env, command, a.out, root)
+    paths = publish(results, seconds, env, command, a.out, root, git)
     print(f"wrote {', '.join(map(str, paths))} ({sum(seconds.values()):.0f}s in all)",
           file=sys.stderr)
     if a.json:

@@ -39,6 +39,7 @@ MEANING_CUE = re.compile(r"\b(mean|means|meaning|what is|what's|stand for|defini
 YEAR_RANGE = re.compile(r"\b(?:19|20)\d\d\s*(?:-|–|to)\s*(?:(?:19|20)\d\d|\d\d)\b")
 COMPATIBLE = "compatible"
 MAX_LISTED = 3  # vehicles, products or codes named in one sentence
+MAX_PRODUCTS = 2  # two parts in one question: each gets its answer
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Composer:
         facts: list[Fact] = []
         sentences: list[str] = []
         links = plan.links
-        for pid in links.products[:1]:
+        for pid in links.products[:MAX_PRODUCTS]:
             facts.append(self._product_fact(pid))
         for part in links.unknown_parts[:1]:
             sentences.append(f"The catalog has no part numbered {part}, so only what the "
@@ -228,7 +229,7 @@ class Composer:
         links = plan.links
         expert = _predictions(result)
         if links.products and links.vehicles:
-            out = [self._catalog_fit(links.products[0], v, facts)
+            out = [self._catalog_fit(p, v, facts) for p in links.products[:MAX_PRODUCTS]
                    for v in self.asked_vehicles(plan)[:MAX_LISTED]]
             if expert:  # the model's second opinion, for the record
                 facts.append(Fact("fits_model", f"compatibility expert: {expert[0].get('label')}",
@@ -295,8 +296,9 @@ class Composer:
 
     def _attributes(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
         out = []
-        if links.products:
-            product = self.nodes[links.products[0]]
+        products = [self.nodes[p] for p in links.products[:MAX_PRODUCTS]]
+        for product in products:
+            its = "Its" if len(products) == 1 else f"{product.name}:"
             for kind in links.attribute_kinds:
                 value = product.attrs.get(f"attr_{kind}")
                 word = kind.lower()
@@ -305,9 +307,10 @@ class Composer:
                     facts.append(Fact("attribute", f"{product.name}: no {word} listed",
                                       f"ontology:{product.id}", 1.0, None))
                 else:
-                    out.append(f"Its {word} is {value}.")
+                    out.append(f"{its} {word} is {value}.")
                     facts.append(Fact("attribute", f"{product.name} {word}: {value}",
                                       f"ontology:{product.id}", 1.0, {kind: value}))
+        if products:
             return out
         spans = [e for p in _predictions(result) for e in p.get("entities", [])]
         for kind in links.attribute_kinds:
@@ -324,11 +327,14 @@ class Composer:
 
     def _category(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
         if links.products:
-            pid = links.products[0]
-            cat = self.nodes[self.is_a[pid]].name
-            facts.append(Fact("category", f"{self.nodes[pid].name} is in {cat}",
-                              f"ontology:{self.is_a[pid]}", 1.0, cat))
-            return [f"In the catalog it is listed under {cat}."]
+            out = []
+            for pid in links.products[:MAX_PRODUCTS]:
+                cat = self.nodes[self.is_a[pid]].name
+                facts.append(Fact("category", f"{self.nodes[pid].name} is in {cat}",
+                                  f"ontology:{self.is_a[pid]}", 1.0, cat))
+                it = "it" if len(links.products) == 1 else self.nodes[pid].name
+                out.append(f"In the catalog {it} is listed under {cat}.")
+            return out
         preds = _predictions(result)
         if not preds:
             return []

@@ -293,3 +293,35 @@ def test_ewc_from_base_is_refused(home):
     with pytest.raises(TinyExpertsError, match="no previous task"):
         adapt("category", Paths(home).data / "category", AdaptConfig(ewc=10.0), _reg(home),
               parent="base", progress=False, log=quiet)
+
+
+def test_specialize_from_an_adapted_or_merged_version_uses_the_data_it_was_made_from(
+        home, tmp_path):
+    """`specialize --from vN` distills on the data vN was made from: an adapted version's own
+    folder, a merged version's variants' folders together — never silently the build's
+    default data; and it refuses when that data is gone or has changed."""
+    from experts.specialize.pipeline import load_start
+
+    reg = _reg(home)
+    a, b, labels_a, labels_b = _site_folders(home, tmp_path)
+    va, vb = _variant(reg, a), _variant(reg, b, seed=1)
+    *_, data = load_start("category", va, home)
+    assert {r.label for r in data.splits["train"]} == set(labels_a)
+    want = {s: len((a / f"{s}.jsonl").read_text().splitlines()) for s in data.splits}
+    assert {s: len(rows) for s, rows in data.splits.items()} == want
+    merged = merge("category", [va, vb], MergeConfig(method="task_arithmetic"), reg,
+                   floor=0.0, log=quiet)["version"]
+    *_, data = load_start("category", merged, home)
+    assert {r.label for r in data.splits["train"]} == set(labels_a) | set(labels_b)
+    # the teacher the build made still distills on the build's data
+    *_, data = load_start("category", "v1", home)
+    assert len(data.splits["train"]) == len(load_expert_data("category", Paths(home).data)
+                                            .splits["train"])
+    # gone or changed: refused with the folder named, never replaced by other data
+    shutil.rmtree(b)
+    with pytest.raises(TinyExpertsError, match="is gone"):
+        load_start("category", merged, home)
+    with (a / "train.jsonl").open("a") as f:
+        f.write(json.dumps({"text": "one more listing", "label": labels_a[0]}) + "\n")
+    with pytest.raises(TinyExpertsError, match="has changed"):
+        load_start("category", va, home)

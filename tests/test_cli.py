@@ -67,7 +67,7 @@ def test_console_script_runs_without_traceback(tmp_path):
 
 def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     from experts.core.targets import judge, targets_of
-    from services.bench_report import publish
+    from services.bench_report import SUITE_ORDER, publish
 
     root = tmp_path / "repo"
     (root / "docs" / "bench").mkdir(parents=True)
@@ -88,7 +88,7 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     assert summary["suites"]["router"]["seconds"] == 12.0
     assert summary["suites"]["router"]["machine"]["cpu"] == "test cpu"
     names = [(t["suite"], t["name"]) for t in summary["targets"]]
-    assert names == [(s, t.name) for s in ("experts", "router", "merge", "llm", "serving")
+    assert names == [(s, t.name) for s in SUITE_ORDER
                      for t in targets_of(s)]  # missed ones and suites not run yet too
     assert {t["measured"] for t in summary["targets"] if t["suite"] == "merge"} == {False}
     by = {(t["suite"], t["name"]): t for t in summary["targets"]}

@@ -253,3 +253,12 @@ def test_a_part_number_and_a_vehicle_alone_ask_whether_it_fits(composer):
     plan, _, _ = _answer(composer, "p0301 on my 2013 civic, what part should I buy",
                          ["category"])
     assert "fits" not in plan.asks  # a code and a vehicle: the parts to check, not fitment
+
+
+def test_two_parts_in_one_question_each_get_their_answer(composer):
+    _, answer, facts = _answer(
+        composer, "do NGK 9723-B and Bosch 0 221 504 470 fit a 2012 honda fit?",
+        ["compatibility"])
+    fits = {f.source: f.value for f in facts if f.kind == "fits"}
+    assert fits == {f"ontology:{PLUG}": False, f"ontology:{COIL}": True}
+    assert "No: NGK 9723-B spark plug" in answer and "Yes: Bosch 0 221 504 470" in answer

@@ -106,6 +106,28 @@ class Registry:
                                 fix=f"run `tinyexperts registry activate {name} VERSION`")
         return state["version"]
 
+    def lineage(self, name: str, version: str) -> dict:
+        """The version and what it was made from, back to the pretrained base: its parent
+        (adapted, specialized) or its variants (merged), each with method and data."""
+        m = self.manifest(name, version)
+        recipe = m.recipe or {}
+        how = ("merge " + recipe["merge"].get("method", "?") if "merge" in recipe
+               else "adapt " + recipe["adapt"].get("method", "?") if "adapt" in recipe
+               else "specialize " + ", ".join(s.get("op", "?") for s in recipe["steps"])
+               if "steps" in recipe else "trained by build")
+        parents = (recipe["merge"].get("variants", []) if "merge" in recipe
+                   else [m.parent_version] if m.parent_version else [])
+        node = {"version": version, "how": how, "base_model": m.base_model,
+                "data": {k: m.data[k] for k in ("dir", "sha256") if k in m.data},
+                "parents": []}
+        for p in parents:
+            try:
+                node["parents"].append(self.lineage(name, p))
+            except TinyExpertsError as err:  # a parent deleted since: say so, keep the rest
+                node["parents"].append({"version": p, "how": f"unavailable ({err.message})",
+                                        "parents": []})
+        return node
+
     def verify(self, name: str, version: str) -> Manifest:
         """Re-hash every file; raise ArtifactError on a missing, changed or extra file."""
         folder = self.path(name, version)
@@ -127,6 +149,23 @@ class Registry:
         return manifest
 
     # ---- writing ----------------------------------------------------------------------
+
+    def annotate(self, name: str, version: str, key: str, value: Any) -> Manifest:
+        """Add `metrics[key]` to a registered version's manifest (e.g. the gate an update
+        judged it by). The model files and their hashes are untouched; the manifest is
+        replaced atomically, so a reader sees the old or the new one, never half."""
+        with self._locked(name):
+            manifest = self.manifest(name, version)
+            manifest.metrics[key] = value
+            tmp = self.root / name / f".manifest-{uuid.uuid4().hex}.tmp"
+            try:
+                _write_durably(tmp, manifest.model_dump_json(indent=1))
+                os.replace(tmp, self.path(name, version) / MANIFEST)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise _write_error(err, self.path(name, version), "the manifest is unchanged") \
+                    from None
+        return manifest
 
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:

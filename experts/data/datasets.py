@@ -6,11 +6,14 @@ Layout: `<data_dir>/<expert>/{train,validation,test}.{jsonl|conll}` plus an opti
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from experts.core.assets import sha256_file
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.data.fault_text import code_descriptions, fault_code_datasets
@@ -111,3 +114,75 @@ def ensure_datasets(paths: Paths, force: bool = False, log: Callable = print) ->
         return
     counts = write_default_datasets(ensure_ontology(paths, force, log), paths.data)
     log(f"datasets: {paths.data} {counts}")
+
+
+# ---- data given by path, and the data a registered version recorded ------------------------
+
+def load_data_path(expert: str, path: Path, seed: int = 0) -> ExpertData:
+    """A folder with train/validation/test files, or one file split 80/10/10 (seeded)."""
+    path = Path(path)
+    if path.is_dir():
+        return load_split_folder(expert, path)
+    spec = get_spec(expert)
+    rows = read_examples(path, spec.kind)
+    if len(rows) < 20:
+        raise TinyExpertsError(f"{len(rows)} examples are too few to adapt on", where=str(path),
+                               fix="give at least 20 examples (10 % of them become the test)")
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    n_val = n_test = max(2, len(rows) // 10)
+    splits = {"validation": rows[:n_val], "test": rows[n_val:n_val + n_test],
+              "train": rows[n_val + n_test:]}
+    labels = labels_of(spec.kind, splits["train"])
+    return ExpertData(expert, splits, labels, {})
+
+
+def data_digest(path: Path) -> str:
+    """sha256 over a data file, or over a folder's files (names and contents)."""
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def data_record(path: Path, seed: int = 0) -> dict:
+    """What a version records about the data it was trained on (`manifest.data`)."""
+    return {"dir": str(Path(path).resolve()), "sha256": data_digest(path), "seed": seed}
+
+
+def recorded_data(manifest, expert: str) -> ExpertData:
+    """The data a registered version was made from: its own folder or file (teachers,
+    adapted versions, their students), or the union of its variants' data (merged
+    versions). Refuses, never substitutes, when that data is gone or has changed."""
+    where = f"{expert} {manifest.version}"
+    record = manifest.data
+    if record.get("dir"):
+        return _load_recorded(expert, record, where)
+    variants = record.get("variant_data") or [{"dir": d} for d in record.get("variant_dirs")
+                                              or [] if d]
+    if variants:
+        parts = [_load_recorded(expert, v, where) for v in variants]
+        splits = {s: [ex for p in parts for ex in p.splits[s]] for s in SPLITS}
+        info = {k: v for p in parts for k, v in p.label_info.items()}
+        return ExpertData(expert, splits, labels_of(get_spec(expert).kind, splits["train"]),
+                          info)
+    raise TinyExpertsError(f"{where} records no training data", where=where,
+                           fix="start from a version made by build, adapt or merge, or give "
+                               "the data yourself")
+
+
+def _load_recorded(expert: str, record: dict, where: str) -> ExpertData:
+    path = Path(record["dir"])
+    if not path.exists():
+        raise TinyExpertsError(f"the data {where} was made from is gone", where=str(path),
+                               fix="restore that folder, or start from another version")
+    digest = record.get("sha256")
+    if digest and data_digest(path) != digest:
+        raise TinyExpertsError(f"the data {where} was made from has changed since (sha256 "
+                               "differs)", where=str(path),
+                               fix="restore the original files; new data is a new `adapt` or "
+                                   "`update`")
+    return load_data_path(expert, path, record.get("seed", 0))

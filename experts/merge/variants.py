@@ -293,7 +293,8 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
                           "variants": versions, "floor": floor, "search": search}},
         params=model.num_params(), metrics=metrics,
         data={"variants": versions, "base": variants[0].manifest.data["base"],
-              "variant_dirs": [v.manifest.data.get("dir") for v in variants]})
+              "variant_data": [{k: v.manifest.data[k] for k in ("dir", "sha256", "seed")
+                                if k in v.manifest.data} for v in variants]})
     if activate:
         registry.activate(expert, manifest.version)
     log(f"{expert}: registered {manifest.version} = {chosen.method}"

@@ -19,7 +19,7 @@ from experts.core.environment import environment
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
-from experts.data.datasets import load_expert_data
+from experts.data.datasets import recorded_data
 from experts.evaluate import quality
 from experts.latency import measure_latency
 from experts.model import ExpertModel
@@ -72,8 +72,7 @@ def load_start(name: str, from_version: str | None, root: Path | None):
         raise TinyExpertsError(f"{name} {from_version} is an int8 model; specialize starts "
                                "from an fp32 version", where="--from",
                                fix="pass a teacher version (see `tinyexperts registry list`)")
-    data_dir = Path(parent.data.get("dir", "")).parent
-    data = load_expert_data(name, data_dir if (data_dir / name).is_dir() else paths.data)
+    data = recorded_data(parent, name)  # the data this version was made from, or refuse
     return paths, registry, from_version, parent, teacher, data
 
 

@@ -586,3 +586,51 @@ def test_killing_an_expert_replica_under_load(server):
     print(f"kill replica: {len(results)} requests, {len(after)} after the kill, "
           f"{failed} category parts answered 503, back as pid {new_pid}")
     _still_serving(server)
+
+
+def test_update_ends_with_a_live_int8_student_and_no_failed_request(server, tmp_path):
+    """`tinyexperts update` on the real quick-built category teacher: adapt on a new site's
+    data → re-compress with the default recipe (int8) → gate → activate on the running
+    server through its admin API, while four clients keep asking: 0 failures."""
+    from experts.data.datasets import load_expert_data
+    from experts.data.formats import write_examples
+
+    data = load_expert_data("category", server.home / "data")
+    keep = set(sorted(data.labels)[::3])
+    site = tmp_path / "new_site"
+    for split, rows in data.splits.items():
+        write_examples(site / f"{split}.jsonl", "classify", [r for r in rows if r.label in keep])
+    failures, stop = [], threading.Event()
+
+    def load_loop():
+        while not stop.is_set():
+            status, out = call("POST", f"{server.url}/v1/experts/category/predict",
+                               {"inputs": ["NGK iridium spark plug"]})
+            if status != 200:
+                failures.append((status, out))
+
+    threads = [threading.Thread(target=load_loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    env = {**os.environ, "TINYEXPERTS_HOME": str(server.home),
+           "TINYEXPERTS_ADMIN_TOKEN": TOKEN}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "update", "category", "--data", str(site),
+             "--method", "finetune", "--quick", "--max-old-drop", "1", "--max-new-drop", "1",
+             "--url", server.url, "--json"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    student = result["student"]
+    assert result["gate"]["passed"] and result["activated"]["active"] == student
+    assert failures == []
+    _, listing = call("GET", f"{server.url}/v1/experts")
+    served = {e["expert"]: e for e in listing["experts"]}["category"]
+    assert served["version"] == student and served["backend"] == "onnx-int8"
+    reg = Registry(server.home / "registry")
+    assert reg.manifest("category", student).data["dir"] == str(site.resolve())

@@ -1,0 +1,187 @@
+"""`tinyexperts update EXPERT --data D`: new data → adapt → (merge) → re-compress → gate.
+
+One flow, each step logged and registered as it finishes:
+
+1. **adapt** the expert's fp32 parent — the active version when it is fp32, else the teacher
+   the active student was specialized from — on the new data (`experts.adapt`; the label set
+   may grow: union head);
+2. optionally **merge** the adapted version with named variants of the same base
+   (`experts.merge.variants`);
+3. **re-specialize** the adapted/merged teacher with the recipe of the active student (or
+   `--recipe`), on the data that teacher was made from (`specialize --from`);
+4. **gate**: the candidate student against the active version on the old test split (the
+   data the active version was made from) and on the new data's test split — at most
+   `max_old_drop` lost on the old and `max_new_drop` on the new (default: not worse). The
+   decision and all four numbers are written into the candidate's manifest
+   (`metrics.update_gate`).
+
+Activation is the caller's (the registry, or a running server through its admin API), and
+only after a passed gate. A failed step or gate leaves the active version as it was; the
+versions registered on the way stay in the registry, unactivated, named in the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experts.adapt import AdaptConfig, adapt
+from experts.artifact import backend_of
+from experts.core.errors import TinyExpertsError
+from experts.core.paths import Paths
+from experts.core.registry import Registry
+from experts.data.datasets import load_data_path, recorded_data
+from experts.evaluate import quality
+from experts.merge.variants import MergeConfig, merge
+from experts.predictor import load_predictor
+from experts.specialize.pipeline import specialize
+from experts.specialize.recipe import Recipe, load_recipe
+from experts.specs import get_spec
+
+FP32 = "torch-fp32"
+
+
+@dataclass
+class UpdateConfig:
+    method: str = "lora"  # adapt method: finetune | lora | prompt | hybrid
+    ewc: float = 0.0
+    merge_with: list[str] = field(default_factory=list)  # variants to merge the adapted one with
+    merge_method: str = "ties"  # or "search": try density x weights on validation
+    recipe: Path | None = None  # default: the active student's recipe
+    max_old_drop: float = 0.01  # the gate: at most this much of the main metric lost on old
+    max_new_drop: float = 0.0  # … and on the new test split (0: not worse than the active)
+    seed: int = 0
+    quick: bool = False  # smoke runs: short adapt and specialize
+
+
+def fp32_parent(registry: Registry, expert: str, version: str) -> str:
+    """`version` when it is an fp32 model, else the teacher it was specialized from."""
+    seen = set()
+    while backend_of(registry.path(expert, version)) != FP32:
+        parent = registry.manifest(expert, version).parent_version
+        if not parent or parent in seen:
+            raise TinyExpertsError(f"{expert} {version} has no fp32 parent to adapt",
+                                   where=f"{expert} {version}",
+                                   fix="build the expert's teacher (`tinyexperts build`)")
+        seen.add(version)
+        version = parent
+    return version
+
+
+def active_recipe(registry: Registry, expert: str, version: str,
+                  path: Path | None) -> tuple[Recipe, str]:
+    """The recipe to re-compress with, and where it comes from."""
+    if path is not None:
+        return load_recipe(path, expert), str(path)
+    recorded = registry.manifest(expert, version).recipe or {}
+    if "steps" in recorded:
+        return Recipe.model_validate(recorded), f"{expert} {version}'s recipe"
+    return load_recipe(None, expert), f"deploy/recipes/{expert}.yaml (the active version " \
+                                      "has no recipe of its own)"
+
+
+def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
+    """What `update` would do, checked before anything trains (`--dry-run` prints it)."""
+    spec = get_spec(expert)
+    AdaptConfig(method=cfg.method, ewc=cfg.ewc, seed=cfg.seed, quick=cfg.quick).check(spec)
+    registry = Registry(Paths(root).registry)
+    active = registry.active(expert)
+    parent = fp32_parent(registry, expert, active)
+    new = load_data_path(expert, data, cfg.seed)  # a malformed file fails here, file:line
+    for v in cfg.merge_with:
+        registry.manifest(expert, v)  # unknown versions fail before training
+        if backend_of(registry.path(expert, v)) != FP32:
+            raise TinyExpertsError(f"{expert} {v} is not an fp32 variant to merge",
+                                   where="--merge-with", fix="name versions made by `adapt`")
+    if cfg.merge_with:
+        MergeConfig(method="ties" if cfg.merge_method == "search" else cfg.merge_method
+                    ).check(len(cfg.merge_with) + 1)
+    recipe, recipe_from = active_recipe(registry, expert, active, cfg.recipe)
+    return {"expert": expert, "active": active, "adapt_from": parent,
+            "data": str(Path(data).resolve()),
+            "data_sizes": {k: len(v) for k, v in new.splits.items()},
+            "method": cfg.method, "ewc": cfg.ewc, "merge_with": cfg.merge_with,
+            "merge_method": cfg.merge_method if cfg.merge_with else None,
+            "recipe": recipe_from, "recipe_steps": [s.op for s in recipe.steps],
+            "gate": {"max_old_drop": cfg.max_old_drop, "max_new_drop": cfg.max_new_drop}}
+
+
+def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: bool = True,
+           log: Callable = print) -> dict:
+    """Run the whole flow; returns the plan, every registered version and the gate. The
+    caller activates `result["student"]` when `result["gate"]["passed"]`."""
+    plan = plan_update(expert, data, cfg, root)
+    registry = Registry(Paths(root).registry)
+    spec = get_spec(expert)
+    out: dict = {"plan": plan, "registered": []}
+    log(f"{expert}: update 1/4 adapt {plan['adapt_from']} on {plan['data']} ({cfg.method})")
+    adapted = adapt(expert, data, AdaptConfig(method=cfg.method, ewc=cfg.ewc, seed=cfg.seed,
+                                              quick=cfg.quick),
+                    registry, parent=plan["adapt_from"], progress=progress, log=log)
+    teacher = adapted["version"]
+    out["registered"].append(teacher)
+    out["adapted"] = teacher
+    if cfg.merge_with:
+        log(f"{expert}: update 2/4 merge {teacher} with {','.join(cfg.merge_with)}")
+        search = cfg.merge_method == "search"
+        merged = merge(expert, [teacher, *cfg.merge_with],
+                       MergeConfig(method="ties" if search else cfg.merge_method, seed=cfg.seed),
+                       registry, search=search, log=log)
+        teacher = merged["version"]
+        out["registered"].append(teacher)
+        out["merged"] = teacher
+    else:
+        log(f"{expert}: update 2/4 merge: nothing to merge with")
+    recipe, _ = active_recipe(registry, expert, plan["active"], cfg.recipe)
+    log(f"{expert}: update 3/4 re-compress {teacher} ({plan['recipe']})")
+    student = specialize(expert, recipe, from_version=teacher, root=root, quick=cfg.quick,
+                         activate=False, progress=progress, log=log)["version"]
+    out["registered"].append(student)
+    out["student"] = student
+    log(f"{expert}: update 4/4 gate {student} against the active {plan['active']}")
+    out["gate"] = gate(registry, expert, student, plan["active"], data, cfg)
+    registry.annotate(expert, student, "update_gate", out["gate"])
+    g = out["gate"]
+    metric = spec.main_metric
+    log(f"{expert}: gate {'passed' if g['passed'] else 'FAILED'}: old test {metric} "
+        f"{g['active_old']:.4f} -> {g['candidate_old']:.4f} (may drop {cfg.max_old_drop}), "
+        f"new test {g['active_new']:.4f} -> {g['candidate_new']:.4f}")
+    return out
+
+
+def gate(registry: Registry, expert: str, candidate: str, active: str, data: Path,
+         cfg: UpdateConfig) -> dict:
+    """The candidate vs the active version on the old and the new test split."""
+    metric = get_spec(expert).main_metric
+    old = recorded_data(registry.manifest(expert, active), expert).splits["test"]
+    new = load_data_path(expert, data, cfg.seed).splits["test"]
+    scores = {}
+    for who, version in (("active", active), ("candidate", candidate)):
+        predictor = load_predictor(registry, expert, version)
+        scores[f"{who}_old"] = _score(predictor, old, metric)
+        scores[f"{who}_new"] = _score(predictor, new, metric)
+    old_ok = scores["candidate_old"] >= scores["active_old"] - cfg.max_old_drop
+    new_ok = scores["candidate_new"] >= scores["active_new"] - cfg.max_new_drop
+    reasons = ([] if old_ok else [f"old test {metric} dropped by "
+                                  f"{scores['active_old'] - scores['candidate_old']:.4f} > "
+                                  f"{cfg.max_old_drop}"]) + \
+        ([] if new_ok else [f"new test {metric} dropped by "
+                            f"{scores['active_new'] - scores['candidate_new']:.4f} > "
+                            f"{cfg.max_new_drop}"])
+    return {"metric": metric, **{k: round(v, 4) for k, v in scores.items()},
+            "max_old_drop": cfg.max_old_drop, "max_new_drop": cfg.max_new_drop,
+            "passed": old_ok and new_ok, "reasons": reasons,
+            "active": active, "candidate": candidate}
+
+
+def _score(predictor, rows, metric: str) -> float:
+    """The main metric, scoring a label the model does not know as a miss (the active
+    version has not seen the new data's new labels; that is what the update is for)."""
+    known = set(predictor.labels)
+    if predictor.kind == "tag":
+        return float(quality(predictor, rows)[metric])
+    kept = [r for r in rows if r.label in known]
+    if not kept:
+        return 0.0
+    return float(quality(predictor, kept)[metric]) * len(kept) / len(rows)
