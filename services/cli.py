@@ -297,8 +297,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
               add_adapt, run_adapt),
     "merge": ("merge variants of one expert: ties, dare, task arithmetic, knots",
               add_merge, run_merge),
-    "update": ("update one expert end to end: new data -> adapt -> merge -> re-compress -> "
-               "gate -> activate", add_update, run_update),
+    "update": ("update one expert end to end: adapt, merge, re-compress, gate, activate",
+               add_update, run_update),
     "report": ("show a specialized version's step-by-step table and plot", add_report,
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,
