@@ -124,7 +124,8 @@ def run_status(a: argparse.Namespace) -> int:
     if a.json:
         print_out({"health": health, "experts": experts}, True)
         return 0
-    print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']})")
+    print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']}, "
+          f"answers: {health.get('answers', '-')})")
     for e in experts:
         state = e["version"] or "-"
         note = f"  last error: {e['last_error']}" if e.get("last_error") else ""

@@ -114,7 +114,8 @@ class Ingress:
         self.router_error: str | None = None  # why the active router could not be loaded
         self.paths = Paths(Path(self.args.home or default_home()))
         self.composer: Composer | None = None  # built from the ontology on the first query
-        self.composer_error: str | None = None
+        self.composer_error: str | None = None  # why answers are not composed
+        self._composer_tried: float | None = None  # mtime of the ontology file last tried
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -204,13 +205,23 @@ class Ingress:
         return decision
 
     def _composer(self) -> Composer | None:
-        """The ontology's composer, built on first use; None when there is no ontology
-        (then queries are routed and answered per expert, without a composed answer)."""
-        if self.composer is None and self.paths.ontology.is_file():
+        """The ontology's composer, built on first use; None when there is no ontology or it
+        does not load (then queries are routed and answered per expert, without a composed
+        answer, and /healthz says why). A file that failed is tried again only once it
+        changes, not on every query."""
+        if self.composer is not None:
+            return self.composer
+        path = self.paths.ontology
+        stamp = path.stat().st_mtime if path.is_file() else None
+        if stamp is None:
+            self.composer_error = f"no ontology at {path} (`tinyexperts build`)"
+        elif stamp != self._composer_tried:
+            self._composer_tried = stamp
             try:
-                self.composer = Composer(Ontology.load(self.paths.ontology))
+                self.composer = Composer(Ontology.load(path))
+                self.composer_error = None
             except TinyExpertsError as err:
-                self.composer_error = str(err)
+                self.composer_error = f"the ontology does not load: {err}"
         return self.composer
 
     async def _call_planned(self, name: str, plan: Plan | None, req: QueryRequest,
@@ -352,8 +363,10 @@ class Ingress:
             "loads on first query" if self.registry.versions(ROUTER) else "not built")
         if self.router_error:
             router = f"{router} ({self.router_error})"
+        answers = ("ready" if self.composer is not None else
+                   self.composer_error or "loads on first query")
         return {"status": "ok" if all(e["ready"] for e in experts.values()) else "degraded",
-                "experts": experts, "router": router, "llm": llm}
+                "experts": experts, "router": router, "llm": llm, "answers": answers}
 
     @api.get("/v1/experts")
     async def list_experts(self) -> dict:

@@ -2,6 +2,7 @@
 a linked product gives catalog answers (fitment, attributes, category), an unknown part
 gives no invented product or fitment, a code gives its meaning and the parts to check."""
 
+import os
 import re
 
 import pytest
@@ -262,3 +263,25 @@ def test_two_parts_in_one_question_each_get_their_answer(composer):
     fits = {f.source: f.value for f in facts if f.kind == "fits"}
     assert fits == {f"ontology:{PLUG}": False, f"ontology:{COIL}": True}
     assert "No: NGK 9723-B spark plug" in answer and "Yes: Bosch 0 221 504 470" in answer
+
+
+def test_the_ingress_builds_its_composer_once_and_retries_a_broken_ontology_only_when_it_changes(
+        tmp_path):
+    """No ontology: no composed answers, and /healthz says why. A broken file is read once,
+    not on every query; once it is fixed, the next query builds the composer."""
+    from experts.core.paths import Paths
+    from services.ingress import Ingress  # imports Ray: only this test needs it
+
+    ingress = object.__new__(Ingress.func_or_class)  # the logic, without Ray Serve
+    ingress.paths = Paths(tmp_path)
+    ingress.composer, ingress.composer_error, ingress._composer_tried = None, None, None
+    assert ingress._composer() is None and "no ontology" in ingress.composer_error
+    path = ingress.paths.ontology
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert ingress._composer() is None and "does not load" in ingress.composer_error
+    tried = ingress._composer_tried
+    assert ingress._composer() is None and ingress._composer_tried == tried  # not re-read
+    _ontology().save(path)
+    os.utime(path, (tried + 5, tried + 5))
+    assert isinstance(ingress._composer(), Composer) and ingress.composer_error is None
