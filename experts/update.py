@@ -176,12 +176,15 @@ def gate(registry: Registry, expert: str, candidate: str, active: str, data: Pat
 
 
 def _score(predictor, rows, metric: str) -> float:
-    """The main metric, scoring a label the model does not know as a miss (the active
-    version has not seen the new data's new labels; that is what the update is for)."""
+    """The main metric on the rows the model can label, times their share: a label (or a
+    sentence with a tag type) the model does not know counts as a miss — the active version
+    has not seen the new data's new labels; that is what the update is for. Exact for
+    accuracy-like metrics; for macro-F1 an approximation that still ranks the two models."""
     known = set(predictor.labels)
-    if predictor.kind == "tag":
-        return float(quality(predictor, rows)[metric])
-    kept = [r for r in rows if r.label in known]
+    if predictor.kind == "tag":  # a sentence with a tag type the model lacks is a miss
+        kept = [r for r in rows if set(r.tags) <= known]
+    else:
+        kept = [r for r in rows if r.label in known]
     if not kept:
         return 0.0
     return float(quality(predictor, kept)[metric]) * len(kept) / len(rows)
