@@ -146,3 +146,20 @@ def test_malformed_data_names_its_line_and_a_dry_run_trains_nothing(home, tmp_pa
         from services.cli_adapt import run_update
         run_update(parser().parse_args(["update", "category", "--data", str(site), "--url",
                                         "http://127.0.0.1:9"]))
+
+
+def test_the_gate_counts_labels_and_tag_types_a_model_lacks_as_misses(tiny_predictor,
+                                                                      monkeypatch):
+    """The active version never saw the new data's new labels: those rows are misses, the
+    rest are scored as usual (here: every known row right, so the score is their share)."""
+    import experts.update
+    from experts.data.formats import TagExample, TextExample
+
+    monkeypatch.setattr(experts.update, "quality", lambda p, rows: {"m": 1.0})
+    clf = tiny_predictor("category", "classify", ["a", "b"])
+    rows = [TextExample("x", "a"), TextExample("y", "b"), TextExample("z", "new")]
+    assert experts.update._score(clf, rows, "m") == pytest.approx(2 / 3)
+    tagger = tiny_predictor("attributes", "tag", ["O", "B-A", "I-A"])
+    rows = [TagExample(("w",), ("B-A",)), TagExample(("v", "u"), ("O", "B-NEW"))]
+    assert experts.update._score(tagger, rows, "m") == pytest.approx(1 / 2)
+    assert experts.update._score(tagger, rows[1:], "m") == 0.0
