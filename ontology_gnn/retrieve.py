@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 import torch
 
+from experts.ontology.linker import word_alternation
 from ontology_gnn.graph import KnowledgeGraph
 
 CODE_RE = re.compile(r"\b([PBCU][0-9A-F]{4})\b")
@@ -77,7 +78,7 @@ class EntityIndex:
             self._graph_vectors = gv
         self.codes = {e.name.upper(): e.id for e in kg.entities if e.type == "code"}
         self.part_numbers = {k.lower(): v for k, v in (part_numbers or {}).items()}
-        self._pn_re = _alternation(self.part_numbers)
+        self._pn_re = word_alternation(self.part_numbers)
         counts: dict[str, int] = {}
         for e in kg.entities:
             counts[e.type] = counts.get(e.type, 0) + 1
@@ -87,7 +88,7 @@ class EntityIndex:
             if short and e.type not in ("code", "product", "vehicle") and counts[e.type] <= 500:
                 named.setdefault(e.name.lower(), e.id)
         self.names = named
-        self._name_re = _alternation(named)
+        self._name_re = word_alternation(named)
         self.vehicles: dict[tuple[int, str], list[str]] = {}
         for e in kg.entities:
             m = re.match(r"^(\d{4}) (\S+) (.+?) \d\.\dL", e.name) if e.type == "vehicle" else None
@@ -181,13 +182,6 @@ class EntityIndex:
     def retrieve(self, question: str) -> Subgraph:
         links, unknown = self.link(question)
         return self.subgraph([lk.entity_id for lk in links], unknown)
-
-
-def _alternation(words: dict[str, str]):
-    if not words:
-        return None
-    ordered = sorted(words, key=len, reverse=True)  # longest first: "oxygen sensor heater"
-    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in ordered) + r")(?![\w-])")
 
 
 def describe(kg: KnowledgeGraph, sub: Subgraph) -> str:

@@ -48,6 +48,9 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "COLOR": ("color", "colour"),
     "VOLTAGE": ("voltage", "volts", "volt", "how many v"),
 }
+ATTRIBUTE_PATTERNS: dict[str, list[re.Pattern]] = {
+    kind: [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)") for w in words]
+    for kind, words in ATTRIBUTE_WORDS.items()}
 ENGLISH_WORD_MODELS = {"fit", "focus", "escape", "fusion", "accord", "rogue"}
 
 
@@ -106,7 +109,7 @@ class OntologyLinker:
                 self.part_numbers.setdefault(normalize_part_number(pn), []).append(n.id)
         self.brand_of = {n.id: str(n.attrs.get("brand", "")) for n in ontology.by_type("product")}
         self.brands = {n.name.lower(): n.id for n in ontology.by_type("brand")}
-        self._brand_re = _alternation(self.brands)
+        self._brand_re = word_alternation(self.brands)
         self.category_words: dict[str, str] = {}
         for n in ontology.by_type("part_category"):
             self.category_words[n.name.lower()] = n.id
@@ -116,7 +119,7 @@ class OntologyLinker:
                 if len(s) >= 3:  # the synonym, and its plural or singular
                     for form in (s, s[:-1] if s.endswith("s") else s + "s"):
                         self.category_words.setdefault(form, n.id)
-        self._category_re = _alternation(self.category_words)
+        self._category_re = word_alternation(self.category_words)
         # (make, model) -> year -> [vehicle ids]
         self.vehicle_ids: dict[tuple[str, str], dict[int, list[str]]] = {}
         self.vehicle_engine: dict[str, str] = {}
@@ -163,9 +166,9 @@ class OntologyLinker:
             for m in self._category_re.finditer(low):
                 _add(out.categories, self.category_words[m.group(0)])
         self._link_parts(text, out, taken, part_spans or [])
-        for kind, words in ATTRIBUTE_WORDS.items():
-            for w in words:
-                m = re.search(rf"(?<!\w){re.escape(w)}(?!\w)", low)
+        for kind, patterns in ATTRIBUTE_PATTERNS.items():
+            for pattern in patterns:
+                m = pattern.search(low)
                 if m and _asked(low, m):
                     _add(out.attribute_kinds, kind)
                     break
@@ -235,10 +238,8 @@ class OntologyLinker:
                     extra: list[str]) -> None:
         brand_names = {self.nodes[b].name for b in out.brands}
         for start, end in self._catalog_numbers(text, taken):
-            ids = self.part_numbers[normalize_part_number(text[start:end])]
-            same_brand = [i for i in ids if self.brand_of[i] in brand_names]
-            for pid in same_brand or ids:
-                _add(out.products, pid)
+            self._add_products(out, self.part_numbers[normalize_part_number(text[start:end])],
+                               brand_names)
             taken.append((start, end))
         candidates: list[tuple[str, bool]] = []  # (text, named as a part: brand/cue before)
         for m in PART_TOKEN_RE.finditer(text):
@@ -253,12 +254,16 @@ class OntologyLinker:
         for token, cued in candidates:
             ids = self.part_numbers.get(normalize_part_number(token), [])
             if ids:
-                same_brand = [i for i in ids if self.brand_of[i] in brand_names]
-                for pid in same_brand or ids:
-                    _add(out.products, pid)
+                self._add_products(out, ids, brand_names)
             elif (cued or sum(c.isdigit() for c in token) >= 5) and \
                     token not in out.unknown_parts:
                 out.unknown_parts.append(token)
+
+    def _add_products(self, out: Links, ids: list[str], brand_names: set[str]) -> None:
+        """The products with one part number: those of a brand the text names, if any."""
+        same_brand = [i for i in ids if self.brand_of[i] in brand_names]
+        for pid in same_brand or ids:
+            _add(out.products, pid)
 
     def _catalog_numbers(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """Spans of catalog part numbers, however spaced: windows of 1-4 words are compared
@@ -335,7 +340,9 @@ def _part_like(token: str) -> bool:
     return not re.fullmatch(r"M\d+X\d+(\.\d+)?|\d+(MM|V|A|W|CCA|AH|PCS|IN)", compact)
 
 
-def _alternation(words: dict[str, str]):
+def word_alternation(words: dict[str, str]) -> re.Pattern | None:
+    """One regex matching any of `words` as a whole word (not inside a longer word or a
+    hyphenated one), longest first; None for no words."""
     if not words:
         return None
     ordered = sorted(words, key=len, reverse=True)  # longest first: "oxygen sensors"
