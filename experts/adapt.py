@@ -42,7 +42,13 @@ from experts.artifact import backend_of
 from experts.core.assets import minilm_dir
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
-from experts.data.datasets import ExpertData, data_record, load_data_path, recorded_data
+from experts.data.datasets import (
+    ExpertData,
+    data_record,
+    load_data_path,
+    recorded_data,
+    with_replay,
+)
 from experts.evaluate import evaluate, quality
 from experts.ewc import EWC, fisher_diagonal
 from experts.model import canonical
@@ -68,6 +74,7 @@ class AdaptConfig:
     prompt_tokens: int = 16
     hybrid_fraction: float = 0.2  # share of the data the hybrid's fine-tuning stage sees
     ewc: float = 0.0
+    replay: float = 0.0  # share of the parent's training rows trained on again
     fisher_samples: int = 256
     freeze: tuple[str, ...] = ()  # "embeddings", "layer.0", ... (finetune, lora, hybrid)
     quick: bool = False
@@ -93,6 +100,9 @@ class AdaptConfig:
                       "pass e.g. --hybrid-fraction 0.2")
         if self.ewc < 0:
             raise bad(f"--ewc {self.ewc} is negative", "pass λ ≥ 0, e.g. --ewc 100")
+        if not 0 <= self.replay <= 1:
+            raise bad(f"--replay {self.replay} is outside 0..1",
+                      "pass the share of the old training rows, e.g. --replay 0.2")
         if self.freeze and self.method == "prompt":
             raise bad("--freeze has nothing to freeze with --method prompt (the encoder is "
                       "frozen already)", "drop --freeze or use finetune / lora / hybrid")
@@ -225,12 +235,17 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     seed_everything(cfg.seed)
     parent_manifest = None if parent == BASE else registry.manifest(expert, parent)
     previous = previous_data(parent_manifest, expert) if parent_manifest else None
-    if cfg.ewc > 0 and previous is None:
-        raise TinyExpertsError("--ewc needs the previous task's data, and the parent's "
-                               "recorded data folder is missing" if parent_manifest else
-                               "--ewc needs a parent model; --from base has no previous task",
-                               where=f"{expert} {parent or 'active'}",
-                               fix="drop --ewc, or adapt from a version whose data exists")
+    for wanted, flag in ((cfg.ewc > 0, "--ewc"), (cfg.replay > 0, "--replay")):
+        if wanted and previous is None:
+            raise TinyExpertsError(
+                f"{flag} needs the previous task's data, and the parent's recorded data "
+                "folder is missing" if parent_manifest else
+                f"{flag} needs a parent model; --from base has no previous task",
+                where=f"{expert} {parent or 'active'}",
+                fix=f"drop {flag}, or adapt from a version whose data exists")
+    new_only = data
+    if cfg.replay > 0:  # train on new + a share of the old; validate on both
+        data = with_replay(data, previous, cfg.replay, cfg.seed)
     predictor, base = start_predictor(expert, parent_manifest.version if parent_manifest
                                       else BASE, registry, data)
     # the parent as it served, before any head rows are added
@@ -292,7 +307,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
         p.requires_grad_(True)
     seconds = time.perf_counter() - t0
 
-    test = evaluate(predictor, data.splits["test"])
+    test = evaluate(predictor, new_only.splits["test"])
     metrics: dict = {"test": test, "validation": {spec.main_metric: result.best_metric},
                      "train": {"seconds": round(seconds, 1), "stages": stages,
                                "quick": cfg.quick, "new_labels": len(new_labels)}}
@@ -323,7 +338,10 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
         parent_version=parent_manifest.version if parent_manifest else None,
         recipe=recipe, params=model.num_params(), metrics=metrics,
         data={**data_record(data_path, cfg.seed),
-              "sizes": {k: len(v) for k, v in data.splits.items()},
+              "sizes": {k: len(v) for k, v in new_only.splits.items()},
+              **({"replay": {"fraction": cfg.replay, "seed": cfg.seed,
+                             "rows": len(data.splits["train"]) - len(new_only.splits["train"]),
+                             "data": parent_manifest.data}} if cfg.replay > 0 else {}),
               "base": base, **({"site": site} if site else {})})
     if activate:
         registry.activate(expert, manifest.version)

@@ -26,9 +26,14 @@ from torch.ao.nn.quantized.dynamic import Linear as QLinear
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from experts.core.errors import ArtifactError
+from experts.core.registry import MANIFEST
 from experts.model import ExpertModel, HeadConfig, read_config
 
 BACKENDS = ("torch-int8", "onnx-int8")
+# An int8 student also keeps its weights as they were before quantization, so that an update
+# can start the next student from them instead of from the teacher (`experts.specialize.warm`).
+# The server never reads them; they are not counted in the served artifact's bytes.
+WARM_START_FILES = ("warm_start.json", "warm_start.safetensors")
 
 
 def backend_of(folder: Path) -> str:
@@ -43,6 +48,33 @@ def load_expert_model(folder: Path):
         return ExpertModel.load(folder)
     return load_quantized(folder, backend)
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def save_warm_start(model: ExpertModel, folder: Path) -> None:
+    """The fp32 student an int8 artifact was quantized from, beside it."""
+    config, weights = (folder / name for name in WARM_START_FILES)
+    config.write_text(json.dumps(model.config_dict(), indent=1), encoding="utf-8")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+
+
+def has_warm_start(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in WARM_START_FILES)
+
+
+def load_warm_start(folder: Path) -> ExpertModel | None:
+    """The fp32 student saved by `save_warm_start`, or None when the artifact has none."""
+    if not has_warm_start(folder):
+        return None
+    config, weights = (folder / name for name in WARM_START_FILES)
+    model = ExpertModel.skeleton(json.loads(config.read_text(encoding="utf-8")))
+    model.load_state_dict(load_file(str(weights)))
+    return model.eval()
+
+
+def served_bytes(folder: Path) -> int:
+    """Bytes of what a server loads: every file but the manifest and the warm start."""
+    skip = {MANIFEST, *WARM_START_FILES}
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.name not in skip)
 
 
 def torch_dynamic_int8(model: ExpertModel) -> ExpertModel:

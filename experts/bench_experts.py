@@ -18,8 +18,9 @@ import json
 import statistics
 from pathlib import Path
 
+from experts.artifact import served_bytes
 from experts.core.environment import environment
-from experts.core.registry import MANIFEST, Registry
+from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
 from experts.data.datasets import load_expert_data
@@ -36,8 +37,7 @@ from experts.specs import EXPERTS, get_spec
 
 
 def artifact_bytes(registry: Registry, name: str, version: str) -> int:
-    folder = registry.path(name, version)
-    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.name != MANIFEST)
+    return served_bytes(registry.path(name, version))
 
 
 def paired_latency(a, b, tokenizer, examples, batch_size: int, rounds: int, runs: int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from experts.artifact import served_bytes
 from experts.core.errors import TinyExpertsError
 from experts.data.formats import Example
 from experts.latency import measure_latency
@@ -40,7 +41,7 @@ def evaluate(predictor: Predictor, examples: list[Example], folder: Path | None 
     report: dict = {"n_examples": len(examples), **quality(predictor, examples)}
     report["params"] = predictor.model.num_params()
     if folder is not None:
-        report["file_bytes"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        report["file_bytes"] = served_bytes(folder)
     if latency:
         report["latency_b1"] = measure_latency(predictor.model, predictor.tokenizer,
                                                examples, batch_size=1, runs=20)

@@ -107,6 +107,30 @@ def keep_vocab(model, token_ids: list[int], unk_id: int) -> None:
     model.vocab_map = vocab_map
 
 
+def extend_vocab(model, token_ids: list[int], source, unk_id: int) -> int:
+    """Give a vocabulary-pruned model its own rows for the tokenizer ids it maps to [UNK]
+    today, copied from `source` (an unpruned or pruned model with those tokens, e.g. the
+    teacher it was distilled from); returns how many rows were added."""
+    if model.vocab_map is None:
+        return 0
+    unk_row = int(model.vocab_map[unk_id])
+    missing = [i for i in sorted(set(token_ids))
+               if i != unk_id and int(model.vocab_map[i]) == unk_row]
+    if not missing:
+        return 0
+    ids = torch.tensor(missing)
+    src = source.encoder.embeddings.word_embeddings.weight.data
+    src_rows = ids if source.vocab_map is None else source.vocab_map[ids].long()
+    emb = model.encoder.embeddings.word_embeddings
+    new = nn.Embedding(emb.num_embeddings + len(missing), emb.embedding_dim)
+    new.weight.data.copy_(torch.cat([emb.weight.data, src[src_rows]]))
+    model.vocab_map[ids] = torch.arange(emb.num_embeddings, new.num_embeddings,
+                                        dtype=model.vocab_map.dtype)
+    model.encoder.embeddings.word_embeddings = new
+    model.encoder.config.vocab_size = new.num_embeddings
+    return len(missing)
+
+
 def structure(model) -> dict:
     """The per-layer sizes to write next to the encoder config."""
     return {"heads": heads_per_layer(model), "ffn": ffn_per_layer(model),

@@ -3,12 +3,15 @@
 One flow, each step logged and registered as it finishes:
 
 1. **adapt** the expert's fp32 parent — the active version when it is fp32, else the teacher
-   the active student was specialized from — on the new data (`experts.adapt`; the label set
-   may grow: union head);
+   the active student was specialized from — on the new data plus a replayed share of the
+   data the parent saw (`experts.adapt`; the label set may grow: union head);
 2. optionally **merge** the adapted version with named variants of the same base
    (`experts.merge.variants`);
-3. **re-specialize** the adapted/merged teacher with the recipe of the active student (or
-   `--recipe`), on the data that teacher was made from (`specialize --from`);
+3. **re-compress** the adapted/merged teacher, on the data that teacher was made from:
+   `warm` starts from the active student's fp32 weights and distils it from the new teacher
+   (`experts.specialize.warm`, minutes); `full` runs the whole recipe of the active student
+   (or `--recipe`) from the teacher (`specialize --from`). `auto` (default) is warm when the
+   active student keeps its fp32 weights and no other recipe is asked for;
 4. **gate**: the candidate student against the active version on the old test split (the
    data the active version was made from) and on the new data's test split — at most
    `max_old_drop` lost on the old and `max_new_drop` on the new (default: not worse). The
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experts.adapt import AdaptConfig, adapt
-from experts.artifact import backend_of
+from experts.artifact import backend_of, has_warm_start
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
@@ -37,9 +40,14 @@ from experts.merge.variants import MergeConfig, merge
 from experts.predictor import load_predictor
 from experts.specialize.pipeline import specialize
 from experts.specialize.recipe import Recipe, load_recipe
+from experts.specialize.warm import WARM_EPOCHS, recipe_of, warm_start
 from experts.specs import get_spec
 
 FP32 = "torch-fp32"
+RECOMPRESS = ("auto", "warm", "full")
+# Without replay, one pass over a new site's rows teaches the head to prefer the new labels
+# and the old site's quality falls through the gate; a fifth of the old rows keeps it.
+REPLAY = 0.2
 
 
 @dataclass
@@ -48,6 +56,9 @@ class UpdateConfig:
     ewc: float = 0.0
     merge_with: list[str] = field(default_factory=list)  # variants to merge the adapted one with
     merge_method: str = "ties"  # or "search": try density x weights on validation
+    replay: float = REPLAY  # share of the parent's training rows trained on again
+    recompress: str = "auto"  # auto | warm | full
+    warm_epochs: int = WARM_EPOCHS
     recipe: Path | None = None  # default: the active student's recipe
     max_old_drop: float = 0.01  # the gate: at most this much of the main metric lost on old
     max_new_drop: float = 0.0  # … and on the new test split (0: not worse than the active)
@@ -76,15 +87,51 @@ def active_recipe(registry: Registry, expert: str, version: str,
         return load_recipe(path, expert), str(path)
     recorded = registry.manifest(expert, version).recipe or {}
     if "steps" in recorded:
-        return Recipe.model_validate(recorded), f"{expert} {version}'s recipe"
+        return recipe_of(recorded), f"{expert} {version}'s recipe"
     return load_recipe(None, expert), f"deploy/recipes/{expert}.yaml (the active version " \
                                       "has no recipe of its own)"
+
+
+def adapt_config(cfg: UpdateConfig) -> AdaptConfig:
+    return AdaptConfig(method=cfg.method, ewc=cfg.ewc, replay=cfg.replay, seed=cfg.seed,
+                       quick=cfg.quick)
+
+
+def recompress_mode(registry: Registry, expert: str, active: str, recipe: Recipe,
+                    cfg: UpdateConfig) -> tuple[str, str]:
+    """`warm` or `full`, and why."""
+    if cfg.recompress == "full":
+        return "full", "asked for"
+    has_weights = has_warm_start(registry.path(expert, active))
+    has_distill = any(s.op == "distill" for s in recipe.steps)
+    if cfg.recompress == "warm":
+        if not has_weights:
+            raise TinyExpertsError(f"{expert} {active} keeps no fp32 weights to warm-start "
+                                   "from", where="--recompress warm",
+                                   fix="use --recompress full (or auto)")
+        if not has_distill:
+            raise TinyExpertsError("the recipe has no distill step for the warm start",
+                                   where="--recompress warm", fix="use --recompress full")
+        return "warm", "asked for"
+    if cfg.recipe is not None:
+        return "full", "a recipe was given"
+    if not has_weights:
+        return "full", f"the active {active} keeps no fp32 weights to start from"
+    if not has_distill:
+        return "full", "the recipe has no distill step"
+    return "warm", f"from the active student {active}"
 
 
 def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
     """What `update` would do, checked before anything trains (`--dry-run` prints it)."""
     spec = get_spec(expert)
-    AdaptConfig(method=cfg.method, ewc=cfg.ewc, seed=cfg.seed, quick=cfg.quick).check(spec)
+    adapt_config(cfg).check(spec)
+    if cfg.recompress not in RECOMPRESS:
+        raise TinyExpertsError(f"unknown --recompress {cfg.recompress!r}", where="--recompress",
+                               fix=f"use one of: {', '.join(RECOMPRESS)}")
+    if not 1 <= cfg.warm_epochs <= 20:
+        raise TinyExpertsError(f"--warm-epochs {cfg.warm_epochs} is outside 1..20",
+                               where="--warm-epochs", fix="e.g. --warm-epochs 1")
     registry = Registry(Paths(root).registry)
     active = registry.active(expert)
     parent = fp32_parent(registry, expert, active)
@@ -98,11 +145,14 @@ def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
         MergeConfig(method="ties" if cfg.merge_method == "search" else cfg.merge_method
                     ).check(len(cfg.merge_with) + 1)
     recipe, recipe_from = active_recipe(registry, expert, active, cfg.recipe)
+    how, why = recompress_mode(registry, expert, active, recipe, cfg)
     return {"expert": expert, "active": active, "adapt_from": parent,
             "data": str(Path(data).resolve()),
             "data_sizes": {k: len(v) for k, v in new.splits.items()},
-            "method": cfg.method, "ewc": cfg.ewc, "merge_with": cfg.merge_with,
+            "method": cfg.method, "ewc": cfg.ewc, "replay": cfg.replay,
+            "merge_with": cfg.merge_with,
             "merge_method": cfg.merge_method if cfg.merge_with else None,
+            "recompress": how, "recompress_why": why,
             "recipe": recipe_from, "recipe_steps": [s.op for s in recipe.steps],
             "gate": {"max_old_drop": cfg.max_old_drop, "max_new_drop": cfg.max_new_drop}}
 
@@ -116,9 +166,8 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
     spec = get_spec(expert)
     out: dict = {"plan": plan, "registered": []}
     log(f"{expert}: update 1/4 adapt {plan['adapt_from']} on {plan['data']} ({cfg.method})")
-    adapted = adapt(expert, data, AdaptConfig(method=cfg.method, ewc=cfg.ewc, seed=cfg.seed,
-                                              quick=cfg.quick),
-                    registry, parent=plan["adapt_from"], progress=progress, log=log)
+    adapted = adapt(expert, data, adapt_config(cfg), registry, parent=plan["adapt_from"],
+                    progress=progress, log=log)
     teacher = adapted["version"]
     out["registered"].append(teacher)
     out["adapted"] = teacher
@@ -134,9 +183,16 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
     else:
         log(f"{expert}: update 2/4 merge: nothing to merge with")
     recipe, _ = active_recipe(registry, expert, plan["active"], cfg.recipe)
-    log(f"{expert}: update 3/4 re-compress {teacher} ({plan['recipe']})")
-    student = specialize(expert, recipe, from_version=teacher, root=root, quick=cfg.quick,
-                         activate=False, progress=progress, log=log)["version"]
+    log(f"{expert}: update 3/4 re-compress {teacher}: {plan['recompress']} "
+        f"({plan['recompress_why']})")
+    if plan["recompress"] == "warm":
+        student = warm_start(expert, recipe, from_version=teacher,
+                             student_version=plan["active"], root=root,
+                             epochs=cfg.warm_epochs, quick=cfg.quick, progress=progress,
+                             log=log)["version"]
+    else:
+        student = specialize(expert, recipe, from_version=teacher, root=root, quick=cfg.quick,
+                             activate=False, progress=progress, log=log)["version"]
     out["registered"].append(student)
     out["student"] = student
     log(f"{expert}: update 4/4 gate {student} against the active {plan['active']}")

@@ -184,6 +184,8 @@ def _lineage_lines(expert: str, node: dict, prefix: str = "", last: bool = True,
                    top: bool = True) -> list[str]:
     data = node.get("data", {})
     seen = f"  data {data['dir']}" if data.get("dir") else ""
+    if data.get("replay"):
+        seen += f" + {data['replay']:.0%} of the parent's replayed"
     head = f"{expert} " if top else prefix + ("└─ " if last else "├─ ")
     lines = [f"{head}{node['version']}  {node['how']}{seen}"]
     if not node["parents"]:

@@ -42,6 +42,9 @@ def add_adapt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ewc", type=float, default=0.0, metavar="LAMBDA",
                    help="elastic weight consolidation strength (Fisher from the parent's "
                         "training data; 0 = off)")
+    p.add_argument("--replay", type=float, default=0.0, metavar="SHARE",
+                   help="also train on this share of the parent's training rows (0..1; "
+                        "validation then covers old and new); default 0")
     p.add_argument("--freeze", help="comma-separated: embeddings, layer.0, layer.1, ...")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
@@ -82,7 +85,7 @@ def run_adapt(a: argparse.Namespace) -> int:
     cfg = AdaptConfig(method=a.method, epochs=a.epochs, lr=a.lr, rank=a.rank,
                       alpha=2 * a.rank, prompt_tokens=a.prompt_tokens,
                       hybrid_fraction=a.hybrid_fraction, ewc=a.ewc,
-                      fisher_samples=a.fisher_samples, seed=a.seed, quick=a.quick,
+                      replay=a.replay, fisher_samples=a.fisher_samples, seed=a.seed, quick=a.quick,
                       freeze=tuple(f.strip() for f in (a.freeze or "").split(",") if f.strip()))
     cfg.check(get_spec(a.expert))  # bad options fail before data or models load
     data = site_data(a.site) if a.site else a.data
@@ -147,6 +150,14 @@ def add_update(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge-method", default="ties",
                    help="task_arithmetic | ties | dare_linear | dare_ties | knots | search "
                         "(search: density x weights on validation); default ties")
+    p.add_argument("--replay", type=float, default=None, metavar="SHARE",
+                   help="also train on this share of the parent's training rows, so the old "
+                        "data is not forgotten (0..1, default 0.2)")
+    p.add_argument("--recompress", default="auto",
+                   help="warm: start the new student from the active one (minutes); full: "
+                        "the whole recipe from the teacher; auto (default): warm when it can")
+    p.add_argument("--warm-epochs", type=int, default=None,
+                   help="passes of the warm start's distillation (default 1)")
     p.add_argument("--recipe", type=Path,
                    help="re-compress with this recipe (default: the active student's)")
     p.add_argument("--max-old-drop", type=float, default=0.01,
@@ -192,6 +203,9 @@ def run_update(a: argparse.Namespace) -> int:
                        merge_with=[v.strip() for v in (a.merge_with or "").split(",")
                                    if v.strip()],
                        merge_method=a.merge_method, recipe=a.recipe,
+                       recompress=a.recompress,
+                       **({"replay": a.replay} if a.replay is not None else {}),
+                       **({"warm_epochs": a.warm_epochs} if a.warm_epochs is not None else {}),
                        max_old_drop=a.max_old_drop, max_new_drop=a.max_new_drop,
                        seed=a.seed, quick=a.quick)
     log = (lambda *_: None) if a.json else print

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from experts.artifact import backend_of
+from experts.artifact import backend_of, has_warm_start
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
-from experts.data.datasets import load_expert_data
+from experts.data.datasets import load_data_path, load_expert_data, recorded_data
 from experts.data.formats import write_examples
 from experts.specialize.pipeline import specialize
 from experts.specialize.recipe import load_recipe
@@ -63,11 +63,25 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
     assert (plan["active"], plan["adapt_from"], plan["recipe_steps"]) == (
         "v2", "v1", ["distill", "quantize"])  # the active student's own recipe
     out = update("category", site, cfg, home, progress=False, log=quiet)
+    assert plan["recompress"] == "warm"  # the active student keeps its fp32 weights
     assert out["registered"] == ["v3", "v4"] and out["student"] == "v4"
     adapted, student = reg.manifest("category", "v3"), reg.manifest("category", "v4")
     assert adapted.parent_version == "v1" and student.parent_version == "v3"
     assert adapted.data["dir"] == str(site.resolve())
-    assert student.data["dir"] == str(site.resolve())  # it distilled on the new data
+    assert student.data["dir"] == str(site.resolve())  # it distilled on the new data …
+    # … plus a fifth of the old training rows, recorded so the data can be rebuilt
+    replay = student.data["replay"]
+    assert (replay["fraction"], replay["data"]["dir"]) == (0.2, reg.manifest("category",
+                                                                                "v1").data["dir"])
+    old = load_expert_data("category", Paths(home).data)
+    seen = recorded_data(student, "category")
+    n_new = len(load_data_path("category", site).splits["train"])
+    assert len(seen.splits["train"]) == n_new + round(0.2 * len(old.splits["train"]))
+    assert len(seen.splits["test"]) == len(load_data_path("category", site).splits["test"]) + \
+        len(old.splits["test"])  # the model is tested on old and new
+    assert student.recipe["warm_start"]["from"] == "v2"
+    assert student.labels == adapted.labels
+    assert has_warm_start(reg.path("category", "v4"))  # the next update can start from it
     assert backend_of(reg.path("category", "v4")) == "torch-int8"
     gate = student.metrics["update_gate"]
     assert gate == out["gate"] and gate["passed"] and gate["active"] == "v2"
@@ -80,7 +94,14 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
     while tree:
         chain.append((tree["version"], tree["how"].split()[0]))
         tree = tree["parents"][0] if tree["parents"] else None
-    assert chain == [("v4", "specialize"), ("v3", "adapt"), ("v1", "trained")]
+    assert chain == [("v4", "warm"), ("v3", "adapt"), ("v1", "trained")]
+
+    # rollback: the registry serves v2 again, and the next update adapts v2's teacher (v1),
+    # not the teacher of the rolled-back student
+    reg.activate("category", "v4")
+    assert fp32_parent(reg, "category", reg.active("category")) == "v3"
+    assert reg.rollback("category") == "v2"
+    assert plan_update("category", site, cfg, home)["adapt_from"] == "v1"
 
 
 def test_registry_show_lineage_prints_the_chain(home, capsys, monkeypatch):
@@ -102,7 +123,7 @@ def test_a_failed_gate_activates_nothing_and_says_why(home, tmp_path, monkeypatc
     monkeypatch.setenv("TINYEXPERTS_HOME", str(home))
     site = _new_site(home, tmp_path)
     assert main(["update", "category", "--data", str(site), "--method", "prompt",
-                 "--quick"]) == 2
+                 "--recompress", "full", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "failed the update gate" in err and "dropped by 0.0500 > 0.01" in err
     reg = Registry(Paths(home).registry)
@@ -110,6 +131,7 @@ def test_a_failed_gate_activates_nothing_and_says_why(home, tmp_path, monkeypatc
                                                                           "v4"]
     gate = reg.manifest("category", "v4").metrics["update_gate"]
     assert (gate["passed"], gate["candidate_old"], gate["active_old"]) == (False, 0.85, 0.9)
+    assert "warm_start" not in reg.manifest("category", "v4").recipe  # the full recipe ran
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -117,6 +139,9 @@ def test_a_failed_gate_activates_nothing_and_says_why(home, tmp_path, monkeypatc
     (["--merge-with", "v2"], "not an fp32 variant"),
     (["--method", "magic"], "magic"),
     (["--max-old-drop", "3"], "max-old-drop"),
+    (["--replay", "1.5"], "--replay"),
+    (["--recompress", "hot"], "hot"),
+    (["--warm-epochs", "0"], "--warm-epochs"),
 ])
 def test_bad_update_input_fails_before_training(home, tmp_path, monkeypatch, capsys, args,
                                                 words):
@@ -163,3 +188,44 @@ def test_the_gate_counts_labels_and_tag_types_a_model_lacks_as_misses(tiny_predi
     rows = [TagExample(("w",), ("B-A",)), TagExample(("v", "u"), ("O", "B-NEW"))]
     assert experts.update._score(tagger, rows, "m") == pytest.approx(1 / 2)
     assert experts.update._score(tagger, rows[1:], "m") == 0.0
+
+
+def test_warm_start_alignment_keeps_what_the_student_knew(tiny_predictor):
+    """The warm start's head and vocabulary alignment: the student's own rows are kept (its
+    logits for old labels on old tokens do not move), rows for labels and tokens it lacks
+    come from the teacher."""
+    import torch
+
+    from experts.data.formats import TextExample
+    from experts.encoding import encode, model_inputs
+    from experts.specialize.warm import align_head
+    from experts.structure import extend_vocab, keep_vocab
+
+    student = tiny_predictor("category", "classify", ["b", "a"], seed=1)
+    teacher = tiny_predictor("category", "classify", ["a", "b", "c"], seed=2)
+    tok = student.tokenizer
+    old_ids = tok("brake pad rotor", add_special_tokens=False)["input_ids"]
+    keep_vocab(student.model, [*tok.all_special_ids, *old_ids], tok.unk_token_id)
+    batch = encode(tok, "classify", [TextExample("brake pad rotor", "a")], 16, {"a": 0})
+    before = student.model(**model_inputs(batch)).detach()
+
+    new_ids = tok("spark plug", add_special_tokens=False)["input_ids"]
+    assert extend_vocab(student.model, new_ids, teacher.model, tok.unk_token_id) == len(
+        set(new_ids) - set(old_ids))
+    assert extend_vocab(student.model, new_ids, teacher.model, tok.unk_token_id) == 0
+    row = int(student.model.vocab_map[new_ids[0]])
+    assert torch.equal(student.model.encoder.embeddings.word_embeddings.weight[row],
+                       teacher.model.encoder.embeddings.word_embeddings.weight[new_ids[0]])
+    assert align_head(student.model, ["b", "a"], teacher.model, ["a", "b", "c"]) == ["c"]
+    after = student.model(**model_inputs(batch)).detach()
+    assert torch.allclose(after[0, :2], before[0, [1, 0]], atol=1e-5)  # a, b: reordered
+    assert torch.equal(student.model.classifier.weight[2], teacher.model.classifier.weight[2])
+
+
+def test_served_bytes_leave_out_the_warm_start(home):
+    from experts.artifact import WARM_START_FILES, served_bytes
+
+    folder = Registry(Paths(home).registry).path("category", "v2")
+    total = sum(f.stat().st_size for f in folder.iterdir() if f.name != "manifest.json")
+    warm = sum((folder / f).stat().st_size for f in WARM_START_FILES)
+    assert warm > 0 and served_bytes(folder) == total - warm

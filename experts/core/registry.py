@@ -113,12 +113,15 @@ class Registry:
         recipe = m.recipe or {}
         how = ("merge " + recipe["merge"].get("method", "?") if "merge" in recipe
                else "adapt " + recipe["adapt"].get("method", "?") if "adapt" in recipe
+               else f"warm start from {recipe['warm_start'].get('from', '?')}, distill, "
+                    "quantize" if "warm_start" in recipe
                else "specialize " + ", ".join(s.get("op", "?") for s in recipe["steps"])
                if "steps" in recipe else "trained by build")
         parents = (recipe["merge"].get("variants", []) if "merge" in recipe
                    else [m.parent_version] if m.parent_version else [])
         node = {"version": version, "how": how, "base_model": m.base_model,
-                "data": {k: m.data[k] for k in ("dir", "sha256") if k in m.data},
+                "data": {k: m.data[k] for k in ("dir", "sha256") if k in m.data}
+                | ({"replay": m.data["replay"]["fraction"]} if m.data.get("replay") else {}),
                 "parents": []}
         for p in parents:
             try:

@@ -155,23 +155,54 @@ def data_record(path: Path, seed: int = 0) -> dict:
 
 def recorded_data(manifest, expert: str) -> ExpertData:
     """The data a registered version was made from: its own folder or file (teachers,
-    adapted versions, their students), or the union of its variants' data (merged
-    versions). Refuses, never substitutes, when that data is gone or has changed."""
-    where = f"{expert} {manifest.version}"
-    record = manifest.data
+    adapted versions, their students), the union of its variants' data (merged versions),
+    plus the replayed share of its parent's data (updates with replay). Refuses, never
+    substitutes, when any of that data is gone or has changed."""
+    return data_of_record(manifest.data, expert, f"{expert} {manifest.version}")
+
+
+def data_of_record(record: dict, expert: str, where: str) -> ExpertData:
     if record.get("dir"):
-        return _load_recorded(expert, record, where)
-    variants = record.get("variant_data") or [{"dir": d} for d in record.get("variant_dirs")
-                                              or [] if d]
-    if variants:
-        parts = [_load_recorded(expert, v, where) for v in variants]
-        splits = {s: [ex for p in parts for ex in p.splits[s]] for s in SPLITS}
-        info = {k: v for p in parts for k, v in p.label_info.items()}
-        return ExpertData(expert, splits, labels_of(get_spec(expert).kind, splits["train"]),
-                          info)
-    raise TinyExpertsError(f"{where} records no training data", where=where,
-                           fix="start from a version made by build, adapt or merge, or give "
-                               "the data yourself")
+        data = _load_recorded(expert, record, where)
+    elif record.get("variant_data") or record.get("variant_dirs"):
+        variants = record.get("variant_data") or [{"dir": d} for d in record["variant_dirs"]
+                                                  if d]
+        data = union([_load_recorded(expert, v, where) for v in variants])
+    else:
+        raise TinyExpertsError(f"{where} records no training data", where=where,
+                               fix="start from a version made by build, adapt or merge, or "
+                                   "give the data yourself")
+    replay = record.get("replay")
+    if replay:
+        old = data_of_record(replay["data"], expert, where)
+        data = with_replay(data, old, replay["fraction"], replay["seed"])
+    return data
+
+
+def union(parts: list[ExpertData]) -> ExpertData:
+    """Every split of every part, in order; the label set of all their training rows."""
+    splits = {s: [ex for p in parts for ex in p.splits[s]] for s in SPLITS}
+    info = {k: v for p in parts for k, v in p.label_info.items()}
+    return ExpertData(parts[0].expert, splits,
+                      labels_of(get_spec(parts[0].expert).kind, splits["train"]), info)
+
+
+def replay_sample(old: ExpertData, fraction: float, seed: int) -> list[Example]:
+    """The share of the old training rows an update trains on again (seeded, so the data a
+    version recorded can be rebuilt row for row)."""
+    rows = list(old.splits["train"])
+    return random.Random(seed).sample(rows, round(fraction * len(rows)))
+
+
+def with_replay(new: ExpertData, old: ExpertData, fraction: float, seed: int) -> ExpertData:
+    """New data plus replay: train = new train + a `fraction` of the old train rows;
+    validation and test = new + all of the old (the model serves both)."""
+    splits = {"train": [*new.splits["train"], *replay_sample(old, fraction, seed)],
+              "validation": [*new.splits["validation"], *old.splits["validation"]],
+              "test": [*new.splits["test"], *old.splits["test"]]}
+    info = {**old.label_info, **new.label_info}
+    return ExpertData(new.expert, splits, labels_of(get_spec(new.expert).kind, splits["train"]),
+                      info)
 
 
 def _load_recorded(expert: str, record: dict, where: str) -> ExpertData:

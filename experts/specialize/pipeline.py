@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from experts.artifact import save_warm_start
 from experts.core.assets import home
 from experts.core.environment import environment
 from experts.core.errors import TinyExpertsError
@@ -96,10 +97,12 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
         rows = [{"step": 0, "op": f"teacher {from_version}", "seconds": 0.0,
                  **measure(teacher.model, ctx, teacher.label_info)}]
         floor = recipe.min_quality * rows[0]["validation"]
-        model, quantized = teacher.model, None
+        model, quantized, before_int8 = teacher.model, None, None
         for i, step in enumerate(recipe.steps, start=1):
             log(f"{name}: step {i}/{len(recipe.steps)} {step.op}")
             t0 = time.perf_counter()
+            if step.op == "quantize":
+                before_int8 = model
             model, details = STEPS[step.op](model, step, ctx)
             if step.op == "quantize":
                 quantized = Path(details["files"])
@@ -108,7 +111,7 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
                    **measure(model, ctx, teacher.label_info, quantized=quantized),
                    "details": details}
             rows.append(row)
-            log(f"{name}:   {_summary(row, spec.main_metric)}")
+            log(f"{name}:   {step_summary(row, spec.main_metric)}")
             if step.gate and row["validation"] < floor:
                 raise TinyExpertsError(
                     f"step {i} ({step.op}) dropped validation {spec.main_metric} to "
@@ -116,25 +119,10 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
                     f"{rows[0]['validation']:.4f}; nothing was registered",
                     where=f"recipe steps[{i - 1}]",
                     fix="prune less, train longer, or lower the recipe's min_quality")
-        final = rows[-1]
-        env = environment()
-        report = {"steps": rows, "environment": env, "quick": quick,
-                  "seconds": round(time.perf_counter() - t_start, 1),
-                  "main_metric": spec.main_metric}
-
-        def write(folder: Path) -> None:
-            artifact_files(model, ctx, folder, teacher.label_info, quantized)
-            (folder / "versions.json").write_text(json.dumps(env, indent=1), encoding="utf-8")
-
-        test = {k: v for k, v in final.items() if k not in ("step", "op", "seconds",
-                                                             "details", "validation")}
-        manifest = registry.register(
-            name, write, task=spec.kind, base_model=parent.base_model, labels=teacher.labels,
-            critical_labels=list(spec.critical_labels), params=final["params"],
-            parent_version=from_version, recipe=recipe.model_dump(),
-            metrics={"test": test, "validation": {spec.main_metric: final["validation"]},
-                     "specialization": report},
-            data=parent.data)
+        manifest, report = register_student(
+            registry, ctx, model, teacher, parent, rows, recipe=recipe.model_dump(),
+            quantized=quantized, before_int8=before_int8,
+            seconds=time.perf_counter() - t_start)
     if activate:
         registry.activate(name, manifest.version)
     log(f"{name}: registered {manifest.version} (from {from_version})"
@@ -142,7 +130,35 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
     return {"expert": name, "version": manifest.version, "report": report}
 
 
-def _summary(row: dict, metric: str) -> str:
+def register_student(registry: Registry, ctx: StepContext, model, teacher: Predictor,
+                     parent, rows: list[dict], *, recipe: dict, quantized: Path | None,
+                     before_int8, seconds: float):
+    """Register a student made from `teacher` (the registered version `parent`): its files
+    (+ the fp32 weights it was quantized from), the measured steps `rows` and the recipe.
+    Returns the manifest and the specialization report."""
+    spec, final, env = ctx.spec, rows[-1], environment()
+    report = {"steps": rows, "environment": env, "quick": ctx.quick, "seconds": round(seconds, 1),
+              "main_metric": spec.main_metric}
+
+    def write(folder: Path) -> None:
+        artifact_files(model, ctx, folder, teacher.label_info, quantized)
+        if before_int8 is not None:  # the next update's student can start from it
+            save_warm_start(before_int8, folder)
+        (folder / "versions.json").write_text(json.dumps(env, indent=1), encoding="utf-8")
+
+    test = {k: v for k, v in final.items() if k not in ("step", "op", "seconds", "details",
+                                                         "validation")}
+    manifest = registry.register(
+        spec.name, write, task=spec.kind, base_model=parent.base_model, labels=teacher.labels,
+        critical_labels=list(spec.critical_labels), params=final["params"],
+        parent_version=parent.version, recipe=recipe,
+        metrics={"test": test, "validation": {spec.main_metric: final["validation"]},
+                 "specialization": report},
+        data=parent.data)
+    return manifest, report
+
+
+def step_summary(row: dict, metric: str) -> str:
     return (f"val {metric}={row['validation']:.4f} test {metric}={row[metric]:.4f} "
             f"params={row['params']:,} bytes={row['file_bytes']:,} "
             f"b1 p50={row['latency_b1']['p50_ms']:.2f}ms")
