@@ -227,8 +227,10 @@ def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertDa
 
 def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
           parent: str | None = None, activate: bool = False, progress: bool = True,
-          log: Callable = print, site: str | None = None) -> dict:
-    """Train a new version of `expert` on `data_path`; register it (optionally activate)."""
+          log: Callable = print, site: str | None = None, score_previous: bool = True) -> dict:
+    """Train a new version of `expert` on `data_path`; register it (optionally activate).
+    `score_previous=False` skips scoring parent and result on the parent's test split (the
+    forgetting figure) — `update` does that in its gate, for the student it serves."""
     spec = get_spec(expert)
     cfg.check(spec)
     data = load_data_path(expert, data_path, cfg.seed)
@@ -249,7 +251,8 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     predictor, base = start_predictor(expert, parent_manifest.version if parent_manifest
                                       else BASE, registry, data)
     # the parent as it served, before any head rows are added
-    before_prev = quality(predictor, previous.splits["test"]) if previous else None
+    score_previous = score_previous and previous is not None
+    before_prev = quality(predictor, previous.splits["test"]) if score_previous else None
     new_labels = extend_head(predictor, data.labels, data.label_info)
     model = predictor.model
 
@@ -311,7 +314,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     metrics: dict = {"test": test, "validation": {spec.main_metric: result.best_metric},
                      "train": {"seconds": round(seconds, 1), "stages": stages,
                                "quick": cfg.quick, "new_labels": len(new_labels)}}
-    if previous:
+    if score_previous:
         after_prev = quality(predictor, previous.splits["test"])
         metrics["previous_test"] = {
             "parent": before_prev, "adapted": after_prev,
@@ -348,7 +351,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     msg = (f"{expert}: registered {manifest.version} ({cfg.method}"
            f"{f', ewc λ={cfg.ewc:g}' if cfg.ewc else ''}) — new test {spec.main_metric}="
            f"{test[spec.main_metric]:.4f}")
-    if previous:
+    if score_previous:
         p = metrics["previous_test"]
         msg += (f"; previous test {p['parent'][spec.main_metric]:.4f} -> "
                 f"{p['adapted'][spec.main_metric]:.4f} (forgetting {p['forgetting']:+.4f})")

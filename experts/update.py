@@ -25,6 +25,7 @@ versions registered on the way stay in the registry, unactivated, named in the r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,13 +165,22 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
     plan = plan_update(expert, data, cfg, root)
     registry = Registry(Paths(root).registry)
     spec = get_spec(expert)
-    out: dict = {"plan": plan, "registered": []}
+    out: dict = {"plan": plan, "registered": [], "seconds": {}}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:  # wall time of each step, for the output and the bench
+        nonlocal clock
+        now = time.perf_counter()
+        out["seconds"][step] = round(now - clock, 1)
+        clock = now
+
     log(f"{expert}: update 1/4 adapt {plan['adapt_from']} on {plan['data']} ({cfg.method})")
     adapted = adapt(expert, data, adapt_config(cfg), registry, parent=plan["adapt_from"],
-                    progress=progress, log=log)
+                    progress=progress, log=log, score_previous=False)
     teacher = adapted["version"]
     out["registered"].append(teacher)
     out["adapted"] = teacher
+    lap("adapt")
     if cfg.merge_with:
         log(f"{expert}: update 2/4 merge {teacher} with {','.join(cfg.merge_with)}")
         search = cfg.merge_method == "search"
@@ -180,6 +190,7 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
         teacher = merged["version"]
         out["registered"].append(teacher)
         out["merged"] = teacher
+        lap("merge")
     else:
         log(f"{expert}: update 2/4 merge: nothing to merge with")
     recipe, _ = active_recipe(registry, expert, plan["active"], cfg.recipe)
@@ -195,14 +206,19 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
                              activate=False, progress=progress, log=log)["version"]
     out["registered"].append(student)
     out["student"] = student
+    lap("recompress")
     log(f"{expert}: update 4/4 gate {student} against the active {plan['active']}")
     out["gate"] = gate(registry, expert, student, plan["active"], data, cfg)
     registry.annotate(expert, student, "update_gate", out["gate"])
-    g = out["gate"]
+    lap("gate")
+    out["seconds"]["total"] = round(sum(out["seconds"].values()), 1)
+    g, took = out["gate"], out["seconds"]
     metric = spec.main_metric
+    steps = ", ".join(f"{k} {v:.0f}s" for k, v in took.items() if k != "total")
     log(f"{expert}: gate {'passed' if g['passed'] else 'FAILED'}: old test {metric} "
         f"{g['active_old']:.4f} -> {g['candidate_old']:.4f} (may drop {cfg.max_old_drop}), "
-        f"new test {g['active_new']:.4f} -> {g['candidate_new']:.4f}")
+        f"new test {g['active_new']:.4f} -> {g['candidate_new']:.4f}; "
+        f"{took['total']:.0f}s ({steps})")
     return out
 
 

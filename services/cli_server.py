@@ -155,14 +155,16 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                    help="folder for CSV, JSON and PNG (default: bench_out/)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
     p.add_argument("--quick", action="store_true",
-                   help="merge suite: 40 training steps per model (smoke runs)")
+                   help="merge and update suites: 40 training steps per model (smoke runs)")
+    p.add_argument("--seeds", type=int, default=2,
+                   help="update suite: seeds, each an update and a rebuild (default 2)")
     p.add_argument("--no-publish", action="store_true",
                    help="write the summary only to --out, not to BENCHMARKS.md and "
                         "docs/bench/summary.json (smoke runs)")
     p.add_argument("--json", action="store_true")
 
 
-SUITES = ("experts", "router", "merge", "llm", "serving", "answers")
+SUITES = ("experts", "router", "merge", "update", "llm", "serving", "answers")
 
 
 def run_bench(a: argparse.Namespace) -> int:
@@ -175,7 +177,8 @@ def run_bench(a: argparse.Namespace) -> int:
     git = git_state(PROJECT_ROOT)  # the code the suites run, whatever is committed meanwhile
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
-               "llm": _bench_llm, "serving": _bench_serving, "answers": _bench_answers}
+               "update": _bench_update, "llm": _bench_llm, "serving": _bench_serving,
+               "answers": _bench_answers}
     for suite in SUITES:
         if a.suite in (suite, "all"):
             t0 = time.perf_counter()
@@ -240,6 +243,28 @@ def _bench_merge(a: argparse.Namespace) -> dict:
         print("targets: " + ", ".join(f"{t['name']} {'met' if t['met'] else 'MISSED'}"
                                       for t in result["targets"]))
     print(f"wrote {a.out}/merge.csv, merge_ewc.csv, merge.json, merge.md, merge.png "
+          f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
+    return result
+
+
+def _bench_update(a: argparse.Namespace) -> dict:
+    from experts.bench_update import run
+    from experts.core.assets import home
+    from experts.core.paths import Paths
+    from experts.data.datasets import ensure_datasets
+
+    if not 1 <= a.seeds <= 10:
+        raise TinyExpertsError(f"--seeds {a.seeds} out of range", where="--seeds",
+                               fix="use 1..10 (targets need at least 2)")
+    ensure_datasets(Paths(home()))
+    result = run(home(), a.out, seeds=tuple(range(a.seeds)), quick=a.quick,
+                 log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print(result["table"])
+        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
+                                      f"{'met' if t['met'] else 'MISSED'}"
+                                      for t in result["targets"]))
+    print(f"wrote {a.out}/update.csv, update.json, update.md, update.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
     return result
 
