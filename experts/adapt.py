@@ -44,6 +44,7 @@ from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.data.datasets import (
     ExpertData,
+    critical_types,
     data_record,
     load_data_path,
     recorded_data,
@@ -337,7 +338,9 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     manifest = registry.register(
         expert, write, task=spec.kind,
         base_model=f"adapted from {base['ref']}",
-        labels=predictor.labels, critical_labels=list(spec.critical_labels),
+        labels=predictor.labels, critical_labels=list(
+            predictor.critical if predictor.critical is not None
+            else critical_types(expert, data)),
         parent_version=parent_manifest.version if parent_manifest else None,
         recipe=recipe, params=model.num_params(), metrics=metrics,
         data={**data_record(data_path, cfg.seed),

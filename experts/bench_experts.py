@@ -96,7 +96,7 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     for who, cfg, t in (("teacher", t_cfg, t32), ("student", s_cfg, s32)):
         row[f"{who}_b32_gflops"] = achieved_gflops(cfg, 32, t["seq_len"], t["p50_ms"])
         row[f"{who}_roofline_pct"] = 100 * row[f"{who}_b32_gflops"] / gemm_gflops
-    if spec.critical_labels:
+    if "f1_critical" in q_t and "f1_critical" in q_s:  # critical types declared
         for k in ("f1_critical", "coverage"):
             row[f"teacher_{k}"], row[f"student_{k}"] = q_t[k], q_s[k]
             row[f"{k}_ratio"] = q_s[k] / q_t[k] if q_t[k] else float("nan")

@@ -13,9 +13,16 @@ from experts.predictor import Predictor
 from experts.specs import get_spec
 
 
+def critical_of(predictor: Predictor) -> tuple[str, ...]:
+    """The critical entity types a tagger is scored on: its own (from its manifest), else
+    the expert's default ones — only those its labels have (none: not applicable)."""
+    spec = get_spec(predictor.name)
+    chosen = predictor.critical if predictor.critical is not None else spec.critical_labels
+    return tuple(t for t in chosen if f"B-{t}" in predictor.labels)
+
+
 def quality(predictor: Predictor, examples: list[Example]) -> dict[str, float]:
     """The expert's quality metrics on labelled examples."""
-    spec = get_spec(predictor.name)
     if predictor.kind == "tag":
         unknown = {t for ex in examples for t in ex.tags} - set(predictor.labels)
         if unknown:
@@ -24,7 +31,8 @@ def quality(predictor: Predictor, examples: list[Example]) -> dict[str, float]:
                 where=f"expert {predictor.name}",
                 fix=f"use tags from: {', '.join(predictor.labels)}")
         pred = predictor.predict_tags(examples)
-        return tagging_metrics([list(e.tags) for e in examples], pred, spec.critical_labels)
+        return tagging_metrics([list(e.tags) for e in examples], pred,
+                               critical_of(predictor))
     unknown = {e.label for e in examples} - set(predictor.labels)
     if unknown:
         raise TinyExpertsError(

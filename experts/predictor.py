@@ -33,6 +33,9 @@ class Predictor:
     version: str = ""
     batch_size: int = 64
     backend: str = "torch-fp32"  # what the artifact's config.json records
+    # tagging: the entity types F1_critical and coverage are about (the manifest's
+    # critical_labels); None = the expert's default types
+    critical: tuple[str, ...] | None = None
 
     @property
     def kind(self):
@@ -130,4 +133,4 @@ def load_predictor(registry: Registry, name: str, version: str | None = None) ->
             f"model has {model.head_config.num_labels} outputs but the manifest lists "
             f"{len(manifest.labels)} labels", where=str(folder), fix="re-register the model")
     return Predictor(name, model, tokenizer, manifest.labels, info, version,
-                     backend=backend_of(folder))
+                     backend=backend_of(folder), critical=tuple(manifest.critical_labels))

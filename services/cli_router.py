@@ -43,6 +43,7 @@ def eval_router(a: argparse.Namespace) -> int:
     from router.data import read_router_data
     from router.runtime import Router, evaluate_router
 
+    a.split = a.split or "test"
     if a.split not in ("train", "validation", "test"):
         raise TinyExpertsError(f"unknown split {a.split!r} for the router", where="--split",
                                fix="use train, validation or test")

@@ -97,8 +97,8 @@ def ensure_student(name: str, paths: Paths, registry: Registry, *, quick: bool, 
 
 def build(experts: list[str] | None = None, *, quick: bool = False, force: bool = False,
           data_dir: Path | None = None, root: Path | None = None, seed: int = 0,
-          teachers_only: bool = False, progress: bool = True, log: Callable = print
-          ) -> list[dict]:
+          teachers_only: bool = False, progress: bool = True, log: Callable = print,
+          critical: list[str] | None = None) -> list[dict]:
     """Build what is missing: ontology, datasets, per expert a teacher and (unless
     `teachers_only`) its compressed student, the router ("router"), and the ontology
     encoder + graph-token LLM ("ontology"). Every stage's wall time is logged at the end."""
@@ -133,7 +133,9 @@ def build(experts: list[str] | None = None, *, quick: bool = False, force: bool 
                 "rebuilds")
         else:
             done.append({**train_teacher(name, data_dir or paths.data, registry, quick=quick,
-                                         seed=seed, progress=progress, log=log),
+                                         seed=seed, progress=progress, log=log,
+                                         critical=critical if get_spec(name).kind == "tag"
+                                         else None),
                          "stage": "teacher"})
             stages.append((f"{name} teacher", time.perf_counter() - t_stage))
         if not teachers_only:

@@ -80,7 +80,9 @@ def test_labels_of_orders_bio_tags():
         ("classify", '["x", "a"]\n', "expected a JSON object"),
         ("pair", '{"a": "x", "b": "", "label": "1"}\n', "field 'b'"),
         ("tag", "Bosch B-BRAND\nplug\n", ":2: expected 'token TAG'"),
-        ("tag", "Bosch X-BRAND\n", "BIO tag"),
+        ("tag", "Bosch X-BRAND\n", "a tag like O, B-X"),
+        ("tag", "Bosch B-\n", "a tag like O, B-X"),
+        ("tag", "Bosch B-BR AND\n", "expected"),
         ("classify", "\n\n", "no examples"),
     ],
 )

@@ -17,7 +17,14 @@ from experts.core.assets import sha256_file
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.data.fault_text import code_descriptions, fault_code_datasets
-from experts.data.formats import FILE_SUFFIX, Example, labels_of, read_examples, write_examples
+from experts.data.formats import (
+    FILE_SUFFIX,
+    Example,
+    labels_of,
+    read_examples,
+    read_tagged,
+    write_examples,
+)
 from experts.data.phrasing import SPLITS
 from experts.data.product_text import nouns_for, pair_datasets, title_datasets
 from experts.ontology.default import ensure_ontology
@@ -38,6 +45,8 @@ class ExpertData:
     splits: dict[str, list[Example]]
     labels: list[str]
     label_info: dict[str, dict[str, str]]  # label -> {description, ...}
+    scheme: str | None = None  # tagging: the scheme the training file was written in
+    critical: tuple[str, ...] | None = None  # tagging: types labels.json declares critical
 
 
 def split_path(data_dir: Path, expert: str, split: str) -> Path:
@@ -87,6 +96,7 @@ def load_split_folder(expert: str, folder: Path) -> ExpertData:
     spec = get_spec(expert)
     suffix = FILE_SUFFIX[spec.kind]
     splits = {s: read_examples(folder / f"{s}{suffix}", spec.kind) for s in SPLITS}
+    scheme = read_tagged(folder / f"train{suffix}")[1] if spec.kind == "tag" else None
     labels = labels_of(spec.kind, splits["train"])
     if len(labels) < 2:
         raise TinyExpertsError(
@@ -101,7 +111,35 @@ def load_split_folder(expert: str, folder: Path) -> ExpertData:
             raise TinyExpertsError(f"not valid JSON ({err.msg})", where=str(info_path),
                                    fix="write {label: {\"description\": ...}} or delete it") \
                 from None
-    return ExpertData(expert, splits, labels, label_info)
+    critical = None
+    if spec.kind == "tag" and "critical" in label_info:  # {"critical": ["TYPE", ...]}
+        critical = label_info.pop("critical")
+        if not isinstance(critical, list) or not all(isinstance(t, str) for t in critical):
+            raise TinyExpertsError('"critical" must be a list of entity types',
+                                   where=f"{info_path}: critical",
+                                   fix='e.g. {"critical": ["PART_NUMBER", "VEHICLE"]}')
+        critical = tuple(critical)
+    return ExpertData(expert, splits, labels, label_info, scheme, critical)
+
+
+def critical_types(expert: str, data: ExpertData, declared: list[str] | None = None,
+                   where: str = "--critical") -> tuple[str, ...]:
+    """The entity types a tagger's F1_critical and coverage are about: `declared` (e.g.
+    `--critical`), else the data's labels.json, else the expert's default types when the data
+    has them (the project's own data); else none — the metrics are then not applicable."""
+    spec = get_spec(expert)
+    if spec.kind != "tag":
+        return tuple(spec.critical_labels)
+    types = sorted({lab[2:] for lab in data.labels if lab != "O"})
+    chosen = declared if declared is not None else data.critical
+    if chosen is None:
+        return tuple(spec.critical_labels) if set(spec.critical_labels) <= set(types) else ()
+    unknown = [t for t in chosen if t not in types]
+    if unknown:
+        raise TinyExpertsError(f"critical type(s) {unknown} never occur in the training data",
+                               where=where if declared is not None else "labels.json: critical",
+                               fix=f"choose among: {', '.join(types)}")
+    return tuple(chosen)
 
 
 def default_data_ready(data_dir: Path) -> bool:
@@ -184,7 +222,8 @@ def union(parts: list[ExpertData]) -> ExpertData:
     splits = {s: [ex for p in parts for ex in p.splits[s]] for s in SPLITS}
     info = {k: v for p in parts for k, v in p.label_info.items()}
     return ExpertData(parts[0].expert, splits,
-                      labels_of(get_spec(parts[0].expert).kind, splits["train"]), info)
+                      labels_of(get_spec(parts[0].expert).kind, splits["train"]), info,
+                      parts[0].scheme, parts[0].critical)
 
 
 def replay_sample(old: ExpertData, fraction: float, seed: int) -> list[Example]:
@@ -202,7 +241,8 @@ def with_replay(new: ExpertData, old: ExpertData, fraction: float, seed: int) ->
               "test": [*new.splits["test"], *old.splits["test"]]}
     info = {**old.label_info, **new.label_info}
     return ExpertData(new.expert, splits, labels_of(get_spec(new.expert).kind, splits["train"]),
-                      info)
+                      info, new.scheme, new.critical if new.critical is not None
+                      else old.critical)
 
 
 def _load_recorded(expert: str, record: dict, where: str) -> ExpertData:

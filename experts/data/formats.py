@@ -2,8 +2,9 @@
 
 - classification JSONL: one `{"text": str, "label": str}` per line (category, fault_codes);
 - pair JSONL: one `{"a": str, "b": str, "label": str}` per line (compatibility);
-- tagging CoNLL: one `token TAG` per line, a blank line between sentences, BIO tags
-  (attributes). Tokens are whitespace-free words as `split_words` makes them.
+- tagging CoNLL: one `token TAG` per line, a blank line between sentences, tags in IOB2,
+  IOB1 or BIOES, read as IOB2 (attributes; `experts.data.tag_schemes`). Tokens are
+  whitespace-free words as `split_words` makes them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
+from experts.data.tag_schemes import find_scheme, parse_tag, to_iob2
 from experts.specs import TaskKind
 
 # Words keep inner dots, dashes, slashes ("M14x1.25", "2012-2015", "3/8"); other punctuation
@@ -121,26 +123,41 @@ def _read_jsonl(path: Path, lines: list[str], kind: TaskKind) -> list[Example]:
 
 
 def _read_conll(path: Path, lines: list[str]) -> list[Example]:
-    out: list[Example] = []
-    tokens: list[str] = []
-    tags: list[str] = []
+    return read_tagged(path, lines)[0]
+
+
+def read_tagged(path: Path, lines: list[str] | None = None) -> tuple[list[TagExample], str]:
+    """A CoNLL file's sentences with IOB2 tags, and the scheme the file was written in
+    (IOB2, IOB1 or BIOES; `experts.data.tag_schemes`)."""
+    if lines is None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    sentences: list[list[tuple[str, str]]] = []
+    tokens: list[list[str]] = []
+    where: list[list[str]] = []
+    sent: list[tuple[str, str]] = []
     for n, line in enumerate([*lines, ""], 1):
         if not line.strip() or line.startswith("-DOCSTART-"):
-            if tokens:
-                out.append(TagExample(tuple(tokens), tuple(tags)))
-                tokens, tags = [], []
+            if sent:
+                sentences.append(sent)
+                sent = []
             continue
         parts = line.split()
-        tag = parts[-1]
-        if len(parts) < 2 or not (tag == "O" or re.fullmatch(r"[BI]-[A-Za-z0-9_]+", tag)):
+        parsed = parse_tag(parts[-1]) if len(parts) >= 2 else None
+        if parsed is None:
             raise TinyExpertsError(
-                f"expected 'token TAG' with a BIO tag (O, B-X, I-X), got {line!r}",
-                where=f"{path}:{n}", fix="one token and its tag per line, blank line between "
-                "sentences; the tag is the last column",
-            )
-        tokens.append(parts[0])
-        tags.append(tag)
-    return out
+                f"expected 'token TAG' with a tag like O, B-X, I-X (or E-X, S-X), got "
+                f"{line!r}", where=f"{path}:{n}",
+                fix="one token and its tag per line, blank line between sentences; the tag "
+                    "is the last column; a type is letters, digits, _ - or .")
+        if not sent:
+            tokens.append([])
+            where.append([])
+        sent.append(parsed)
+        tokens[-1].append(parts[0])
+        where[-1].append(f"{path}:{n}")
+    scheme = find_scheme(sentences, where)
+    return [TagExample(tuple(toks), to_iob2(s, scheme))
+            for toks, s in zip(tokens, sentences, strict=True)], scheme
 
 
 def labels_of(kind: TaskKind, examples: list[Example]) -> list[str]:

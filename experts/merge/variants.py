@@ -288,7 +288,7 @@ def merge(expert: str, versions: list[str], cfg: MergeConfig, registry: Registry
     manifest = registry.register(
         expert, predictor.save, task=spec.kind,
         base_model=f"merged from {','.join(versions)} ({chosen.method})",
-        labels=predictor.labels, critical_labels=list(spec.critical_labels),
+        labels=predictor.labels, critical_labels=list(variants[0].manifest.critical_labels),
         recipe={"merge": {**asdict(chosen), "weights": chosen.weight_list(n),
                           "variants": versions, "floor": floor, "search": search}},
         params=model.num_params(), metrics=metrics,

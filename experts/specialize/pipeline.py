@@ -21,7 +21,7 @@ from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
 from experts.data.datasets import recorded_data
-from experts.evaluate import quality
+from experts.evaluate import critical_of, quality
 from experts.latency import measure_latency
 from experts.model import ExpertModel
 from experts.ontology.schema import domain_text_at
@@ -92,7 +92,7 @@ def specialize(name: str, recipe: Recipe, *, from_version: str | None = None,
         ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
                           teacher=teacher.model, data=data, workdir=Path(work),
                           extra_domain_text=onto_text, quick=quick, seed=recipe.seed,
-                          progress=progress)
+                          progress=progress, critical=teacher.critical)
         log(f"{name}: measuring {from_version} (the starting point)")
         rows = [{"step": 0, "op": f"teacher {from_version}", "seconds": 0.0,
                  **measure(teacher.model, ctx, teacher.label_info)}]
@@ -150,7 +150,8 @@ def register_student(registry: Registry, ctx: StepContext, model, teacher: Predi
                                                          "validation")}
     manifest = registry.register(
         spec.name, write, task=spec.kind, base_model=parent.base_model, labels=teacher.labels,
-        critical_labels=list(spec.critical_labels), params=final["params"],
+        critical_labels=list(critical_of(ctx.predictor(teacher.model))),
+        params=final["params"],
         parent_version=parent.version, recipe=recipe,
         metrics={"test": test, "validation": {spec.main_metric: final["validation"]},
                  "specialization": report},

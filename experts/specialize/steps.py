@@ -19,6 +19,7 @@ from experts.artifact import save_quantized
 from experts.data.datasets import ExpertData
 from experts.data.formats import TextExample
 from experts.encoding import encode
+from experts.evaluate import critical_of
 from experts.model import ExpertModel
 from experts.predictor import Predictor
 from experts.specialize.distill import critical_ids, kd_loss, student_from_teacher
@@ -41,14 +42,17 @@ class StepContext:
     quick: bool = False
     seed: int = 0
     progress: bool = True
+    critical: tuple[str, ...] | None = None  # the teacher's critical types (manifest)
 
     def predictor(self, model) -> Predictor:
-        return Predictor(self.spec.name, model, self.tokenizer, self.labels)
+        return Predictor(self.spec.name, model, self.tokenizer, self.labels,
+                         critical=self.critical)
 
     def kd(self, cfg) -> Callable:
         return kd_loss(self.teacher, alpha=cfg.alpha, temperature=cfg.temperature,
                        beta=cfg.beta, mode=cfg.critical_mode,
-                       critical=critical_ids(self.labels, self.spec.critical_labels))
+                       critical=critical_ids(self.labels, critical_of(self.predictor(
+                           self.teacher))))
 
     def train(self, model, cfg, desc: str) -> dict:
         res = fine_tune(self.predictor(model), self.spec, self.data.splits["train"],

@@ -92,7 +92,7 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
         ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
                           teacher=teacher.model, data=data, workdir=Path(work),
                           extra_domain_text=domain_text_at(paths.ontology), quick=quick,
-                          seed=recipe.seed, progress=progress)
+                          seed=recipe.seed, progress=progress, critical=teacher.critical)
         log(f"{expert}: measuring {from_version} (the teacher)")
         rows = [{"step": 0, "op": f"teacher {from_version}", "seconds": 0.0,
                  **measure(teacher.model, ctx, teacher.label_info)}]
