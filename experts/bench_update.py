@@ -103,7 +103,9 @@ def run(home: Path, out: Path, *, seeds: tuple[int, ...] = SEEDS, quick: bool = 
     result = {"summary": summary, "targets": summary["targets"], "rows": rows, "runs": runs,
               "environment": environment()}
     write_csv(rows, out / "update.csv")
-    table = markdown_table(rows)
+    # one line per figure, one column per seed: 24 figures do not fit across a page
+    table = markdown_table([{"figure": k, **{f"seed {r['seed']}": r[k] for r in rows}}
+                            for k in rows[0] if k != "seed"])
     (out / "update.md").write_text(table + "\n", encoding="utf-8")
     (out / "update.json").write_text(json.dumps(result, indent=1, default=str),
                                      encoding="utf-8")
