@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/tinyexperts
 STAMP  := $(VENV)/.installed
 
-.PHONY: install build run test test-unit test-integration lint clean
+.PHONY: install browser build run test test-unit test-integration lint clean
 
 install: $(STAMP)
 
@@ -28,13 +28,21 @@ build: install
 run: build
 	$(CLI) serve
 
-test: install
+# The console's browser test drives Debian's chromium through playwright (no browser
+# download: playwright launches this executable). Installed here when missing (root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian) for the console's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    >/dev/null; }
+
+test: install browser
 	$(PY) -m pytest -q tests
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
-test-integration: install
+test-integration: install browser
 	$(PY) -m pytest -q -m integration tests
 
 lint: install

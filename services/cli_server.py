@@ -23,6 +23,9 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                    help="a Serve config (default: deploy/serve_local.yaml)")
     p.add_argument("--address", help="an existing Ray cluster (default: start one here)")
+    p.add_argument("--metrics-port", type=int, default=8080,
+                   help="Prometheus metrics of a cluster started here: "
+                        "http://127.0.0.1:PORT/metrics (default 8080)")
 
 
 def run_serve(a: argparse.Namespace) -> int:
@@ -30,6 +33,9 @@ def run_serve(a: argparse.Namespace) -> int:
 
     from services import runner
 
+    if not 1024 <= a.metrics_port <= 65535:
+        raise TinyExpertsError(f"--metrics-port {a.metrics_port} is not a usable port",
+                               where="--metrics-port", fix="use 1024..65535, e.g. 8080")
     config = runner.load_serve_config(a.config)
     missing = [e for e in _served_experts(config) if not registry().versions(e)]
     if missing:
@@ -38,11 +44,13 @@ def run_serve(a: argparse.Namespace) -> int:
     url = runner.http_url(config)
     _stop_on_signals()
     try:
-        runner.start(config, address=a.address, home=runner.home_from_env())
+        runner.start(config, address=a.address, home=runner.home_from_env(),
+                     metrics_port=a.metrics_port)
         _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
         health = wait_healthy(url)
+        metrics = "" if a.address else f"; metrics: http://127.0.0.1:{a.metrics_port}/metrics"
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
-              f"API docs: {url}/docs; Ctrl-C stops", flush=True)
+              f"API docs: {url}/docs{metrics}; Ctrl-C stops", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from ray import serve
 from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.predictor import load_predictor
+from services import metrics
 
 log = logging.getLogger("ray.serve")
 
@@ -49,7 +50,9 @@ class Expert:
             if self.state and self.state[1] == wanted:
                 return
             predictor = load_predictor(self.registry, self.name, wanted)  # re-hashes every file
+            before = (self.state[1], self.state[0].backend) if self.state else None
             self.state = (predictor, wanted)
+            metrics.expert_serving(self.name, wanted, predictor.backend, before)
             self.last_error = None
             self.loaded_at = time.time()
             log.info("expert %s now serves %s", self.name, wanted)
@@ -65,6 +68,7 @@ class Expert:
         if any(r[0] is not predictor for r in requests):  # a swap landed mid-batch
             return [await asyncio.to_thread(p.predict, x, k) for p, x, k in requests]
         flat = [x for _, inputs, _ in requests for x in inputs]
+        metrics.expert_batch(self.name, len(flat))
         top_k = max(k for _, _, k in requests)
         # the forward pass runs off the event loop so health checks keep answering
         results = await asyncio.to_thread(predictor.predict, flat, top_k)
@@ -82,13 +86,16 @@ class Expert:
         """{"version", "predictions"} or {"status", "error"} when no model can answer."""
         state = self.state
         if state is None:
+            metrics.expert_request(self.name, None, 503, None)
             return {"status": 503, "error": f"expert {self.name} has no model loaded"
                     + (f" ({self.last_error})" if self.last_error else "")}
         predictor, version = state
         t0 = time.perf_counter()
         predictions = await self._batched((predictor, inputs, top_k))
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        metrics.expert_request(self.name, version, 200, ms)
         return {"status": 200, "version": version, "predictions": predictions,
-                "latency_ms": round((time.perf_counter() - t0) * 1000, 3)}
+                "latency_ms": ms}
 
     def info(self) -> dict:
         state = self.state

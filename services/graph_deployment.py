@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from pathlib import Path
 
 import torch
 from ray import serve
 
 from experts.core.errors import TinyExpertsError
+from services import metrics
 
 log = logging.getLogger("ray.serve")
 
@@ -50,7 +52,10 @@ class GraphLLM:
         """The answer dict of `tinyexperts ask`, or {"error", "status"} for a user error."""
         try:
             answerer = await asyncio.to_thread(self._load)
-            return await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens)
+            t0 = time.perf_counter()
+            out = await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens)
+            metrics.llm_answer((time.perf_counter() - t0) * 1000, out.get("tokens_per_s"))
+            return out
         except TinyExpertsError as err:
             return {"error": err.message, "status": err.status}
 

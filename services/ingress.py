@@ -11,12 +11,13 @@ import asyncio
 import hmac
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -24,10 +25,12 @@ from experts.core.assets import home as default_home
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
+from experts.core.stats import latency_summary
 from experts.ontology.schema import Ontology
 from experts.specs import EXPERTS
 from router import NAME as ROUTER
 from router.runtime import Router
+from services import metrics
 from services.compose import Composer, Plan
 from services.live_config import set_expert_version
 from services.schemas import (
@@ -62,7 +65,19 @@ async def _limit_body(request: Request, call_next):
                                        f"{MAX_BODY_BYTES}: send at most {MAX_BATCH} inputs of "
                                        f"{MAX_TEXT_CHARS} characters"}, status_code=413)
     if request.method == "POST":
-        body = await request.body()  # within the limit above; Starlette replays it
+        if length is None:  # sent chunked: read up to the limit, never the whole stream
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    return JSONResponse({"detail": f"request body (sent without Content-Length)"
+                                                   f" is over the limit of {MAX_BODY_BYTES} "
+                                                   f"bytes: send at most {MAX_BATCH} inputs of "
+                                                   f"{MAX_TEXT_CHARS} characters"},
+                                        status_code=413)
+                chunks.append(chunk)
+            request._body = b"".join(chunks)  # what Starlette replays to the endpoint
+        body = await request.body()  # within the limit; Starlette replays it
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -83,6 +98,23 @@ async def invalid_request(_: Request, err: RequestValidationError) -> JSONRespon
     (`"\\ud800"`, valid syntax but not Unicode); echoed as sent it would fail to encode
     and turn the 422 into a 500. It is echoed escaped instead."""
     return JSONResponse({"detail": encodable(jsonable_encoder(err.errors()))}, status_code=422)
+
+
+LIVE_WINDOW = 500  # calls per expert behind the live p50/p99 of /v1/experts
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+CONSOLE_PAGE = CONSOLE_DIR / "index.html"
+CONSOLE_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
+
+
+def _running_replicas() -> dict[str, int]:
+    """Deployment name -> RUNNING replicas of this application (empty when Serve cannot
+    say, e.g. outside a replica)."""
+    try:
+        app = serve.get_replica_context().app_name
+        deployments = serve.status().applications[app].deployments
+        return {name: d.replica_states.get("RUNNING", 0) for name, d in deployments.items()}
+    except Exception:  # noqa: BLE001 - a console detail; the rest of the list still answers
+        return {}
 
 
 def _ms_since(t0: float) -> float:
@@ -109,13 +141,25 @@ class Ingress:
         self.experts = experts
         self.llm = llm
         self.registry = Registry(Path(self.args.home or default_home()) / "registry")
-        self.router = None  # loaded on the first query that needs it (int8, in this replica)
+        self.router = None  # loaded at start (`_warm_up`), int8, in this replica
         self._router_checked = 0.0  # when the registry's active router was last looked at
         self.router_error: str | None = None  # why the active router could not be loaded
         self.paths = Paths(Path(self.args.home or default_home()))
-        self.composer: Composer | None = None  # built from the ontology on the first query
+        self.composer: Composer | None = None  # built from the ontology at start
         self.composer_error: str | None = None  # why answers are not composed
         self._composer_tried: float | None = None  # mtime of the ontology file last tried
+        self.recent: dict[str, deque] = {}  # expert -> its last LIVE_WINDOW latencies (ms)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the router and the answer composer before this replica reports ready (Serve
+        waits for __init__), so the first query does not wait seconds for them."""
+        if self.registry.versions(ROUTER):
+            try:
+                self._router(0.0)
+            except TinyExpertsError as err:  # queries say so; a later activate can fix it
+                self.router_error = f"the active router could not be loaded: {err}"
+        self._composer()
 
     # ---- shared logic ---------------------------------------------------------------
 
@@ -137,6 +181,8 @@ class Ingress:
         result = ExpertResult(expert=name, status=out["status"], error=out.get("error"),
                               version=out.get("version"), predictions=out.get("predictions", []))
         result.latency_ms = round((time.perf_counter() - t0) * 1000, 3)
+        if result.status == 200:
+            self.recent.setdefault(name, deque(maxlen=LIVE_WINDOW)).append(result.latency_ms)
         return result
 
     @staticmethod
@@ -202,6 +248,7 @@ class Ingress:
         decision = (await asyncio.to_thread(router.route, [text]))[0]
         decision["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         decision["version"] = router.version
+        metrics.router_decision(decision["decision"], decision["exit_layer"])
         return decision
 
     def _composer(self) -> Composer | None:
@@ -247,6 +294,17 @@ class Ingress:
         return await self._call(name, inputs, req.top_k)
 
     async def query(self, req: QueryRequest) -> QueryResponse:
+        """`_query`, counted and timed in the metrics by source (router or request)."""
+        t0, source = time.perf_counter(), "request" if req.experts else "router"
+        try:
+            out = await self._query(req)
+        except TinyExpertsError as err:
+            metrics.query(source, err.status, _ms_since(t0))
+            raise
+        metrics.query(source, 200, out.latency_ms["total"])
+        return out
+
+    async def _query(self, req: QueryRequest) -> QueryResponse:
         t0 = time.perf_counter()
         answer, latency, facts = None, {}, []
         explicit = bool(req.experts)
@@ -370,8 +428,29 @@ class Ingress:
 
     @api.get("/v1/experts")
     async def list_experts(self) -> dict:
+        """Each expert as one of its replicas reports it, plus: its registered versions,
+        its running replicas, and its live latency as this Ingress replica saw it (its last
+        LIVE_WINDOW successful calls)."""
         infos = await asyncio.gather(*(h.info.remote() for h in self.experts.values()))
+        replicas = await asyncio.to_thread(_running_replicas)
+        for info in infos:
+            name = info["expert"]
+            info["versions"] = await asyncio.to_thread(self.registry.versions, name)
+            info["replicas"] = replicas.get(f"Expert_{name}")
+            recent = list(self.recent.get(name, ()))
+            info["live"] = latency_summary(recent) if recent else {"n": 0}
         return {"experts": infos}
+
+    @api.get("/", include_in_schema=False)
+    async def console(self) -> HTMLResponse:
+        """The console: one static page (services/console/), no build step, no CDN."""
+        return HTMLResponse(CONSOLE_PAGE.read_text(encoding="utf-8"))
+
+    @api.get("/console/{name}", include_in_schema=False)
+    async def console_file(self, name: str) -> Response:
+        if name not in CONSOLE_FILES:
+            raise HTTPException(404, f"no console file {name!r}")
+        return Response((CONSOLE_DIR / name).read_bytes(), media_type=CONSOLE_FILES[name])
 
     @api.post("/v1/query", response_model=QueryResponse)
     async def http_query(self, req: QueryRequest) -> QueryResponse:

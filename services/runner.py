@@ -49,8 +49,12 @@ def load_serve_config(path: Path):
     return config
 
 
-def start(config, *, address: str | None = None, home: Path | None = None) -> None:
-    """Connect to (or start) Ray, start Serve with the config's HTTP/gRPC options, deploy."""
+DEFAULT_METRICS_PORT = 8080
+def start(config, *, address: str | None = None, home: Path | None = None,
+          metrics_port: int | None = None) -> None:
+    """Connect to (or start) Ray, start Serve with the config's HTTP/gRPC options, deploy.
+    A new local cluster exports its metrics (Ray's, Serve's and `services.metrics`) in
+    Prometheus format on `metrics_port`; an existing cluster keeps its own setting."""
     import ray  # Ray is slow to import; only when serving
     from ray import serve
     from ray.serve._private.constants import SERVE_NAMESPACE
@@ -58,7 +62,8 @@ def start(config, *, address: str | None = None, home: Path | None = None) -> No
 
     load()  # the gRPC stubs must exist before the proxy imports the servicer function
     env = {"TINYEXPERTS_HOME": str(home)} if home else {}
-    options = {} if address else {"include_dashboard": False}  # only for a new local cluster
+    options = {} if address else {  # only for a new local cluster
+        "include_dashboard": False, "_metrics_export_port": metrics_port}
     ray.init(address=address, namespace=SERVE_NAMESPACE, log_to_driver=False,
              runtime_env={"env_vars": env} if env else None, **options)
     serve.start(http_options=config.http_options.model_dump(),

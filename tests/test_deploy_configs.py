@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,21 @@ def test_bad_serve_configs_are_refused(tmp_path, text, message):
     with pytest.raises(TinyExpertsError) as err:
         load_serve_config(path)
     assert message in err.value.message
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_tinyexperts_exports():
+    """Every `ray_tinyexperts_*` series the dashboard queries is one services/metrics.py
+    defines (Ray adds the `ray_` prefix; counters get `_total`, histograms `_bucket`,
+    `_sum`, `_count`), and every defined metric has a panel."""
+    import re
+
+    import services.metrics as m
+
+    source = Path(m.__file__).read_text()
+    defined = set(re.findall(r'(?:Counter|Histogram|Gauge)\("(tinyexperts_\w+)"', source))
+    assert len(defined) == 10
+    dashboard = json.loads((DEPLOY / "grafana" / "tinyexperts.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", name)
+            for name in re.findall(r"ray_(tinyexperts_\w+)", exprs)}
+    assert used == defined
