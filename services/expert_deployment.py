@@ -116,4 +116,11 @@ class Expert:
         return out
 
     def check_health(self) -> None:
-        """Healthy while serving a model, or while waiting for its first version."""
+        """Healthy while serving a model, or while waiting for its first version.
+
+        Serve calls this every 5 s, which also keeps the serving-version gauge fresh: Ray's
+        metrics agent drops a gauge series that has not been set again for two export
+        periods (~20 s), so a value set once at load time would vanish."""
+        state = self.state
+        if state is not None:
+            metrics.expert_serving(self.name, state[1], state[0].backend, None)

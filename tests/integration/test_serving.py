@@ -493,9 +493,14 @@ def test_metrics_count_real_requests(server):
     after = _metric_sum(server, name, expert="category", status="200")
     assert after == before + 6, (before, after, seen)
     assert _metric_sum(server, hist, expert="category") == hist_before + 6
-    # a version of category is marked as served (which one after the live switches of the
-    # tests before this one is not checked: see the serving issue's note)
-    assert _metric_sum(server, "ray_tinyexperts_expert_serving", expert="category") >= 1
+    # the version /healthz names is marked 1 (the gauge is refreshed by health checks, so it
+    # outlives Ray's ~20 s expiry of series nobody sets again)
+    status, health = call("GET", f"{server.url}/healthz")
+    served = health["experts"]["category"]["version"]
+    gauge = "ray_tinyexperts_expert_serving"
+    assert _metric_sum(server, gauge, expert="category", version=served) >= 1
+    assert _metric_sum(server, gauge, expert="category") == _metric_sum(
+        server, gauge, expert="category", version=served)  # no other version is marked 1
     assert _metric_sum(server, "ray_serve_num_http_requests_total") > 0  # Serve's own too
 
 
