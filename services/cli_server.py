@@ -26,6 +26,17 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, default=8080,
                    help="Prometheus metrics of a cluster started here: "
                         "http://127.0.0.1:PORT/metrics (default 8080)")
+    p.add_argument("--ingress", choices=runner_modes(), default="auto",
+                   help="how requests reach the Ingress of a cluster started here: haproxy "
+                        "(HAProxy + Serve's throughput-optimized mode), proxy (Serve's "
+                        "default proxy) or auto (haproxy when its binary is installed; "
+                        "falls back to proxy, saying so, if HAProxy does not start)")
+
+
+def runner_modes() -> tuple[str, ...]:
+    from services.runner import INGRESS_MODES
+
+    return INGRESS_MODES
 
 
 def run_serve(a: argparse.Namespace) -> int:
@@ -36,6 +47,7 @@ def run_serve(a: argparse.Namespace) -> int:
     if not 1024 <= a.metrics_port <= 65535:
         raise TinyExpertsError(f"--metrics-port {a.metrics_port} is not a usable port",
                                where="--metrics-port", fix="use 1024..65535, e.g. 8080")
+    mode = None if a.address else runner.choose_ingress(a.ingress)  # before Serve loads
     config = runner.load_serve_config(a.config)
     missing = [e for e in _served_experts(config) if not registry().versions(e)]
     if missing:
@@ -44,13 +56,20 @@ def run_serve(a: argparse.Namespace) -> int:
     url = runner.http_url(config)
     _stop_on_signals()
     try:
-        runner.start(config, address=a.address, home=runner.home_from_env(),
-                     metrics_port=a.metrics_port)
+        try:
+            runner.start(config, address=a.address, home=runner.home_from_env(),
+                         metrics_port=a.metrics_port)
+        except Exception as err:  # noqa: BLE001 - only HAProxy's start gets a second chance
+            if mode != "haproxy" or a.ingress != "auto":
+                raise
+            runner.stop()
+            _restart_with_proxy(err)
         _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
         health = wait_healthy(url)
         metrics = "" if a.address else f"; metrics: http://127.0.0.1:{a.metrics_port}/metrics"
+        ingress = f"; ingress: {mode}" if mode else ""
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
-              f"API docs: {url}/docs{metrics}; Ctrl-C stops", flush=True)
+              f"API docs: {url}/docs{metrics}{ingress}; Ctrl-C stops", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:
@@ -59,6 +78,18 @@ def run_serve(a: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown
         runner.stop()
     return 0
+
+
+def _restart_with_proxy(err: Exception) -> None:
+    """Serve reads its ingress settings once per process: start again, in a fresh process,
+    with Serve's default proxy."""
+    import os
+
+    reason = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
+    print(f"HAProxy ingress did not start ({reason}); falling back to Serve's default proxy "
+          "(--ingress proxy)", file=sys.stderr, flush=True)
+    args = [sys.executable, "-m", "services.cli", *sys.argv[1:], "--ingress", "proxy"]
+    os.execv(sys.executable, args)
 
 
 def _stop_on_signals() -> None:

@@ -30,7 +30,7 @@ log = logging.getLogger("ray.serve")
                   health_check_period_s=5)
 class Expert:
     def __init__(self, name: str, registry_root: str, torch_threads: int = 1,
-                 max_batch_size: int = 32, batch_wait_timeout_s: float = 0.005) -> None:
+                 max_batch_size: int = 32, batch_wait_timeout_s: float = 0.0) -> None:
         torch.set_num_threads(torch_threads)
         self.name = name
         self.registry = Registry(Path(registry_root))
@@ -61,7 +61,7 @@ class Expert:
             self.last_error = f"could not load {version}: {err.message}"
             log.warning("expert %s: %s", self.name, self.last_error)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def _batched(self, requests: list[tuple]) -> list[list[dict]]:
         """requests: (predictor, inputs, top_k) each; one forward pass for all of them."""
         predictor = requests[0][0]

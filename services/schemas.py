@@ -49,7 +49,8 @@ class AppArgs(BaseModel):
                                  description="name of the env var holding the admin token")
     torch_threads: int = Field(1, ge=1, le=64, description="intra-op threads per replica")
     max_batch_size: int = Field(32, ge=1, le=256, description="@serve.batch size per expert")
-    batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=1.0)
+    batch_wait_timeout_s: float = Field(0.0, ge=0.0, le=1.0, description="0 = batch only "
+                                        "the requests already waiting")
     llm: bool = Field(True, description="serve the ontology encoder + tiny LLM (GraphLLM "
                                         "deployment; loads on the first question)")
     llm_threads: int = Field(2, ge=1, le=64, description="intra-op threads of GraphLLM")

@@ -82,3 +82,16 @@ def test_the_grafana_dashboard_asks_only_for_metrics_tinyexperts_exports():
     used = {re.sub(r"_(total|bucket|sum|count)$", "", name)
             for name in re.findall(r"ray_(tinyexperts_\w+)", exprs)}
     assert used == defined
+
+
+def test_rayservice_pods_run_the_haproxy_ingress_of_serve():
+    """Head and worker pods carry the environment `serve --ingress haproxy` sets."""
+    from services.runner import INGRESS_ENV
+
+    spec = yaml.safe_load((DEPLOY / "rayservice.yaml").read_text())["spec"]["rayClusterConfig"]
+    groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+    for group in groups:
+        env = {e["name"]: e.get("value") for c in group["template"]["spec"]["containers"]
+               for e in c["env"]}
+        for name, value in INGRESS_ENV["haproxy"].items():
+            assert env.get(name) == value, (group.get("groupName", "head"), name)

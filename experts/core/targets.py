@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Op = Literal[">=", ">", "<=", "=="]
+Op = Literal[">=", ">", "<=", "<", "=="]
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt,
+                                                  "<": operator.lt,
                                                   "<=": operator.le, "==": operator.eq}
 SPECIALIZED_EXPERTS = ("category", "attributes", "compatibility", "fault_codes")
 
@@ -35,6 +36,17 @@ TARGETS: tuple[Target, ...] = (
     *_per_expert("speedup_b1", ">=", 5.0, "student p50 at batch 1 vs its fp32 teacher"),
     *_per_expert("quality_ratio", ">=", 0.97, "student main metric / teacher main metric"),
     *_per_expert("bytes_ratio", "<=", 0.15, "student artifact bytes / teacher bytes"),
+    *_per_expert("external_quality_ratio", ">=", 0.97,
+                 "student / teacher on the external set (hand-written text, never trained "
+                 "on)"),
+    Target("experts", "fault_codes.student_external_top5", ">=", 0.85,
+           "served student's top-5 on hand-written symptom text (a hit = any listed code)"),
+    Target("experts", "fault_codes.external_minus_baseline_pts", ">=", 20.0,
+           "student's external top-5 minus a TF-IDF lookup of the code descriptions, points"),
+    Target("experts", "category.test_minus_baseline_pts", ">=", 0.0,
+           "student macro-F1 minus its TF-IDF + linear SVM baseline, own test split"),
+    Target("experts", "category.external_minus_baseline_pts", ">=", 0.0,
+           "student macro-F1 minus the same baseline, external set"),
     *_per_expert("f1_critical_ratio", ">=", 1.0,
                  "student F1 on critical types / teacher's (constrained distillation)",
                  ("attributes",)),
@@ -42,6 +54,8 @@ TARGETS: tuple[Target, ...] = (
                  "student coverage of critical spans / teacher's", ("attributes",)),
     Target("router", "exact_match", ">=", 0.95, "expert set exactly right, held-out phrasings"),
     Target("router", "out_of_scope_recall", ">=", 0.90, "off-topic queries sent to no expert"),
+    Target("router", "external_exact_match", ">=", 0.92,
+           "expert set exactly right on hand-written queries no template produced"),
     Target("router", "speedup_b1", ">=", 1.5, "early exit vs full depth, mean, batch 1"),
     Target("router", "speedup_b32", ">=", 1.5, "early exit vs full depth, mean, batch 32"),
     Target("router", "early_vs_full_accuracy", ">=", 0.99,
@@ -79,8 +93,18 @@ TARGETS: tuple[Target, ...] = (
            "routed /v1/query without the LLM over HTTP, p50 (worse of 2 passes)"),
     Target("answers", "query_p99_ms", "<=", 80.0,
            "routed /v1/query without the LLM over HTTP, p99 (worse of 2 passes)"),
-    Target("serving", "overhead_ms", "<=", 10.0,
-           "HTTP predict p50 minus direct in-process p50, batch 1"),
+    Target("serving", "overhead_ms", "<=", 5.0,
+           "HTTP predict p50 minus direct in-process p50, batch 1, the default ingress"),
+    Target("serving", "grpc_overhead_ms", "<=", 5.0,
+           "gRPC Predict p50 minus direct in-process p50, batch 1, the default ingress"),
+    Target("serving", "overhead_over_floor_ms", "<=", 2.0,
+           "HTTP overhead minus Serve's own two-hop floor (no-op apps, same run)"),
+    Target("serving", "routed_query_p99_ms", "<", 30.0,
+           "p99 of /v1/query with the router deciding, int8 students, one at a time"),
+    Target("serving", "throughput_x_teacher_c32", ">=", 3.0,
+           "requests/s of the int8 student vs its fp32 teacher, 32 clients, same run"),
+    Target("serving", "p99_c32_ms", "<", 100.0,
+           "p99 of expert predict under 32 concurrent clients, batching on"),
     Target("serving", "live_update_failed_requests", "<=", 0.0,
            "failed requests during two live version switches under 8 clients"),
 )
