@@ -94,6 +94,19 @@ def crf(train: list[Example], test: list[Example], critical: tuple[str, ...]) ->
     return out
 
 
+def description_lookup(descriptions: dict[str, str], texts: list[str], k: int = 5
+                       ) -> list[list[str]]:
+    """No training at all: each text's k labels whose description is nearest by TF-IDF
+    cosine (word 1-2 grams + character 2-4 grams) — what a keyword search would find."""
+    labels = list(descriptions)
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))
+    docs = features.fit_transform([f"{lab} {descriptions[lab]}" for lab in labels])
+    scores = (features.transform(texts) @ docs.T).toarray()
+    return [[labels[i] for i in row] for row in np.argsort(-scores, axis=1)[:, :k]]
+
+
 def baseline(kind: TaskKind, train: list[Example], test: list[Example],
              critical: tuple[str, ...] = ()) -> dict:
     return crf(train, test, critical) if kind == "tag" else tfidf_linear(kind, train, test)

@@ -19,12 +19,15 @@ import statistics
 from pathlib import Path
 
 from experts.artifact import served_bytes
+from experts.baselines import baseline, description_lookup
 from experts.core.environment import environment
+from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
 from experts.data.datasets import load_expert_data
-from experts.evaluate import quality
+from experts.data.external import any_hit, read_external
+from experts.evaluate import critical_of, quality, quality_external
 from experts.latency import measure_latency
 from experts.predictor import load_predictor
 from experts.roofline import (
@@ -69,7 +72,8 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
         return None
     teacher = load_predictor(registry, name, manifest.parent_version)
     student = load_predictor(registry, name, version)
-    test = load_expert_data(name, data_dir).splits["test"]
+    data = load_expert_data(name, data_dir)
+    test = data.splits["test"]
     q_t, q_s = quality(teacher, test), quality(student, test)
     t1, s1, r1 = paired_latency(teacher.model, student.model, teacher.tokenizer, test, 1,
                                 rounds, 20)
@@ -96,10 +100,49 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     for who, cfg, t in (("teacher", t_cfg, t32), ("student", s_cfg, s32)):
         row[f"{who}_b32_gflops"] = achieved_gflops(cfg, 32, t["seq_len"], t["p50_ms"])
         row[f"{who}_roofline_pct"] = 100 * row[f"{who}_b32_gflops"] / gemm_gflops
+    # the baseline trained when the teacher was built, on the same test split
+    base_test = registry.manifest(name, manifest.parent_version).metrics.get(
+        "baseline_test") or {}
+    if m in base_test:
+        row[f"baseline_test_{m}"] = base_test[m]
+        row["test_minus_baseline_pts"] = 100 * (q_s[m] - base_test[m])
+    row.update(external_row(name, spec, data, teacher, student))
     if "f1_critical" in q_t and "f1_critical" in q_s:  # critical types declared
         for k in ("f1_critical", "coverage"):
             row[f"teacher_{k}"], row[f"student_{k}"] = q_t[k], q_s[k]
             row[f"{k}_ratio"] = q_s[k] / q_t[k] if q_t[k] else float("nan")
+    return row
+
+
+def external_row(name: str, spec, data, teacher, student) -> dict:
+    """Teacher, student and baseline on the expert's external set (hand-written text no
+    template produced): the main metric, or any-label top-5 for fault codes, where the
+    baseline is a TF-IDF lookup of the official code descriptions with no training."""
+    try:
+        ext = read_external(name, spec.kind)
+    except TinyExpertsError:
+        return {}
+    q_t, q_s = quality_external(teacher, ext), quality_external(student, ext)
+    if ext.label_sets is not None:
+        key = "top5"
+        descriptions = {lab: (data.label_info.get(lab) or {}).get("description", "")
+                        for lab in data.labels}
+        base = any_hit(description_lookup(descriptions, [e.text for e in ext.examples]),
+                       ext.label_sets)
+        method = "tfidf description lookup"
+    else:
+        key = spec.main_metric
+        base = baseline(spec.kind, data.splits["train"], ext.examples, critical_of(teacher))
+        method = base["method"]
+    row = {"external_n": len(ext.examples), "external_metric": key,
+           "external_baseline": method,
+           f"teacher_external_{key}": q_t[key], f"student_external_{key}": q_s[key],
+           f"baseline_external_{key}": base[key],
+           "external_quality_ratio": q_s[key] / q_t[key] if q_t[key] else float("nan"),
+           "external_minus_baseline_pts": 100 * (q_s[key] - base[key])}
+    if key == "top5":
+        row["teacher_external_top1"], row["student_external_top1"] = q_t["top1"], q_s["top1"]
+        row["baseline_external_top1"] = base["top1"]
     return row
 
 
@@ -145,11 +188,32 @@ def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None
             f"\n\nRoofline: FP32 GEMM ceiling measured {roof['gemm_ceiling_gflops']:.1f} "
             f"GFLOP/s; nominal peak {roof['nominal_peak_gflops']:.0f} GFLOP/s (clock x threads x "
             f"{roof['nominal_assumes_flops_per_cycle']} FLOPs/cycle).")
+        table += "\n\n" + quality_table(rows)
         (out / "experts.md").write_text(table + "\n", encoding="utf-8")
         _plot(rows, out / "experts.png")
         result["table"] = table
     (out / "experts.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
+
+
+def quality_table(rows: list[dict]) -> str:
+    """Teacher / student / baseline on the generated test split and on the external set."""
+    def cell(row: dict, key: str) -> str:
+        v = row.get(key)
+        return "—" if v is None else f"{v:.3f}"
+    lines = ["Quality on the generated test split and on the external set (hand-written, "
+             "never trained on; docs/external-eval.md):", "",
+             "| expert | test metric | teacher | student | baseline | external metric (n) | "
+             "teacher | student | baseline |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = get_spec(r["expert"]).main_metric
+        e = r.get("external_metric")
+        ext = (f"{e} ({r['external_n']}) | {cell(r, f'teacher_external_{e}')} | "
+               f"{cell(r, f'student_external_{e}')} | {cell(r, f'baseline_external_{e}')}"
+               if e else "— | — | — | —")
+        lines.append(f"| {r['expert']} | {m} | {cell(r, f'teacher_{m}')} | "
+                     f"{cell(r, f'student_{m}')} | {cell(r, f'baseline_test_{m}')} | {ext} |")
+    return "\n".join(lines)
 
 
 def _plot(rows: list[dict], path: Path) -> None:

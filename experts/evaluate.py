@@ -6,6 +6,7 @@ from pathlib import Path
 
 from experts.artifact import served_bytes
 from experts.core.errors import TinyExpertsError
+from experts.data.external import ExternalSet, any_hit
 from experts.data.formats import Example
 from experts.latency import measure_latency
 from experts.metrics import classification_metrics, tagging_metrics
@@ -56,3 +57,12 @@ def evaluate(predictor: Predictor, examples: list[Example], folder: Path | None 
         report["latency_b32"] = measure_latency(predictor.model, predictor.tokenizer,
                                                 examples, batch_size=32, runs=3)
     return report
+
+
+def quality_external(predictor: Predictor, ext: ExternalSet) -> dict[str, float]:
+    """Quality on an external set: the usual metrics, or any-label top-1/top-5 for sets
+    whose lines accept several labels (their labels need not all be the model's)."""
+    if ext.label_sets is None:
+        return quality(predictor, ext.examples)
+    ranked = [[lab for lab, _ in r] for r in predictor.rank(ext.examples, k=5)]
+    return any_hit(ranked, ext.label_sets)

@@ -15,7 +15,7 @@ from pathlib import Path
 from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, judge
-from router.data import read_router_data
+from router.data import read_external_router, read_router_data
 from router.runtime import Router, evaluate_router, route_latency
 
 
@@ -24,6 +24,9 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
     test = read_router_data(data_dir / "router")["test"]
     log(f"bench router {router.version}: quality on {len(test)} held-out queries")
     quality = evaluate_router(router, test)
+    external = read_external_router()  # hand-written, never trained on
+    log(f"bench router {router.version}: quality on {len(external)} external queries")
+    quality_external = evaluate_router(router, external)
     texts = [q.text for q in test]
     rows = []
     for bs, runs in ((1, 200), (32, 20)):  # 200 and 640 different queries per round
@@ -48,6 +51,11 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
         "intent_accuracy": e["intent_accuracy"], "out_of_scope_recall": e["out_of_scope_recall"],
         "abstained": e["abstained"], "ece": e["ece"], "mean_exit_layer": e["mean_exit_layer"],
         **{f"exact_match_{k}": v for k, v in e["exact_match_by_phrasing"].items()},
+        "external_n": len(external),
+        "external_exact_match": quality_external["early_exit"]["exact_match"],
+        "external_out_of_scope_recall": quality_external["early_exit"]["out_of_scope_recall"],
+        **{f"external_recall_{k}": v
+           for k, v in quality_external["early_exit"]["recall_by_expert"].items()},
         "layers": len(router.model.encoder.encoder.layer),
         "speedup_b1": rows[0]["speedup_mean"], "speedup_b32": rows[1]["speedup_mean"],
         "p50_b1_ms": rows[0]["early_exit_p50_ms"],
@@ -55,11 +63,15 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
     targets = judge("router", summary)
     summary["targets_met"] = all_met(targets)
     result = {"summary": summary, "targets": targets, "latency": rows, "quality": quality,
-              "environment": environment()}
+              "quality_external": quality_external, "environment": environment()}
     out.mkdir(parents=True, exist_ok=True)
     write_csv([summary], out / "router.csv")
     write_csv(rows, out / "router_latency.csv")
-    table = markdown_table([summary]) + "\n\n" + markdown_table(rows)
+    kinds = quality_external["early_exit"]["exact_match_by_phrasing"]
+    table = (markdown_table([summary]) + "\n\n" + markdown_table(rows)
+             + "\n\nExternal set (hand-written, never trained on), exact match by kind:\n\n"
+             + markdown_table([{"kind": k, "n": sum(q.phrasing == k for q in external),
+                                "exact_match": v} for k, v in kinds.items()]))
     (out / "router.md").write_text(table + "\n", encoding="utf-8")
     (out / "router.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     _plot(quality, rows, out / "router.png")

@@ -412,3 +412,28 @@ def read_router_data(folder: Path) -> dict[str, list[Query]]:
                                            '"intent": ...}') from None
         out[split] = rows
     return out
+
+
+def read_external_router(path: Path | None = None) -> list[Query]:
+    """The router's external set (experts/data/external/router.jsonl): hand-written queries
+    no template here produced, never trained on. Each line names the experts it needs; the
+    intent is the one with exactly that set, and the line's `kind` (typo, negation, bare
+    code, ...) becomes its phrasing, so exact match is also reported per kind."""
+    from experts.data.external import external_path
+
+    path = path or external_path("router")
+    by_set = {frozenset(plan[0]): intent for intent, plan in INTENT_PLAN.items()}
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            experts = tuple(obj["experts"])
+            intent = by_set[frozenset(experts)]
+            rows.append(Query(str(obj["text"]), experts, intent, str(obj.get("kind", ""))))
+        except (ValueError, KeyError, TypeError) as err:
+            raise TinyExpertsError(f"bad router example ({err!r})", where=f"{path}:{i}",
+                                   fix='each line: {"text": ..., "experts": [...] (a set the '
+                                       'router knows), "kind": ...}') from None
+    return rows

@@ -157,6 +157,10 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
             "exact_match": float(correct.float().mean()),
             "intent_accuracy": float((lg[:, N_BITS:].argmax(-1) == intents).float().mean()),
             "out_of_scope_recall": float(said_none[oos].float().mean()) if oos.any() else None,
+            "recall_by_expert": {  # of the queries needing it, the share that call it
+                o: float(((bit_probs(lg)[:, j] >= 0.5) & ~abstain)[targets[:, j] == 1]
+                         .float().mean())
+                for j, o in enumerate(OUTPUTS) if (targets[:, j] == 1).any()},
             "abstained": float(abstain.float().mean()),
             "ece": ece(bit_probs(lg), targets),
             "mean_exit_layer": float(ex.float().mean()) + 1,

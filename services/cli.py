@@ -85,11 +85,31 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", help="registered version (default: the active one)")
     p.add_argument("--split",
                    help="train | validation | test of --data-dir (default: the built one), "
-                        "or a path to a JSONL/CoNLL file; default: the test split of the data "
-                        "the version was made from")
+                        "external (hand-written text no template produced, never trained "
+                        "on: docs/external-eval.md), or a path to a JSONL/CoNLL file; "
+                        "default: the test split of the data the version was made from")
     p.add_argument("--data-dir", type=Path, help="datasets folder (default: the built one)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency protocol")
     p.add_argument("--json", action="store_true")
+
+
+def _eval_external(a: argparse.Namespace, spec, reg, predictor) -> int:
+    from experts.data.external import read_external
+    from experts.evaluate import critical_of, quality_external
+
+    ext = read_external(a.expert, spec.kind)
+    report = {"expert": a.expert, "version": predictor.version, "data": f"external: {ext.path}",
+              "n_examples": len(ext.examples), **quality_external(predictor, ext)}
+    if ext.label_sets is not None:
+        report["scoring"] = "a hit is any of the line's labels"
+    if predictor.kind == "tag" and not critical_of(predictor):
+        report["f1_critical"] = report["coverage"] = "n/a (no critical types declared)"
+    if a.json:
+        print_out(report, True)
+    else:
+        for k, v in report.items():
+            print(f"{k:>20}: {_fmt(v)}")
+    return 0
 
 
 def run_eval(a: argparse.Namespace) -> int:
@@ -108,6 +128,8 @@ def run_eval(a: argparse.Namespace) -> int:
     spec = get_spec(a.expert)
     reg = registry()
     predictor = load_predictor(reg, a.expert, a.version)
+    if a.split == "external":
+        return _eval_external(a, spec, reg, predictor)
     if a.split is None and a.data_dir is None:  # the data this version was made from
         manifest = reg.manifest(a.expert, predictor.version)
         rows = recorded_data(manifest, a.expert).splits["test"]

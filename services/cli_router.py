@@ -40,19 +40,22 @@ def eval_router(a: argparse.Namespace) -> int:
     from experts.core.assets import home
     from experts.core.errors import TinyExpertsError
     from experts.core.paths import Paths
-    from router.data import read_router_data
+    from router.data import read_external_router, read_router_data
     from router.runtime import Router, evaluate_router
 
     a.split = a.split or "test"
-    if a.split not in ("train", "validation", "test"):
+    if a.split not in ("train", "validation", "test", "external"):
         raise TinyExpertsError(f"unknown split {a.split!r} for the router", where="--split",
-                               fix="use train, validation or test")
+                               fix="use train, validation, test or external")
     router = Router.from_registry(registry(), a.version)
-    folder = (a.data_dir / "router") if a.data_dir else Paths(home()).data / "router"
-    data = read_router_data(folder)
     split = a.split
+    if split == "external":
+        rows = read_external_router()
+    else:
+        folder = (a.data_dir / "router") if a.data_dir else Paths(home()).data / "router"
+        rows = read_router_data(folder)[split]
     report = {"expert": "router", "version": router.version, "split": split,
-              **evaluate_router(router, data[split])}
+              **evaluate_router(router, rows)}
     if a.json:
         print_out(report, True)
         return 0
@@ -62,7 +65,10 @@ def eval_router(a: argparse.Namespace) -> int:
         print(f"  {mode:<11} exact match {r['exact_match']:.4f}  intent {r['intent_accuracy']:.4f}"
               f"  out-of-scope recall {r['out_of_scope_recall']:.4f}  ECE {r['ece']:.4f}  "
               f"abstained {r['abstained']:.3f}  mean exit layer {r['mean_exit_layer']:.2f}")
+        print("              recall by expert: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in r["recall_by_expert"].items()))
         if r["exact_match_by_phrasing"]:
-            print("              exact match by phrasing: " + ", ".join(
+            print(f"              exact match by {'kind' if split == 'external' else 'phrasing'}: "
+                  + ", ".join(
                 f"{k} {v:.4f}" for k, v in r["exact_match_by_phrasing"].items()))
     return 0
