@@ -86,8 +86,12 @@ def _grpc_stub(target: str):
     return pb2, pb2_grpc.TinyExpertsStub(channel), channel
 
 
+GRPC_ERRORS: dict[str, dict] = {}  # status code -> {"count", "example"}: why calls failed
+
+
 def _grpc_call(stub, pb2, kind: str, expert: str, app: str = "tinyexperts"):
-    """A function making one gRPC call; returns True when it answered."""
+    """A function making one gRPC call; returns True when it answered (failures are counted
+    by status code in GRPC_ERRORS)."""
     import grpc
 
     metadata = (("application", app),)
@@ -102,7 +106,10 @@ def _grpc_call(stub, pb2, kind: str, expert: str, app: str = "tinyexperts"):
         try:
             method(request, metadata=metadata, timeout=60)
             return True
-        except grpc.RpcError:
+        except grpc.RpcError as err:
+            seen = GRPC_ERRORS.setdefault(err.code().name, {"count": 0,
+                                                           "example": str(err.details())[:200]})
+            seen["count"] += 1
             return False
     return call
 
@@ -292,7 +299,8 @@ def measure_mode(mode: str, expert: str, second: str, n: int, seconds: float) ->
         rounds: dict[str, list[dict]] = {k: [] for k in cases}
         for _ in range(ROUNDS):  # interleaved: drift on a shared machine hits every case
             for key, case in cases.items():
-                rounds[key].append(latency_summary(case()))
+                times = case()
+                rounds[key].append({"failed": n - len(times), **latency_summary(times)})
         r["rounds"] = rounds
         r["load"] = []
         for clients in CLIENTS:
@@ -312,13 +320,22 @@ def measure_mode(mode: str, expert: str, second: str, n: int, seconds: float) ->
                 32, seconds)})
         r["live_update"] = _live_update(url, expert, reg, token, seconds)
     finally:
+        r["grpc_errors"] = GRPC_ERRORS
         stop()
     return r
 
 
 def _worst(rounds: list[dict]) -> dict:
-    """The round with the higher p50 (a target must hold on every round)."""
-    return max(rounds, key=lambda x: x.get("p50_ms") or 0)
+    """The round with the higher p50 (a target must hold on every round); a round with
+    failed requests is worse than any, and yields no figure (the target is then missed)."""
+    failed = [x for x in rounds if x.get("failed") or x.get("p50_ms") is None]
+    if failed:
+        return {**failed[0], "p50_ms": None, "p99_ms": None}
+    return max(rounds, key=lambda x: x["p50_ms"])
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 2)
 
 
 def run(out: Path, expert: str = "category", second: str = "compatibility",
@@ -356,13 +373,15 @@ def _summarise(r: dict) -> None:
             continue
         worst = {k: _worst(v) for k, v in m["rounds"].items()}
         m["worst"] = worst
-        m["overhead_ms"] = round(worst["http_predict"]["p50_ms"] - direct, 2)
-        m["grpc_overhead_ms"] = round(worst["grpc_predict"]["p50_ms"] - direct, 2)
+        m["overhead_ms"] = _minus(worst["http_predict"]["p50_ms"], direct)
+        m["grpc_overhead_ms"] = _minus(worst["grpc_predict"]["p50_ms"], direct)
         m["floor_ms"] = worst["noop_2hop"]["p50_ms"]
-        m["overhead_over_floor_ms"] = round(m["overhead_ms"] - m["floor_ms"], 2)
-        m["router_ms"] = round(worst["http_query_routed"]["p50_ms"]
-                               - worst["http_query_1"]["p50_ms"], 2)
-        m["hop_ms"] = round(worst["noop_2hop"]["p50_ms"] - worst["noop_1hop"]["p50_ms"], 2)
+        m["overhead_over_floor_ms"] = _minus(m["overhead_ms"], m["floor_ms"])
+        m["router_ms"] = _minus(worst["http_query_routed"]["p50_ms"],
+                                worst["http_query_1"]["p50_ms"])
+        m["hop_ms"] = _minus(worst["noop_2hop"]["p50_ms"], worst["noop_1hop"]["p50_ms"])
+        m["failed_requests"] = (sum(x.get("failed", 0) for v in m["rounds"].values()
+                                    for x in v) + sum(x["errors"] for x in m["load"]))
         by = {(x["case"], x["clients"]): x for x in m["load"]}
         student = by.get(("http batching", 32))
         teacher = by.get(("http batching, fp32 teacher", 32))
@@ -381,6 +400,7 @@ def _summarise(r: dict) -> None:
         "routed_query_p99_ms": (d.get("worst") or {}).get("http_query_routed", {}).get("p99_ms"),
         "throughput_x_teacher_c32": d.get("throughput_x_teacher_c32"),
         "p99_c32_ms": d.get("p99_c32_ms"),
+        "failed_requests": d.get("failed_requests"),
         "live_update_failed_requests": (d.get("live_update") or {}).get("failed_requests")})
 
 
@@ -477,7 +497,8 @@ def format_table(r: dict) -> str:
         cells = []
         for _, m in modes:
             rounds = (m.get("rounds") or {}).get(key) or []
-            cells.append(", ".join(f"{x['p50_ms']} / {x['p99_ms']}" for x in rounds) or "—")
+            cells.append(", ".join(f"{x['p50_ms']} / {x['p99_ms']}" + (
+                f" ({x['failed']} failed)" if x.get("failed") else "") for x in rounds) or "—")
         lines.append(f"| {key} | {what} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Each cell: one round per entry (two rounds, interleaved); targets use the "
@@ -490,6 +511,9 @@ def format_table(r: dict) -> str:
                      f"ms, gRPC {m['grpc_overhead_ms']} ms; Serve's two-hop floor "
                      f"{m['floor_ms']} ms (one hop costs {m['hop_ms']} ms), ours above it "
                      f"{m['overhead_over_floor_ms']} ms; the router adds {m['router_ms']} ms")
+        if m.get("failed_requests"):
+            lines.append(f"{mode}: {m['failed_requests']} requests failed in all; gRPC status "
+                         f"codes: {m.get('grpc_errors') or 'none'}")
         lines += ["", "| load | clients | req/s | p50 ms | p99 ms | errors |",
                   "|---|---|---|---|---|---|"]
         for x in m["load"]:

@@ -105,6 +105,8 @@ TARGETS: tuple[Target, ...] = (
            "requests/s of the int8 student vs its fp32 teacher, 32 clients, same run"),
     Target("serving", "p99_c32_ms", "<", 100.0,
            "p99 of expert predict under 32 concurrent clients, batching on"),
+    Target("serving", "failed_requests", "<=", 0.0,
+           "requests that failed anywhere in the suite (one at a time and under load)"),
     Target("serving", "live_update_failed_requests", "<=", 0.0,
            "failed requests during two live version switches under 8 clients"),
 )
