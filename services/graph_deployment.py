@@ -1,9 +1,10 @@
 """The ontology encoder + tiny LLM as one Ray Serve deployment (`GraphLLM`).
 
 Retrieval (faiss, entity linking) and generation (SmolLM2 with graph tokens) share a
-replica: the entity table is needed by both, and a question needs both. The models load on
-the first question (so a server whose graph LLM is not built yet still starts, and answers
-with the reason); a load that fails is retried on the next question.
+replica: the entity table is needed by both, and a question needs both. The models load
+when the replica starts, so readiness waits for them and the first question does not. A
+server whose graph LLM is not built yet still starts and answers with the reason; a load
+that failed is retried on the next question.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ class GraphLLM:
         self.answerer = None
         self.last_error: str | None = None
         self._lock = threading.Lock()
+        try:
+            self._load()
+        except TinyExpertsError:
+            pass  # not built (yet): /healthz shows why, the next question tries again
 
     def _load(self):
         with self._lock:
             if self.answerer is None:
-                from experts.core.paths import Paths  # the graph LLM stack loads on first use
+                from experts.core.paths import Paths  # the graph LLM stack is heavy to import
                 from ontology_gnn.pipeline import Answerer
 
                 try:
