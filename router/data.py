@@ -415,7 +415,7 @@ def read_router_data(folder: Path) -> dict[str, list[Query]]:
 
 
 def read_external_router(path: Path | None = None) -> list[Query]:
-    """The router's external set (experts/data/external/router.jsonl): hand-written queries
+    """The router's external set (experts/data/external_sets/router.jsonl): hand-written queries
     no template here produced, never trained on. Each line names the experts it needs; the
     intent is the one with exactly that set, and the line's `kind` (typo, negation, bare
     code, ...) becomes its phrasing, so exact match is also reported per kind."""

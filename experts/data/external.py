@@ -1,6 +1,6 @@
 """External evaluation sets: text no template of tinyexperts produced, never trained on.
 
-One file per expert (and the router) in `experts/data/external/`, each with a `.md` beside
+One file per expert (and the router) in `experts/data/external_sets/`, each with a `.md` beside
 it that says where the text comes from. `tinyexperts eval EXPERT --split external` and
 `bench --suite experts` score them; nothing in the build or in specialization reads them.
 
@@ -19,7 +19,7 @@ from experts.core.errors import TinyExpertsError
 from experts.data.formats import Example, TextExample, read_examples
 from experts.specs import TaskKind
 
-EXTERNAL_DIR = Path(__file__).resolve().parent / "external"
+EXTERNAL_DIR = Path(__file__).resolve().parent / "external_sets"
 FILES = {"category": "category.jsonl", "attributes": "attributes.conll",
          "compatibility": "compatibility.jsonl", "fault_codes": "fault_codes.jsonl",
          "router": "router.jsonl"}
