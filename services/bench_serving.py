@@ -325,7 +325,7 @@ def measure_mode(mode: str, expert: str, second: str, n: int, seconds: float) ->
     return r
 
 
-def _worst(rounds: list[dict]) -> dict:
+def worst_round(rounds: list[dict]) -> dict:
     """The round with the higher p50 (a target must hold on every round); a round with
     failed requests is worse than any, and yields no figure (the target is then missed)."""
     failed = [x for x in rounds if x.get("failed") or x.get("p50_ms") is None]
@@ -359,19 +359,19 @@ def run(out: Path, expert: str = "category", second: str = "compatibility",
             results["modes"][mode] = {"error": f"exit code {proc.returncode}"}
             continue
         results["modes"][mode] = json.loads(path.read_text())
-    _summarise(results)
+    summarise(results)
     _write(out, results)
     return results
 
 
-def _summarise(r: dict) -> None:
+def summarise(r: dict) -> None:
     """Per mode: the worse round of each case and the derived overheads; targets on the
     default mode."""
     direct = r["direct"]["p50_ms"]
     for m in r["modes"].values():
         if "rounds" not in m:
             continue
-        worst = {k: _worst(v) for k, v in m["rounds"].items()}
+        worst = {k: worst_round(v) for k, v in m["rounds"].items()}
         m["worst"] = worst
         m["overhead_ms"] = _minus(worst["http_predict"]["p50_ms"], direct)
         m["grpc_overhead_ms"] = _minus(worst["grpc_predict"]["p50_ms"], direct)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.bench_serving import SINGLE_REQUEST_CASES, _summarise, _worst, format_table
+from services.bench_serving import SINGLE_REQUEST_CASES, format_table, summarise, worst_round
 
 
 def _round(p50: float, failed: int = 0) -> dict:
@@ -27,8 +27,8 @@ def _mode(grpc_second_round_failed: bool = False) -> dict:
 
 
 def test_the_worse_round_is_judged_and_a_failed_round_gives_no_figure():
-    assert _worst([_round(10.0), _round(12.5)])["p50_ms"] == 12.5
-    failed = _worst([_round(10.0), _round(9.0, failed=3)])
+    assert worst_round([_round(10.0), _round(12.5)])["p50_ms"] == 12.5
+    failed = worst_round([_round(10.0), _round(9.0, failed=3)])
     assert failed["p50_ms"] is None and failed["failed"] == 3
 
 
@@ -36,7 +36,7 @@ def test_overheads_and_targets_come_from_the_default_mode():
     r = {"expert": "category", "default_mode": "haproxy", "direct": {"p50_ms": 1.0,
                                                                      "p99_ms": 2.0},
          "modes": {"haproxy": _mode()}}
-    _summarise(r)
+    summarise(r)
     m = r["modes"]["haproxy"]
     assert m["overhead_ms"] == 12.0  # worse round 13.0 - direct 1.0
     assert m["grpc_overhead_ms"] == 9.0
@@ -55,7 +55,7 @@ def test_a_failed_grpc_round_misses_its_target_instead_of_hiding():
     r = {"expert": "category", "default_mode": "haproxy", "direct": {"p50_ms": 1.0,
                                                                      "p99_ms": 2.0},
          "modes": {"haproxy": _mode(grpc_second_round_failed=True)}}
-    _summarise(r)
+    summarise(r)
     by = {t["name"]: t for t in r["targets"]}
     assert by["grpc_overhead_ms"]["value"] is None and not by["grpc_overhead_ms"]["met"]
     assert by["failed_requests"]["value"] == 200 and not by["failed_requests"]["met"]
