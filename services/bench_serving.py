@@ -36,6 +36,7 @@ from experts.core.assets import home
 from experts.core.registry import Registry
 from experts.core.stats import latency_summary
 from experts.core.targets import judge
+from services.http_client import timed_post, wait_healthy
 
 MODES = ("proxy", "haproxy")  # the last one is what `tinyexperts serve` uses by default
 TEXT = "NGK 6619 laser iridium spark plug, fits 2012-2015 Honda Civic 1.8L"
@@ -63,17 +64,11 @@ def _client(keepalive: bool = False) -> httpx.Client:
         max_keepalive_connections=None if keepalive else 0))
 
 
-def _timed_post(client: httpx.Client, url: str, body: dict, token: str | None = None):
-    from services.http_client import timed_post
-
-    return timed_post(client, url, body, token)
-
-
 def _sequential_http(url: str, body: dict, n: int) -> list[float]:
     with _client() as c:
         for _ in range(5):
-            _timed_post(c, url, body)
-        return [t for s, t in (_timed_post(c, url, body) for _ in range(n)) if s == 200]
+            timed_post(c, url, body)
+        return [t for s, t in (timed_post(c, url, body) for _ in range(n)) if s == 200]
 
 
 def _grpc_stub(target: str):
@@ -200,7 +195,7 @@ def _http_factory(url: str, body: dict, keepalive: bool = True):
     one-at-a-time cases and the `no keep-alive` row open one per request)."""
     def factory():
         c = _client(keepalive)
-        return (lambda: _timed_post(c, url, body)[0] == 200), c.close
+        return (lambda: timed_post(c, url, body)[0] == 200), c.close
     return factory
 
 
@@ -267,7 +262,6 @@ def _config(experts: list[str], teacher: str | None, path: Path):
 
 def measure_mode(mode: str, expert: str, second: str, n: int, seconds: float) -> dict:
     """One ingress mode, in this process (its environment already set for `mode`)."""
-    from services.http_client import wait_healthy
     from services.runner import http_url, ingress_mode, start, stop
 
     assert ingress_mode() == mode, (ingress_mode(), mode)
@@ -417,11 +411,11 @@ def _live_update(url: str, expert: str, reg: Registry, token: str, seconds: floa
     load.start()
     time.sleep(seconds / 4)
     with _client() as c:
-        switch = [_timed_post(c, f"{url}/v1/experts/{expert}/activate", {"version": other},
-                              token)]
+        switch = [timed_post(c, f"{url}/v1/experts/{expert}/activate", {"version": other},
+                             token)]
         time.sleep(seconds / 4)
-        switch.append(_timed_post(c, f"{url}/v1/experts/{expert}/activate",
-                                  {"version": active}, token))
+        switch.append(timed_post(c, f"{url}/v1/experts/{expert}/activate",
+                                 {"version": active}, token))
     load.join()
     return {"switches": [f"{active}->{other}", f"{other}->{active}"],
             "switch_status": [s for s, _ in switch],

@@ -93,16 +93,21 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _eval_external(a: argparse.Namespace, spec, reg, predictor) -> int:
+def _eval_external(a: argparse.Namespace, spec, predictor) -> int:
     from experts.data.external import read_external
-    from experts.evaluate import critical_of, quality_external
+    from experts.evaluate import quality_external
 
     ext = read_external(a.expert, spec.kind)
     report = {"expert": a.expert, "version": predictor.version, "data": f"external: {ext.path}",
               "n_examples": len(ext.examples), **quality_external(predictor, ext)}
     if ext.label_sets is not None:
         report["scoring"] = "a hit is any of the line's labels"
-    if predictor.kind == "tag" and not critical_of(predictor):
+    return _show_eval(a, predictor, report)
+
+
+def _show_eval(a: argparse.Namespace, predictor, report: dict) -> int:
+    """Print an eval report (critical-type metrics of a tagger without any: n/a, not 0)."""
+    if predictor.kind == "tag" and "f1_critical" not in report:
         report["f1_critical"] = report["coverage"] = "n/a (no critical types declared)"
     if a.json:
         print_out(report, True)
@@ -129,7 +134,7 @@ def run_eval(a: argparse.Namespace) -> int:
     reg = registry()
     predictor = load_predictor(reg, a.expert, a.version)
     if a.split == "external":
-        return _eval_external(a, spec, reg, predictor)
+        return _eval_external(a, spec, predictor)
     if a.split is None and a.data_dir is None:  # the data this version was made from
         manifest = reg.manifest(a.expert, predictor.version)
         rows = recorded_data(manifest, a.expert).splits["test"]
@@ -142,15 +147,8 @@ def run_eval(a: argparse.Namespace) -> int:
         rows, where = read_examples(path, spec.kind), str(path)
     report = evaluate(predictor, rows, reg.path(a.expert, predictor.version),
                       latency=not a.no_latency)
-    if predictor.kind == "tag" and "f1_critical" not in report:
-        report["f1_critical"] = report["coverage"] = "n/a (no critical types declared)"
-    report = {"expert": a.expert, "version": predictor.version, "data": where, **report}
-    if a.json:
-        print_out(report, True)
-    else:
-        for k, v in report.items():
-            print(f"{k:>20}: {_fmt(v)}")
-    return 0
+    return _show_eval(a, predictor, {"expert": a.expert, "version": predictor.version,
+                                     "data": where, **report})
 
 
 def _fmt(v) -> str:

@@ -18,7 +18,7 @@ from services.http_client import request_json, wait_healthy
 
 
 def add_serve(p: argparse.ArgumentParser) -> None:
-    from services.runner import DEFAULT_CONFIG
+    from services.runner import DEFAULT_CONFIG, INGRESS_MODES
 
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                    help="a Serve config (default: deploy/serve_local.yaml)")
@@ -26,17 +26,11 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, default=8080,
                    help="Prometheus metrics of a cluster started here: "
                         "http://127.0.0.1:PORT/metrics (default 8080)")
-    p.add_argument("--ingress", choices=runner_modes(), default="auto",
+    p.add_argument("--ingress", choices=INGRESS_MODES, default="auto",
                    help="how requests reach the Ingress of a cluster started here: haproxy "
                         "(HAProxy + Serve's throughput-optimized mode), proxy (Serve's "
                         "default proxy) or auto (haproxy when its binary is installed; "
                         "falls back to proxy, saying so, if HAProxy does not start)")
-
-
-def runner_modes() -> tuple[str, ...]:
-    from services.runner import INGRESS_MODES
-
-    return INGRESS_MODES
 
 
 def run_serve(a: argparse.Namespace) -> int:
