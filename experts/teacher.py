@@ -86,7 +86,7 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
         critical_labels=list(crit), params=predictor.model.num_params(),
         metrics=metrics,
         data={"dir": str(data_dir / name), "sizes": {k: len(v) for k, v in data.splits.items()},
-              "seed": seed},
+              "seed": seed, "quick": quick},
     )
     registry.activate(name, manifest.version)
     log(f"{name}: registered {manifest.version} — test {spec.main_metric}="

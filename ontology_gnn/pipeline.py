@@ -82,8 +82,8 @@ def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int 
                   progress: bool = True, log: Callable = print, text_encoder=None) -> dict:
 
     registry = Registry(paths.registry)
-    if registry.versions(ENCODER) and not force:
-        log(f"{ENCODER}: already built ({registry.versions(ENCODER)[-1]}); --force rebuilds")
+    if (done := registry.built(ENCODER, quick=quick)) and not force:
+        log(f"{ENCODER}: already built ({done}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
     kg = from_ontology(ensure_ontology(paths, log=log))
@@ -199,9 +199,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     """Train the projector on generated QA; evaluate the three modes; register."""
 
     registry = Registry(paths.registry)
-    if registry.versions(GRAPH_LLM) and not force:
-        log(f"{GRAPH_LLM}: already built ({registry.versions(GRAPH_LLM)[-1]}); "
-            "--force rebuilds")
+    if (done := registry.built(GRAPH_LLM, quick=quick)) and not force:
+        log(f"{GRAPH_LLM}: already built ({done}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
     onto = ensure_ontology(paths, log=log)

@@ -33,8 +33,8 @@ def build_router(paths: Paths, *, quick: bool = False, force: bool = False, seed
                  progress: bool = True, log: Callable = print, encoder_config=None) -> dict:
 
     registry = Registry(paths.registry)
-    if registry.versions(NAME) and not force:
-        log(f"router: already built ({registry.versions(NAME)[-1]}); --force rebuilds")
+    if (done := registry.built(NAME, quick=quick)) and not force:
+        log(f"router: already built ({done}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
     data = ensure_router_data(paths, force=force, seed=seed, log=log)

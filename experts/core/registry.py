@@ -61,6 +61,12 @@ class Manifest(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+def is_quick(manifest: Manifest) -> bool:
+    """Trained by `--quick` (a short schedule on a data subset): the flag is in `data`, or,
+    for teachers registered before it moved there, in the training report."""
+    return bool(manifest.data.get("quick") or manifest.metrics.get("train", {}).get("quick"))
+
+
 class Registry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -105,6 +111,15 @@ class Registry:
             raise NotFoundError(f"expert {name!r} has no active version", where=str(self.root),
                                 fix=f"run `tinyexperts registry activate {name} VERSION`")
         return state["version"]
+
+    def built(self, name: str, *, quick: bool = False) -> str | None:
+        """The newest version a build can keep instead of training again: any version for
+        a `--quick` build, else the newest one that was not quick-trained (the staged start
+        serves quick versions first; the full build must still replace them)."""
+        for version in reversed(self.versions(name)):
+            if quick or not is_quick(self.manifest(name, version)):
+                return version
+        return None
 
     def lineage(self, name: str, version: str) -> dict:
         """The version and what it was made from, back to the pretrained base: its parent
