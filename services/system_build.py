@@ -18,15 +18,16 @@ from experts.artifact import backend_of
 from experts.core.assets import home, smollm_path
 from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
-from experts.core.registry import Registry
+from experts.core.registry import Registry, is_quick
 from experts.data.datasets import ensure_datasets
 from experts.specialize.pipeline import specialize
 from experts.specialize.recipe import load_recipe
 from experts.specs import EXPERTS, get_spec
 from experts.teacher import train_teacher
 from ontology_gnn.graph_llm import load_llm
-from ontology_gnn.pipeline import build_encoder, build_graph_llm
+from ontology_gnn.pipeline import ENCODER, GRAPH_LLM, build_encoder, build_graph_llm
 from router.build import build_router
+from services.build_status import BuildStatus
 
 ROUTER = "router"
 ONTOLOGY = "ontology"  # the GNN ontology encoder + the graph-token tiny LLM
@@ -41,8 +42,8 @@ def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
         done.append({"expert": enc["expert"], "version": enc["version"],
                      "metrics": {"test": enc["link_prediction"]}})
     registry = Registry(paths.registry)
-    if registry.versions("graph_llm") and not (force or enc):
-        log(f"graph_llm: already built ({registry.versions('graph_llm')[-1]}); --force rebuilds")
+    if (kept := registry.built(GRAPH_LLM, quick=quick)) and not (force or enc):
+        log(f"{GRAPH_LLM}: already built ({kept}); --force rebuilds")
         return done
     llm = load_llm(smollm_path(fetch=True))
     g = build_graph_llm(paths, quick=quick, force=True, seed=seed, progress=progress, log=log,
@@ -53,13 +54,16 @@ def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
     return done
 
 
-def serves_student(registry: Registry, name: str) -> bool:
-    """The active version of `name` is a compressed student (an int8 artifact)."""
+def serves_student(registry: Registry, name: str, *, quick: bool = True) -> bool:
+    """The active version of `name` is a compressed student (an int8 artifact); with
+    `quick=False`, one that was not quick-trained."""
     try:
         version = registry.active(name)
+        manifest = registry.manifest(name, version)
     except TinyExpertsError:
         return False
-    return backend_of(registry.path(name, version)) != "torch-fp32"
+    return (backend_of(registry.path(name, version)) != "torch-fp32"
+            and (quick or not is_quick(manifest)))
 
 
 def _is_student_of(registry: Registry, name: str, version: str, teacher: str) -> bool:
@@ -68,13 +72,23 @@ def _is_student_of(registry: Registry, name: str, version: str, teacher: str) ->
     return manifest.parent_version == teacher and "steps" in (manifest.recipe or {})
 
 
+def built_teacher(registry: Registry, name: str, *, quick: bool) -> str | None:
+    """The newest teacher the build trained (not adapted, merged or specialized) that this
+    build can keep: any for a quick build, else one that was not quick-trained."""
+    for version in reversed(registry.versions(name)):
+        m = registry.manifest(name, version)
+        if m.parent_version is None and m.recipe is None and (quick or not is_quick(m)):
+            return version
+    return None
+
+
 def ensure_student(name: str, paths: Paths, registry: Registry, *, quick: bool, force: bool,
                    progress: bool, log: Callable, recipe: Path | None = None) -> dict | None:
     """Specialize the active teacher with the expert's default recipe; the student becomes
     active if it passes the recipe's gate. A failed gate leaves the teacher active and says
     which step fell short and by how much; the build goes on with the other experts.
     `recipe` defaults to deploy/recipes/<name>.yaml."""
-    if serves_student(registry, name) and not force:
+    if serves_student(registry, name, quick=quick) and not force:
         log(f"{name}: already serves a student ({registry.active(name)}); --force rebuilds")
         return None
     teacher = registry.active(name)
@@ -95,58 +109,111 @@ def ensure_student(name: str, paths: Paths, registry: Registry, *, quick: bool, 
             "metrics": {"test": {k: v for k, v in final.items() if isinstance(v, float)}}}
 
 
+def plan(names: list[str], registry: Registry, *, quick: bool, force: bool,
+         teachers_only: bool) -> list[tuple[str, bool]]:
+    """The build's stages in order, each with whether it is already done (and so skipped):
+    "<expert> teacher", "<expert> student", "router", "ontology"."""
+    stages = []
+    for name in names:
+        if name == ROUTER:
+            stages.append((ROUTER, not force and bool(registry.built(ROUTER, quick=quick))))
+        elif name == ONTOLOGY:
+            stages.append((ONTOLOGY, not force and bool(
+                registry.built(GRAPH_LLM, quick=quick)
+                and registry.built(ENCODER, quick=quick))))
+        else:
+            stages.append((f"{name} teacher",
+                           not force and bool(built_teacher(registry, name, quick=quick))))
+            if not teachers_only:
+                stages.append((f"{name} student",
+                               not force and serves_student(registry, name, quick=quick)))
+    return stages
+
+
 def build(experts: list[str] | None = None, *, quick: bool = False, force: bool = False,
           data_dir: Path | None = None, root: Path | None = None, seed: int = 0,
           teachers_only: bool = False, progress: bool = True, log: Callable = print,
           critical: list[str] | None = None) -> list[dict]:
     """Build what is missing: ontology, datasets, per expert a teacher and (unless
     `teachers_only`) its compressed student, the router ("router"), and the ontology
-    encoder + graph-token LLM ("ontology"). Every stage's wall time is logged at the end."""
+    encoder + graph-token LLM ("ontology"). A full build replaces what a `--quick` build
+    made; a quick build keeps whatever exists. Progress and an ETA are written to
+    `<home>/build_status.json` as it goes (`tinyexperts status`); every stage's wall time
+    is logged at the end."""
     paths = Paths(root or home())
     names = experts or [*EXPERTS, ROUTER, ONTOLOGY]
     for n in names:
         if n not in (ROUTER, ONTOLOGY):
             get_spec(n)  # unknown names fail before any work
+    registry = Registry(paths.registry)
+    paths.home.mkdir(parents=True, exist_ok=True)
+    status = BuildStatus(paths.home, plan(names, registry, quick=quick, force=force,
+                                          teachers_only=teachers_only), quick=quick)
     if data_dir is None:
         ensure_datasets(paths, force, log)
-    registry = Registry(paths.registry)
     done: list[dict] = []
-    stages: list[tuple[str, float]] = []
+    timed: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    for name in names:
+
+    def stage(key: str, work: Callable[[], list[dict]]) -> None:
+        status.start(key)
         t_stage = time.perf_counter()
+        try:
+            made = work()
+        except BaseException as err:
+            status.finish(key, time.perf_counter() - t_stage, ok=False,
+                          note="interrupted" if isinstance(err, KeyboardInterrupt)
+                          else f"failed: {err}"[:300])
+            raise
+        seconds = time.perf_counter() - t_stage
+        status.finish(key, seconds, measured=bool(made))
+        done.extend(made)
+        if made:
+            timed.append((key, seconds))
+
+    for name in names:
         if name == ONTOLOGY:
-            done.extend(build_ontology_models(paths, quick=quick, force=force, seed=seed,
-                                              progress=progress, log=log))
-            stages.append((ONTOLOGY, time.perf_counter() - t_stage))
-            continue
-        if name == ROUTER:
-            r = build_router(paths, quick=quick, force=force, seed=seed, progress=progress,
-                             log=log)
-            if r:
-                done.append({"expert": ROUTER, "version": r["version"],
-                             "metrics": {"test": r["test"]["early_exit"]}})
-            stages.append((ROUTER, time.perf_counter() - t_stage))
-            continue
-        if registry.versions(name) and not force:
-            log(f"{name}: teacher already built ({registry.versions(name)[0]}); --force "
-                "rebuilds")
+            stage(ONTOLOGY, lambda: build_ontology_models(
+                paths, quick=quick, force=force, seed=seed, progress=progress, log=log))
+        elif name == ROUTER:
+            stage(ROUTER, lambda: _router_rows(build_router(
+                paths, quick=quick, force=force, seed=seed, progress=progress, log=log)))
         else:
-            done.append({**train_teacher(name, data_dir or paths.data, registry, quick=quick,
-                                         seed=seed, progress=progress, log=log,
-                                         critical=critical if get_spec(name).kind == "tag"
-                                         else None),
-                         "stage": "teacher"})
-            stages.append((f"{name} teacher", time.perf_counter() - t_stage))
-        if not teachers_only:
-            t_stage = time.perf_counter()
-            student = ensure_student(name, paths, registry, quick=quick, force=force,
-                                     progress=progress, log=log)
-            if student:
-                done.append(student)
-                stages.append((f"{name} student", time.perf_counter() - t_stage))
+            stage(f"{name} teacher", lambda name=name: ensure_teacher(
+                name, paths, registry, data_dir, quick=quick, force=force, seed=seed,
+                progress=progress, log=log, critical=critical))
+            if not teachers_only:
+                stage(f"{name} student", lambda name=name: [s for s in [ensure_student(
+                    name, paths, registry, quick=quick, force=force, progress=progress,
+                    log=log)] if s])
+    status.close()
     total = time.perf_counter() - t0
-    log("build stages: " + ", ".join(f"{n} {s:.0f}s" for n, s in stages) if stages
+    log("build stages: " + ", ".join(f"{n} {s:.0f}s" for n, s in timed) if timed
         else "build: nothing to do")
     log(f"build finished in {total:.0f}s")
     return done
+
+
+def _router_rows(r: dict) -> list[dict]:
+    return [{"expert": ROUTER, "version": r["version"],
+             "metrics": {"test": r["test"]["early_exit"]}}] if r else []
+
+
+def ensure_teacher(name: str, paths: Paths, registry: Registry, data_dir: Path | None, *,
+             quick: bool, force: bool, seed: int, progress: bool, log: Callable,
+             critical: list[str] | None) -> list[dict]:
+    """Train the expert's teacher unless one this build can keep exists; a kept teacher is
+    made active when a quick-trained version serves in its place (a staged start, or a
+    build stopped between registering and activating)."""
+    kept = None if force else built_teacher(registry, name, quick=quick)
+    if kept is None:
+        return [{**train_teacher(name, data_dir or paths.data, registry, quick=quick,
+                                 seed=seed, progress=progress, log=log,
+                                 critical=critical if get_spec(name).kind == "tag" else None),
+                 "stage": "teacher"}]
+    log(f"{name}: teacher already built ({kept}); --force rebuilds")
+    active = registry.active(name) if registry.versions(name) else None
+    if not quick and active and is_quick(registry.manifest(name, active)):
+        registry.activate(name, kept)
+        log(f"{name}: {kept} replaces the quick-trained {active}")
+    return []

@@ -1,0 +1,120 @@
+"""The staged start's pieces on tiny models: which stages a full build still owes after a
+quick one, a full teacher taking over from a quick one, and the progress file with its
+ETA (running, finished, interrupted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from experts.core.paths import Paths
+from experts.core.registry import Registry, is_quick
+from services.build_status import STATUS_FILE, TIMES_FILE, BuildStatus, eta_of, read_status
+from services.cli_server import build_lines
+from services.system_build import ROUTER, built_teacher, ensure_teacher, plan
+
+
+@pytest.fixture()
+def home(tiny_home, tmp_path):
+    root = tmp_path / "home"
+    shutil.copytree(tiny_home, root)
+    return Paths(root)
+
+
+def register_full_copy(reg: Registry, name: str, version: str) -> str:
+    """A copy of `version` registered as if a full (not quick) build had trained it."""
+    src = reg.path(name, version)
+    m = reg.manifest(name, version)
+
+    def write(folder):
+        for f in src.iterdir():
+            if f.name != "manifest.json":
+                shutil.copy(f, folder / f.name)
+
+    fields = m.model_dump(exclude={"name", "version", "files", "created_at"})
+    fields["data"] = {**m.data, "quick": False}
+    fields["metrics"] = {**m.metrics, "train": {**m.metrics.get("train", {}), "quick": False}}
+    return reg.register(name, write, **fields).version
+
+
+def test_a_full_build_still_owes_what_a_quick_build_made(home):
+    reg = Registry(home.registry)
+    assert is_quick(reg.manifest("category", "v1"))  # tiny_home's teachers are quick-trained
+    names = ["category", "attributes", ROUTER]
+    full = dict(plan(names, reg, quick=False, force=False, teachers_only=False))
+    assert full == {"category teacher": False, "category student": False,
+                    "attributes teacher": False, "attributes student": False, ROUTER: False}
+    quick = dict(plan(names, reg, quick=True, force=False, teachers_only=True))
+    assert quick == {"category teacher": True, "attributes teacher": True, ROUTER: False}
+    assert not dict(plan(names, reg, quick=True, force=True,
+                         teachers_only=True))["category teacher"]
+    assert reg.built("category", quick=True) == "v1" and reg.built("category") is None
+
+
+def test_a_full_teacher_takes_over_from_the_quick_one_without_training(home):
+    reg = Registry(home.registry)
+    full = register_full_copy(reg, "category", "v1")
+    assert reg.active("category") == "v1"  # registered, not yet active: a build killed here
+    assert built_teacher(reg, "category", quick=False) == full
+    logs: list[str] = []
+    made = ensure_teacher("category", home, reg, None, quick=False, force=False, seed=0,
+                          progress=False, log=logs.append, critical=None)
+    assert made == [] and reg.active("category") == full
+    assert f"{full} replaces the quick-trained v1" in logs[-1]
+    assert reg.versions("category") == ["v1", full]  # nothing trained
+    # a quick build keeps whatever serves
+    reg.activate("category", "v1")
+    ensure_teacher("category", home, reg, None, quick=True, force=False, seed=0,
+                   progress=False, log=logs.append, critical=None)
+    assert reg.active("category") == "v1"
+
+
+def test_progress_file_eta_and_measured_times(tmp_path):
+    status = BuildStatus(tmp_path, [("category teacher", True), ("category student", False),
+                                    ("router", False)], quick=False)
+    state = json.loads((tmp_path / STATUS_FILE).read_text())
+    assert [s["state"] for s in state["stages"]] == ["skipped", "pending", "pending"]
+    # nothing measured on this home yet: the reference machine's times
+    assert state["eta_s"] == pytest.approx(480 + 1650)
+    status.start("category student")
+    now = time.time()
+    running = read_status(tmp_path)
+    assert running["running"] and not running["interrupted"]
+    assert running["eta_s"] == pytest.approx(480 + 1650, abs=5)
+    # a running stage past its expected time adds nothing, never a negative
+    state = json.loads((tmp_path / STATUS_FILE).read_text())
+    assert eta_of(state, now + 10_000) == pytest.approx(1650)
+    status.finish("category student", 123.4)
+    status.finish("router", 0.5, measured=False)  # found built: says nothing about timing
+    status.close()
+    done = read_status(tmp_path)
+    assert not done["running"] and not done["interrupted"] and done["eta_s"] == 0
+    assert json.loads((tmp_path / TIMES_FILE).read_text()) == {"category student": 123.4}
+    assert "build: finished" in build_lines(done)
+    lines = build_lines(done).splitlines()
+    assert lines[2].split() == ["category", "student", "done", "in", "2", "min"]
+    assert lines[3].split() == ["router", "skipped"]
+    # the next build on this home expects what it measured
+    again = BuildStatus(tmp_path, [("category student", False)], quick=False)
+    assert again.eta() == pytest.approx(123.4)
+    quick = BuildStatus(tmp_path, [("category student", False)], quick=True)
+    assert quick.eta() == pytest.approx(48.0)  # a tenth of the reference, nothing measured
+
+
+def test_a_killed_build_reads_as_interrupted(tmp_path):
+    code = ("import sys; from services.build_status import BuildStatus; "
+            "s = BuildStatus(sys.argv[1], [('router', False)], quick=False); "
+            "s.start('router')")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True,
+                   cwd=os.path.dirname(os.path.dirname(__file__)))
+    state = read_status(tmp_path)
+    assert state["interrupted"] and not state["running"] and state["eta_s"] == 0
+    assert "interrupted; `tinyexperts run` (or `build`) resumes it" in build_lines(state)
+    (tmp_path / STATUS_FILE).write_text("{not json")
+    assert read_status(tmp_path) is None  # a damaged file is no status, not a crash
