@@ -2,7 +2,11 @@
 
 `user_config: {version: vN | active}` selects the model; changing it calls `reconfigure()`,
 which loads and hash-checks the new artifact beside the old one and swaps in one assignment.
-A load that fails keeps the old model serving and reports why (`info()["last_error"]`).
+With `active`, the replica also follows the registry: every health check (5 s) re-reads the
+ACTIVE pointer and loads a newly activated version the same way, so a build or
+`tinyexperts registry activate` running beside the server reaches it without a restart.
+A load that fails keeps the old model serving and reports why (`info()["last_error"]`);
+a version that failed is not tried again until ACTIVE names another one.
 Concurrent requests share one forward pass through `@serve.batch`.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -37,14 +42,24 @@ class Expert:
         self.state: tuple | None = None  # (predictor, version): swapped in one assignment
         self.last_error: str | None = None
         self.loaded_at: float | None = None
+        self.follow = True  # user_config `active`: track the registry's ACTIVE pointer
+        self.refused: str | None = None  # the last version that failed to load
+        self._loading = threading.Lock()  # one load at a time: config and registry agree
         self._batched.set_max_batch_size(max_batch_size)
         self._batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
         self._load("active")
 
     def reconfigure(self, config: dict) -> None:
-        self._load(str((config or {}).get("version", "active")))
+        version = str((config or {}).get("version", "active"))
+        self.follow = version == "active"
+        self._load(version)
 
     def _load(self, version: str) -> None:
+        with self._loading:
+            self._load_locked(version)
+
+    def _load_locked(self, version: str) -> None:
+        wanted = version
         try:
             wanted = self.registry.active(self.name) if version == "active" else version
             if self.state and self.state[1] == wanted:
@@ -54,12 +69,25 @@ class Expert:
             self.state = (predictor, wanted)
             metrics.expert_serving(self.name, wanted, predictor.backend, before)
             self.last_error = None
+            self.refused = None
             self.loaded_at = time.time()
             log.info("expert %s now serves %s", self.name, wanted)
         except TinyExpertsError as err:
             # keep whatever was serving; the reason is visible in info() and /v1/experts
-            self.last_error = f"could not load {version}: {err.message}"
+            self.last_error = f"could not load {wanted}: {err.message}"
+            self.refused = wanted
             log.warning("expert %s: %s", self.name, self.last_error)
+
+    def _follow_registry(self) -> None:
+        """Load the version ACTIVE names now, unless it serves or was refused already."""
+        try:
+            wanted = self.registry.active(self.name)
+        except TinyExpertsError:
+            return  # nothing built yet, or a damaged pointer: keep what serves
+        with self._loading:
+            if (self.follow and wanted != self.refused
+                    and not (self.state and self.state[1] == wanted)):
+                self._load_locked(wanted)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def _batched(self, requests: list[tuple]) -> list[list[dict]]:
@@ -115,12 +143,16 @@ class Expert:
                 out["test_metrics"] = {"error": err.message}
         return out
 
-    def check_health(self) -> None:
+    async def check_health(self) -> None:
         """Healthy while serving a model, or while waiting for its first version.
 
-        Serve calls this every 5 s, which also keeps the serving-version gauge fresh: Ray's
-        metrics agent drops a gauge series that has not been set again for two export
-        periods (~20 s), so a value set once at load time would vanish."""
+        Serve calls this every 5 s. Following the registry happens here (the load runs off
+        the event loop, so requests keep being served by the old model meanwhile). It also
+        keeps the serving-version gauge fresh: Ray's metrics agent drops a gauge series that
+        has not been set again for two export periods (~20 s), so a value set once at load
+        time would vanish."""
+        if self.follow:
+            await asyncio.to_thread(self._follow_registry)
         state = self.state
         if state is not None:
             metrics.expert_serving(self.name, state[1], state[0].backend, None)

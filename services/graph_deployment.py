@@ -4,7 +4,8 @@ Retrieval (faiss, entity linking) and generation (SmolLM2 with graph tokens) sha
 replica: the entity table is needed by both, and a question needs both. The models load
 when the replica starts, so readiness waits for them and the first question does not. A
 server whose graph LLM is not built yet still starts and answers with the reason; a load
-that failed is retried on the next question.
+that failed is retried on the next question, and in the background on each health check
+(so a graph LLM that a running build registers is picked up without a restart).
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ class GraphLLM:
             return out
         except TinyExpertsError as err:
             return {"error": err.message, "status": err.status}
+
+    def check_health(self) -> None:
+        """Healthy while loaded or waiting for a build; an unloaded replica tries again in
+        a background thread (loading SmolLM2 takes longer than a health check may)."""
+        if self.answerer is None and not self._lock.locked():
+            threading.Thread(target=self._try_load, daemon=True).start()
+
+    def _try_load(self) -> None:
+        try:
+            self._load()
+        except TinyExpertsError:
+            pass  # still not built: last_error says why
 
     async def info(self) -> dict:
         return {"ready": self.answerer is not None, "last_error": self.last_error,

@@ -392,6 +392,63 @@ def test_a_damaged_version_is_refused_and_the_old_one_keeps_serving(server):
     assert status == 200 and out["version"] == "v1"
 
 
+def _wait_for(server, expert: str, check, timeout_s: float = 40.0) -> dict:
+    """Poll /v1/experts until `check(expert's entry)` holds; that entry."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, out = call("GET", f"{server.url}/v1/experts")
+        entry = {e["expert"]: e for e in out["experts"]}[expert]
+        if check(entry) or time.monotonic() > deadline:
+            return entry
+        time.sleep(0.5)
+
+
+def test_the_server_follows_the_registry_under_load(server):
+    """What the background build of `tinyexperts run` does: register and activate in the
+    registry only, never calling the server. The expert picks the new version up live, with
+    no failed request; a version damaged after activation is refused and the one before
+    keeps serving."""
+    reg = Registry(server.home / "registry")
+    v2 = _copy_version(server.home, "compatibility")
+    pair = {"inputs": [{"a": "NGK 6619 iridium spark plug", "b": "2012 Honda Civic 1.8L"}]}
+    failures, served, stop = [], [], threading.Event()
+
+    def load_loop():
+        while not stop.is_set():
+            status, out = call("POST", f"{server.url}/v1/experts/compatibility/predict", pair)
+            if status != 200:
+                failures.append((status, out))
+            else:
+                served.append(out["version"])
+
+    threads = [threading.Thread(target=load_loop) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    reg.activate("compatibility", v2)
+    entry = _wait_for(server, "compatibility", lambda e: e["version"] == v2)
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert entry["version"] == v2 and failures == []
+    assert served[0] == "v1" and served[-1] == v2 and len(served) > 10
+
+    v3 = _copy_version(server.home, "compatibility")
+    reg.activate("compatibility", v3)  # verified here; damaged on disk before it loads
+    weights = reg.path("compatibility", v3) / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    entry = _wait_for(server, "compatibility", lambda e: bool(e["last_error"]))
+    assert entry["version"] == v2 and v3 in entry["last_error"] and "sha256" in entry["last_error"]
+    status, out = call("POST", f"{server.url}/v1/experts/compatibility/predict", pair)
+    assert status == 200 and out["version"] == v2
+    reg.activate("compatibility", "v1")  # as the other tests expect
+    entry = _wait_for(server, "compatibility", lambda e: e["version"] == "v1")
+    assert entry["version"] == "v1" and entry["last_error"] is None
+
+
 def test_cli_status_and_query_against_the_server(server):
     env = {**os.environ, "TINYEXPERTS_HOME": str(server.home)}
     done = subprocess.run([sys.executable, "-m", "services.cli", "query",
