@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml constraints.txt
 build: install
 	$(CLI) build
 
-# Builds what is missing, then serves deploy/serve_local.yaml until Ctrl-C.
-run: build
-	$(CLI) serve
+# Serves deploy/serve_local.yaml until Ctrl-C, within minutes on a fresh machine: quick
+# models first when nothing is built, while the full compressed system builds in the
+# background and goes live piece by piece (`tinyexperts status` shows progress and ETA).
+run: install
+	$(CLI) run
 
 # The console's browser test drives Debian's chromium through playwright (no browser
 # download: playwright launches this executable). Installed here when missing (root).

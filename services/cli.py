@@ -20,10 +20,12 @@ from services.cli_router import add_route, run_route
 from services.cli_server import (
     add_bench,
     add_query,
+    add_run,
     add_serve,
     add_status,
     run_bench,
     run_query,
+    run_run,
     run_serve,
     run_status,
 )
@@ -342,9 +344,11 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                run_report),
     "serve": ("serve the system on Ray Serve (HTTP + gRPC); blocks until Ctrl-C", add_serve,
               run_serve),
+    "run": ("serve at once, build the full compressed system behind, switch to it live",
+            add_run, run_run),
     "query": ("send a query to a running server (HTTP or gRPC)", add_query, run_query),
-    "status": ("show a running server's experts, versions and health", add_status,
-               run_status),
+    "status": ("show the server's experts, versions, health, and a build's ETA",
+               add_status, run_status),
     "bench": ("benchmarks that print a table and write CSV, JSON and PNG", add_bench,
               run_bench),
 }

@@ -7,7 +7,9 @@ the functions on purpose (see services/cli.py).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import time
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
@@ -33,9 +35,9 @@ def add_serve(p: argparse.ArgumentParser) -> None:
                         "falls back to proxy, saying so, if HAProxy does not start)")
 
 
-def run_serve(a: argparse.Namespace) -> int:
-    import signal
-
+def run_serve(a: argparse.Namespace, *, after_start=None, before_stop=None) -> int:
+    """Serve until Ctrl-C. `after_start()` runs once the server is healthy, `before_stop()`
+    when it is about to stop (`tinyexperts run` starts and stops its background build)."""
     from services import runner
 
     if not 1024 <= a.metrics_port <= 65535:
@@ -64,14 +66,72 @@ def run_serve(a: argparse.Namespace) -> int:
         ingress = f"; ingress: {mode}" if mode else ""
         print(f"serving on {url} (gRPC :{config.grpc_options.port}) — {health['status']}; "
               f"API docs: {url}/docs{metrics}{ingress}; Ctrl-C stops", flush=True)
+        if after_start:
+            after_start()
         while True:
             signal.pause()
     except KeyboardInterrupt:
         print("shutting down", file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown
+        if before_stop:
+            before_stop()
         runner.stop()
     return 0
+
+
+def add_run(p: argparse.ArgumentParser) -> None:
+    add_serve(p)
+    p.add_argument("--no-build", action="store_true",
+                   help="serve what is built, build nothing (as `tinyexperts serve`)")
+
+
+def run_run(a: argparse.Namespace) -> int:
+    """Quick stage in the foreground when something is missing, then serve while the full
+    compressed system builds in the background and goes live piece by piece."""
+    import threading
+
+    from services import runner, staged_start
+
+    paths = staged_start.home_paths(runner.home_from_env())
+    if a.no_build:
+        return run_serve(a)
+    from experts.specs import EXPERTS
+
+    t0 = time.perf_counter()
+    missing = staged_start.quick_stage_needed(paths, list(EXPERTS))
+    if missing:
+        seconds = staged_start.run_quick_stage(paths, missing)
+        print(f"quick stage built in {seconds:.0f}s", flush=True)
+    pending = staged_start.full_build_pending(paths)
+    background = staged_start.BackgroundBuild(paths)
+
+    def start_build() -> None:
+        print(f"first answer possible {time.perf_counter() - t0:.0f}s after `run` started",
+              flush=True)
+        if not pending:
+            print("the full compressed system is built; nothing to do in the background",
+                  flush=True)
+            return
+        background.start()
+        print(f"building in the background ({len(pending)} stages: "
+              f"{', '.join(pending[:4])}{', …' if len(pending) > 4 else ''}); each "
+              f"artifact goes live when it passes its gate. Progress and ETA: "
+              f"`tinyexperts status`; log: {background.log_path}", flush=True)
+
+        def report_end() -> None:
+            code = background.proc.wait()
+            if code == 0:
+                print("background build finished: the full compressed system is live",
+                      flush=True)
+            elif code not in (-signal.SIGINT, 130):
+                print(f"background build stopped with exit code {code}; see "
+                      f"{background.log_path}; what it built serves", file=sys.stderr,
+                      flush=True)
+
+        threading.Thread(target=report_end, daemon=True).start()
+
+    return run_serve(a, after_start=start_build, before_stop=background.stop)
 
 
 def _restart_with_proxy(err: Exception) -> None:
@@ -151,21 +211,69 @@ def add_status(p: argparse.ArgumentParser) -> None:
 
 
 def run_status(a: argparse.Namespace) -> int:
+    """The server's experts and, when a build ran on this home, its progress and ETA. With
+    no server answering, the build's progress still prints (and the exit code is 2)."""
+    from services.build_status import read_status
+    from services.runner import home_from_env
+    from services.staged_start import home_paths
+
     url = a.url.rstrip("/")
-    health = request_json("GET", f"{url}/healthz")
-    experts = request_json("GET", f"{url}/v1/experts")["experts"]
+    build = read_status(home_paths(home_from_env()).home)
+    try:
+        health = request_json("GET", f"{url}/healthz")
+        experts = request_json("GET", f"{url}/v1/experts")["experts"]
+    except TinyExpertsError as err:
+        if build is None:
+            raise
+        print_out({"server": {"error": err.message}, "build": build} if a.json
+                  else f"{url}: {err.message}\n" + build_lines(build), a.json)
+        return 2
     if a.json:
-        print_out({"health": health, "experts": experts}, True)
+        print_out({"health": health, "experts": experts, "build": build}, True)
         return 0
     print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']}, "
           f"answers: {health.get('answers', '-')})")
+    building = {s["name"].split()[0]: s for s in (build or {}).get("stages", [])
+                if build.get("running") and s["state"] in ("running", "pending")}
     for e in experts:
         state = e["version"] or "-"
         note = f"  last error: {e['last_error']}" if e.get("last_error") else ""
         backend = e.get("backend") or "-"
+        stage = building.get(e["expert"])
+        todo = f"  building: {stage['name'].split()[-1]} ({stage['state']})" if stage else ""
         print(f"  {e['expert']:<14} {state:<6} {backend:<11} "
-              f"{'ready' if e['ready'] else 'NOT READY'}{note}")
+              f"{'ready' if e['ready'] else 'NOT READY'}{todo}{note}")
+    if build:
+        print(build_lines(build))
     return 0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def build_lines(build: dict) -> str:
+    """The build's stages, one per line, with the state, time taken or expected, and ETA."""
+    stages = build["stages"]
+    n_done = sum(s["state"] in ("done", "skipped") for s in stages)
+    kind = "quick build" if build.get("quick") else "build"
+    head = (f"{kind}: running, {n_done}/{len(stages)} stages done, about "
+            f"{_minutes(build['eta_s'])} left" if build["running"]
+            else f"{kind}: interrupted; `tinyexperts run` (or `build`) resumes it"
+            if build["interrupted"] else f"{kind}: finished")
+    lines = [head]
+    for s in stages:
+        if s["state"] == "running":
+            took = f"running for {_minutes(time.time() - s['started'])} of ~" \
+                   f"{_minutes(s['expected_s'])}"
+        elif s["seconds"] is not None:
+            took = f"{s['state']} in {_minutes(s['seconds'])}"
+        else:
+            took = s["state"] + (f" (~{_minutes(s['expected_s'])})"
+                                 if s["state"] == "pending" else "")
+        note = f" — {s['note']}" if s.get("note") else ""
+        lines.append(f"  {s['name']:<24} {took}{note}")
+    return "\n".join(lines)
 
 
 # ---- bench ------------------------------------------------------------------------------

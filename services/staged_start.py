@@ -1,0 +1,96 @@
+"""`tinyexperts run`: answer within minutes on a fresh machine, then become the full system.
+
+1. Quick stage, in the foreground: whatever a served expert or the router lacks is built
+   with `build --quick --teachers-only` (short schedules on data subsets: a few minutes).
+2. Serving starts at once on what exists.
+3. The full build (teachers, int8 students, router, GNN + graph LLM) runs in a background
+   process at low priority. Each artifact it activates reaches the running server within
+   seconds: experts and the router follow the registry's ACTIVE pointer, the graph LLM is
+   picked up when it appears. Nothing is restarted, no request fails.
+
+Ctrl-C stops both; the build is interrupted between registry writes (each is atomic), and
+the next `tinyexperts run` resumes with what is still missing. The build reports progress
+and an ETA in `<home>/build_status.json` (`tinyexperts status`) and logs to
+`<home>/build.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from experts.core.paths import Paths
+from experts.core.registry import Registry
+from services.system_build import ROUTER, build, plan
+
+BUILD_LOG = "build.log"
+
+
+def quick_stage_needed(paths: Paths, experts: list[str]) -> list[str]:
+    """The served experts (and the router) that have no version at all."""
+    registry = Registry(paths.registry)
+    return [n for n in [*experts, ROUTER] if not registry.versions(n)]
+
+
+def run_quick_stage(paths: Paths, missing: list[str], *, log: Callable = print) -> float:
+    """Quick teachers for `missing` (and a quick router); returns the wall seconds."""
+    t0 = time.perf_counter()
+    log(f"quick stage: {', '.join(missing)} (a few minutes; the full system follows in the "
+        "background)")
+    build(missing, quick=True, teachers_only=True, root=paths.home, log=log)
+    return time.perf_counter() - t0
+
+
+def full_build_pending(paths: Paths) -> list[str]:
+    """The stages of a full build that are not done yet."""
+    from experts.specs import EXPERTS
+    from services.system_build import ONTOLOGY
+
+    registry = Registry(paths.registry)
+    stages = plan([*EXPERTS, ROUTER, ONTOLOGY], registry, quick=False, force=False,
+                  teachers_only=False)
+    return [name for name, done in stages if not done]
+
+
+class BackgroundBuild:
+    """`tinyexperts build` in a child process at low priority, its output in build.log."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.log_path = paths.home / BUILD_LOG
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "TINYEXPERTS_HOME": str(self.paths.home),
+               "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "build"], env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=lambda: os.nice(10),  # queries first: serving keeps its cores
+                start_new_session=True)  # our Ctrl-C handling decides when it stops
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Interrupt the build (it records the stage as interrupted), then make sure."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def home_paths(home: Path | None) -> Paths:
+    from experts.core.assets import home as default_home
+
+    return Paths(home or default_home())
