@@ -101,3 +101,30 @@ def test_user_data_with_one_label_is_refused(tmp_path):
         (d / f"{split}.jsonl").write_text(json.dumps({"text": "x", "label": "a"}) + "\n")
     with pytest.raises(TinyExpertsError, match="at least 2"):
         load_expert_data("category", tmp_path)
+
+
+def test_symptom_lines_are_training_only_and_name_known_codes(small_ontology):
+    from experts.data.fault_text import fault_code_datasets, symptom_examples
+    from experts.ontology.default import build_default
+    from experts.ontology.obd_symptoms import CONDITIONS
+
+    per = {"train": 2, "validation": 1, "test": 1}
+    plain = fault_code_datasets(small_ontology, 0, per, with_symptoms=False)
+    rich = fault_code_datasets(small_ontology, 0, per)
+    assert rich["validation"] == plain["validation"] and rich["test"] == plain["test"]
+    added = len(rich["train"]) - len(plain["train"])
+    assert added == len(symptom_examples(small_ontology, 0)) > 0
+    codes = {n.name for n in small_ontology.by_type("code")}
+    assert {ex.label for ex in rich["train"]} <= codes
+    # on the full code table every condition matches codes and names a common one it has
+    full = {n.name: str(n.attrs["description"]) for n in build_default().by_type("code")}
+    for cond in CONDITIONS:
+        matched = {c for c, d in full.items() if cond.matches(d)}
+        assert matched, f"{cond.name} matches no code"
+        assert set(cond.common) & set(full), f"{cond.name}: no common code in the table"
+    # symptom-only lines go to the condition's common codes, most often to the first
+    rows = symptom_examples(build_default(), 0)
+    misfire = [r for r in rows if r.label in ("P0300", "P0301", "P0302", "P0303", "P0304")
+               and "Misfire" not in r.text and "misfire" not in r.text.lower()]
+    counts = {c: sum(r.label == c for r in misfire) for c in ("P0300", "P0304")}
+    assert counts["P0300"] > counts["P0304"] > 0
