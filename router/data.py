@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
-from experts.data.fault_text import WITH_CODE, WITHOUT_CODE, log_timestamp, paraphrase
+from experts.data.fault_text import (
+    SYMPTOM_TEMPLATES,
+    WITH_CODE,
+    WITHOUT_CODE,
+    log_timestamp,
+    paraphrase,
+    symptom_line,
+)
 from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
 from experts.data.product_text import (
     TITLE_TEMPLATES,
@@ -35,6 +42,7 @@ from experts.data.product_text import (
     render_title,
     vehicle_text,
 )
+from experts.ontology.obd_symptoms import CONDITIONS
 from experts.ontology.schema import Ontology
 from experts.specialize.probes import probe_texts
 from router.grammar import FRAME_FAMILIES, generated_asks
@@ -43,8 +51,9 @@ OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
 HELD_OUT = {"validation": 0.15, "test": 0.25}  # share of each phrasing list
 
-# Slots: {p} a product (a listing title or brand + part number + noun), {vehicle}, {attr} an
-# attribute name, {log} a fault log line, {desc} a fault description, {code}, {code2},
+# Slots: {p} a product (a listing title or brand + part number + noun), {pn} its bare part
+# number, {vehicle}, {attr} an attribute name, {log} a fault log line or a driver's/mechanic's
+# symptom report, {desc} a fault description, {code} ({lcode} lower case), {code2},
 # {component}, {category}, {city}, {city2}, {topic}, {food}, {sport}, {country}.
 # skill -> (asks naming the product, asks referring back to it with "it"/"its").
 SKILLS: dict[str, tuple[list[str], list[str]]] = {
@@ -126,6 +135,10 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "does {p} fit the {vehicle}", "check if {p} fits a {vehicle}",
         "is {p} ok for my {vehicle}", "need to know if {p} fits {vehicle}",
         "can {p} go in a {vehicle}", "{vehicle}: is {p} the correct part?",
+        "{p} goes on {vehicle}?", "{pn} fits {vehicle}?", "{pn} goes on a {vehicle}?",
+        "{p} ok on a {vehicle}?", "{vehicle} - {pn} ok?", "{pn} on {vehicle}??",
+        "{p} for my {vehicle}?", "will {pn} fit {vehicle}", "{pn} -> {vehicle}, fits?",
+        "{vehicle}? {pn}", "{pn} good for {vehicle}?", "{p}, {vehicle}, fit?",
     ], [
         "does it fit a {vehicle}", "will it work on my {vehicle}",
         "is it compatible with {vehicle}", "can I put it on a {vehicle}",
@@ -196,6 +209,44 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
     ], []),
 }
 
+# Clauses that rule a skill out ("..., I don't need the specs"): the skill's own words
+# appear, negated, so the router learns that naming a skill is not asking for it.
+# skill -> (after the ask, before the ask)
+NEGATIONS: dict[str, tuple[list[str], list[str]]] = {
+    "category": ([
+        " - not asking what category it is", ", I don't need the category",
+        ", no need to classify it", " (I already know what type of part it is)",
+        ", skip the category", ", the category doesn't matter", ". not looking for the part type",
+        ", don't categorize it", " - the department is not the question",
+        ", not asking what kind of part it is",
+    ], [
+        "not asking what category it is - ", "I know what kind of part it is; ",
+        "no need to classify this. ", "forget the category: ", "not a category question: ",
+        "I don't need the part type, ",
+    ]),
+    "attributes": ([
+        ", I don't need the specs", " - not asking about the specs", ", never mind the size",
+        ", skip the attributes", " (I have the spec sheet already)", ", no specs needed",
+        ", not interested in brand or part number", " - the thread size is not the question",
+        ", don't list the fields", ", specs are irrelevant",
+    ], [
+        "not asking about specs - ", "I have the specs already; ", "no attributes needed: ",
+        "forget the size and thread, ", "not a spec question: ", "skip the specs. ",
+    ]),
+    "compatibility": ([
+        ", not asking whether it fits", " - fitment is not the question",
+        ", I don't care about fitment", ", not for any particular car",
+        " (it's not about compatibility)", ", no fitment check needed",
+        ", whatever car it goes on", ", not asking if it suits my car",
+        " - not a fitment question", ", compatibility doesn't matter",
+    ], [
+        "not asking if it fits - ", "no fitment question here: ",
+        "I don't need a compatibility check; ", "forget fitment, ",
+        "not about my car, just ", "fitment aside, ",
+    ]),
+}
+NEGATION_SHARE = 0.15  # of the queries of an intent that leaves a negatable skill out
+
 # intent -> (experts it needs, the skills it combines, fused phrasings)
 INTENT_PLAN: dict[str, tuple[tuple[str, ...], tuple[str, ...], list[str]]] = {
     "categorize": (("category",), ("category",), []),
@@ -232,6 +283,11 @@ INTENTS = tuple(INTENT_PLAN)
 # phrasings: they occur in every split.
 RAW_INPUTS = {"categorize": "{title}", "diagnose": "{log}", "out_of_scope": "{ood}"}
 RAW_SHARE = 0.25  # of that intent's queries
+# a bare trouble code is a diagnose input too ("P0301", "p0420?")
+BARE_CODES = ["{code}", "{code}?", "{lcode}", "{code} ??", "got {code}", "{code} help",
+              "{lcode} on my {vehicle}"]
+BARE_CODE_SHARE = 0.2  # of the raw diagnose inputs
+SYMPTOM_SHARE = 0.35  # of the {log} slots: a driver's or mechanic's report, not a log line
 FUSED_SHARE = 0.35  # of a multi-expert intent's queries
 
 OPENERS = ["hi, ", "hey - ", "quick question: ", "hello! ", "please help: ", "urgent: ",
@@ -269,7 +325,11 @@ class Query:
 
 def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
     """list name -> split -> phrasings; no phrasing is in two splits."""
-    lists: dict[str, list[str]] = {"openers": OPENERS, "closers": CLOSERS, "joiners": JOINERS}
+    lists: dict[str, list[str]] = {"openers": OPENERS, "closers": CLOSERS, "joiners": JOINERS,
+                                   "symptoms": SYMPTOM_TEMPLATES}
+    for skill, (after, before) in NEGATIONS.items():
+        lists[f"not:{skill}:after"] = after
+        lists[f"not:{skill}:before"] = before
     for skill, (named, back) in SKILLS.items():
         lists[f"{skill}:named"] = named
         if back:
@@ -301,7 +361,13 @@ def split_three_ways(items: list[str], seed: int) -> dict[str, list[str]]:
     return split_templates(items, seed, n_val=n_val, n_test=n_test)
 
 
-def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
+def _symptom_report(parts: dict, phr: dict, split: str, rng: random.Random) -> str:
+    """What a driver or mechanic writes about a fault, from the symptom table."""
+    cond = rng.choice(CONDITIONS)
+    return symptom_line(rng.choice(phr["symptoms"][split]), cond, rng)
+
+
+def _slots(parts: dict, phr: dict, split: str, rng: random.Random) -> dict[str, str]:
     p = product_fields(rng.choice(parts["products"][split]))
     code, code2 = rng.sample(parts["codes"], 2)
     words, _ = render_title(p, rng.choice(TITLE_TEMPLATES), rng, split)
@@ -314,8 +380,10 @@ def _slots(parts: dict, split: str, rng: random.Random) -> dict[str, str]:
         "title": title, "p": title if rng.random() < 0.55 else short,
         "vehicle": vehicle_text(rng.choice(parts["vehicles"]), rng),
         "attr": ATTR_WORDS[rng.choice(attrs)] if attrs else "size",
-        "log": log_t.format(ts=log_timestamp(rng), code=code.name, lcode=code.name.lower(),
-                            desc=desc),
+        "log": _symptom_report(parts, phr, split, rng) if rng.random() < SYMPTOM_SHARE
+        else log_t.format(ts=log_timestamp(rng), code=code.name, lcode=code.name.lower(),
+                          desc=desc),
+        "lcode": code.name.lower(), "pn": p["pn"],
         "desc": desc, "code": code.name, "code2": code2.name,
         "component": rng.choice(parts["components"]).name,
         "category": rng.choice(parts["categories"]).name,
@@ -331,6 +399,8 @@ def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> tuple[st
     pick = lambda name: rng.choice(phr[name][split])  # noqa: E731
     raw = RAW_INPUTS.get(intent)
     if raw and rng.random() < RAW_SHARE:
+        if intent == "diagnose" and rng.random() < BARE_CODE_SHARE:
+            return rng.choice(BARE_CODES), "raw"
         return raw, "raw"
     generated = rng.random() < GRAMMAR_SHARE
     kind = "generated" if generated else "hand"
@@ -342,6 +412,13 @@ def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> tuple[st
         first, second = rng.sample(skills, 2)
         body = (pick(f"{first}:{'grammar' if generated else 'named'}").rstrip("?")
                 + pick("joiners") + pick(f"{second}:back"))
+    ruled_out = [k for k in NEGATIONS if k not in skills]
+    if ruled_out and set(skills) <= set(NEGATIONS) and rng.random() < NEGATION_SHARE:
+        other = rng.choice(ruled_out)
+        if rng.random() < 0.5:
+            body = body.rstrip("?. ") + pick(f"not:{other}:after")
+        else:
+            body = pick(f"not:{other}:before") + body
     if rng.random() < PLAIN_SHARE:
         return body, kind
     opener = pick("openers") if rng.random() < 0.6 else ""
@@ -372,7 +449,7 @@ def router_datasets(onto: Ontology, seed: int = 0,
         for intent, (experts, _, _) in INTENT_PLAN.items():
             for _ in range(per_intent[split]):
                 template, kind = _compose(intent, phr, split, rng)
-                text = template.format(**_slots(parts, split, rng))
+                text = template.format(**_slots(parts, phr, split, rng))
                 if kind != "raw":
                     text = add_typos(recase(text, rng), rng, rate=0.02)
                 rows.append(Query(text, experts, intent, kind))
