@@ -300,6 +300,7 @@ CLOSERS = [" thanks", " thx", " please", " asap", " - thanks in advance", " :)",
 JOINERS = [" and ", ", and ", ". also, ", "; ", " - also ", ", plus ", ". and ", " + ",
            ", also ", ". oh and ", " & ", "? and "]
 PLAIN_SHARE = 0.5  # queries with neither opener nor closer
+HEAVY_TYPO_SHARE, HEAVY_TYPO_RATE = 0.15, 0.08  # of the queries: a slip in 1 word of 12
 GRAMMAR_SHARE = 0.5  # asks drawn from router.grammar (frames x skill words), not hand-written
 
 CITIES = ["Paris", "Osaka", "Lima", "Nairobi", "Oslo", "Denver", "Hanoi", "Porto", "Cairo"]
@@ -450,8 +451,9 @@ def router_datasets(onto: Ontology, seed: int = 0,
             for _ in range(per_intent[split]):
                 template, kind = _compose(intent, phr, split, rng)
                 text = template.format(**_slots(parts, phr, split, rng))
-                if kind != "raw":
-                    text = add_typos(recase(text, rng), rng, rate=0.02)
+                if kind != "raw":  # some people type carefully, some do not
+                    rate = HEAVY_TYPO_RATE if rng.random() < HEAVY_TYPO_SHARE else 0.02
+                    text = add_typos(recase(text, rng), rng, rate=rate)
                 rows.append(Query(text, experts, intent, kind))
         rng.shuffle(rows)
         out[split] = rows
