@@ -233,8 +233,10 @@ def run_status(a: argparse.Namespace) -> int:
         return 0
     print(f"{url}: {health['status']} (router: {health['router']}, llm: {health['llm']}, "
           f"answers: {health.get('answers', '-')})")
-    building = {s["name"].split()[0]: s for s in (build or {}).get("stages", [])
-                if build.get("running") and s["state"] in ("running", "pending")}
+    building: dict[str, dict] = {}  # expert -> its next unfinished stage
+    for s in (build or {}).get("stages", []) if (build or {}).get("running") else []:
+        if s["state"] in ("running", "pending"):
+            building.setdefault(s["name"].split()[0], s)
     for e in experts:
         state = e["version"] or "-"
         note = f"  last error: {e['last_error']}" if e.get("last_error") else ""
