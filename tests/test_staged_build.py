@@ -118,3 +118,24 @@ def test_a_killed_build_reads_as_interrupted(tmp_path):
     assert "interrupted; `tinyexperts run` (or `build`) resumes it" in build_lines(state)
     (tmp_path / STATUS_FILE).write_text("{not json")
     assert read_status(tmp_path) is None  # a damaged file is no status, not a crash
+
+
+def test_status_without_a_server_still_shows_the_build(tmp_path, monkeypatch, capsys):
+    from services.cli import main
+
+    monkeypatch.setenv("TINYEXPERTS_HOME", str(tmp_path))
+    status = BuildStatus(tmp_path, [("category teacher", False), ("category student", False)],
+                         quick=False)
+    status.start("category teacher")
+    assert main(["status", "--url", "http://127.0.0.1:9"]) == 2  # nothing listens there
+    out = capsys.readouterr().out.splitlines()
+    assert "server not reachable" in out[0]
+    assert out[1].startswith("build: running, 0/2 stages done, about ")
+    assert out[2].split()[:4] == ["category", "teacher", "running", "for"]
+    assert out[3].split() == ["category", "student", "pending", "(~8", "min)"]
+    assert main(["status", "--url", "http://127.0.0.1:9", "--json"]) == 2
+    body = json.loads(capsys.readouterr().out)
+    assert body["build"]["running"] and "server not reachable" in body["server"]["error"]
+    (tmp_path / STATUS_FILE).unlink()
+    assert main(["status", "--url", "http://127.0.0.1:9"]) == 2  # no build either: the error
+    assert "server not reachable" in capsys.readouterr().err
