@@ -57,6 +57,14 @@ def full_build_pending(paths: Paths) -> list[str]:
     return [name for name, done in stages if not done]
 
 
+def _child_setup() -> None:
+    """In the build process before it starts: lower priority (queries first: serving keeps
+    its cores), and SIGINT delivered even when `run` itself was started where SIGINT is
+    ignored (a background job of a script), so `stop()` interrupts it cleanly."""
+    os.nice(10)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class BackgroundBuild:
     """`tinyexperts build` in a child process at low priority, its output in build.log."""
 
@@ -72,7 +80,7 @@ class BackgroundBuild:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "build"], env=env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=lambda: os.nice(10),  # queries first: serving keeps its cores
+                preexec_fn=_child_setup,
                 start_new_session=True)  # our Ctrl-C handling decides when it stops
 
     def poll(self) -> int | None:
