@@ -289,7 +289,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                         "prediction and graph tokens vs question-only vs text; serving: "
                         "overhead, concurrency, live update on real Ray Serve; answers: routed "
                         "/v1/query answer accuracy (generated + hand-written questions) and "
-                        "per-stage latency; all (default)")
+                        "per-stage latency; build: `tinyexperts run` on an empty home, "
+                        "time to first answer and to the full system (not part of all); "
+                        "all (default)")
     p.add_argument("--questions", type=int,
                    help="llm suite: evaluate only the first N held-out questions")
     p.add_argument("--rounds", type=int, default=5,
@@ -304,10 +306,16 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-publish", action="store_true",
                    help="write the summary only to --out, not to BENCHMARKS.md and "
                         "docs/bench/summary.json (smoke runs)")
+    p.add_argument("--runs", type=int, default=2,
+                   help="build suite: runs on an empty home, each timed to its first "
+                        "answer; the last one also watches the background build")
+    p.add_argument("--max-minutes", type=float, default=180.0,
+                   help="build suite: how long to watch the background build (default 180)")
     p.add_argument("--json", action="store_true")
 
 
-SUITES = ("experts", "router", "merge", "update", "llm", "serving", "answers")
+SUITES = ("experts", "router", "merge", "update", "llm", "serving", "answers", "build")
+NOT_IN_ALL = ("build",)  # builds the whole system from nothing: only when asked for
 
 
 def run_bench(a: argparse.Namespace) -> int:
@@ -321,9 +329,9 @@ def run_bench(a: argparse.Namespace) -> int:
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
                "update": _bench_update, "llm": _bench_llm, "serving": _bench_serving,
-               "answers": _bench_answers}
+               "answers": _bench_answers, "build": _bench_build}
     for suite in SUITES:
-        if a.suite in (suite, "all"):
+        if a.suite == suite or (a.suite == "all" and suite not in NOT_IN_ALL):
             t0 = time.perf_counter()
             results[suite] = runners[suite](a)
             seconds[suite] = round(time.perf_counter() - t0, 1)
@@ -409,6 +417,26 @@ def _bench_update(a: argparse.Namespace) -> dict:
                                       for t in result["targets"]))
     print(f"wrote {a.out}/update.csv, update.json, update.md, update.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
+    return result
+
+
+def _bench_build(a: argparse.Namespace) -> dict:
+    from services.bench_build import run
+
+    if not 1 <= a.runs <= 10:
+        raise TinyExpertsError(f"--runs {a.runs} out of range", where="--runs",
+                               fix="use 1..10 (targets need at least 2)")
+    if not 0 <= a.max_minutes <= 600:
+        raise TinyExpertsError(f"--max-minutes {a.max_minutes} out of range",
+                               where="--max-minutes", fix="use 0..600")
+    result = run(a.out, runs=a.runs, max_minutes=a.max_minutes,
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    if not a.json:
+        print(result["table"])
+        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
+                                      f"{'met' if t['met'] else 'MISSED'}"
+                                      for t in result["targets"]))
+    print(f"wrote {a.out}/build.csv, build.json, build.png", file=sys.stderr)
     return result
 
 

@@ -139,3 +139,31 @@ def test_status_without_a_server_still_shows_the_build(tmp_path, monkeypatch, ca
     (tmp_path / STATUS_FILE).unlink()
     assert main(["status", "--url", "http://127.0.0.1:9"]) == 2  # no build either: the error
     assert "server not reachable" in capsys.readouterr().err
+
+
+def test_build_bench_judges_the_worst_run_and_never_guesses_the_unfinished_build():
+    from services.bench_build import summarize
+
+    quick = {"run": 0, "first_answer_s": 150.0, "first_grpc_answer_s": 158.0, "answer": "x"}
+    watched = {"run": 1, "first_answer_s": 290.0, "first_grpc_answer_s": 302.5, "answer": "y",
+               "student_at_s": {"category": 900.0, "attributes": 1500.0},
+               "full_system_s": None, "requests": 1200,
+               "failed_requests": [{"t_s": 901.0, "status": 503, "error": "e"}],
+               "stages": [{"name": "category teacher", "state": "done", "seconds": 110.0},
+                          {"name": "category student", "state": "failed", "seconds": 40.0}]}
+    result = summarize([quick, watched], max_minutes=30)
+    judged = {t["name"]: t for t in result["targets"]}
+    assert judged["first_answer_s"]["value"] == 290.0 and judged["first_answer_s"]["met"]
+    assert judged["first_grpc_answer_s"]["value"] == 302.5
+    assert not judged["first_grpc_answer_s"]["met"]  # over 300 s on the worse run
+    assert judged["full_build_s"]["value"] is None and not judged["full_build_s"]["met"]
+    assert judged["students_active"]["value"] is None  # the build did not finish
+    assert judged["failed_requests"]["value"] == 1.0 and not judged["failed_requests"]["met"]
+    assert "| 1 | 290.0 | 302.5 | unfinished | 2 | 1200 / 1 |" in result["table"]
+    assert "| category student | failed | 40.0 |" in result["table"]
+    done = {**watched, "full_system_s": 1400.0, "failed_requests": [],
+            "student_at_s": dict.fromkeys(("category", "attributes", "compatibility",
+                                           "fault_codes"), 1.0)}
+    judged = {t["name"]: t for t in summarize([done], 180)["targets"]}
+    assert judged["full_build_s"]["value"] == 1110.0 and judged["full_build_s"]["met"]
+    assert judged["students_active"]["met"] and judged["failed_requests"]["met"]

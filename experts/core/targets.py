@@ -97,6 +97,18 @@ TARGETS: tuple[Target, ...] = (
            "HTTP predict p50 minus direct in-process p50, batch 1, the default ingress"),
     Target("serving", "grpc_overhead_ms", "<=", 5.0,
            "gRPC Predict p50 minus direct in-process p50, batch 1, the default ingress"),
+    Target("build", "first_answer_s", "<=", 300.0,
+           "`tinyexperts run` on an empty home: seconds to the first HTTP answer of the "
+           "README question (quick stage + server start), worst run"),
+    Target("build", "first_grpc_answer_s", "<=", 300.0,
+           "the same over gRPC, worst run"),
+    Target("build", "full_build_s", "<=", 1200.0,
+           "the background build to the whole compressed system (4 teachers, 4 int8 "
+           "students, router, GNN encoder, graph LLM), wall seconds"),
+    Target("build", "students_active", ">=", 4.0,
+           "experts serving an int8 student when the build has finished"),
+    Target("build", "failed_requests", "<=", 0.0,
+           "failed requests of one client asking every second while versions go live"),
     Target("serving", "overhead_over_floor_ms", "<=", 2.0,
            "HTTP overhead minus Serve's own two-hop floor (no-op apps, same run)"),
     Target("serving", "routed_query_p99_ms", "<", 30.0,
