@@ -76,7 +76,10 @@ def built_teacher(registry: Registry, name: str, *, quick: bool) -> str | None:
     """The newest teacher the build trained (not adapted, merged or specialized) that this
     build can keep: any for a quick build, else one that was not quick-trained."""
     for version in reversed(registry.versions(name)):
-        m = registry.manifest(name, version)
+        try:
+            m = registry.manifest(name, version)
+        except TinyExpertsError:
+            continue  # a damaged version is never kept
         if m.parent_version is None and m.recipe is None and (quick or not is_quick(m)):
             return version
     return None
@@ -212,8 +215,13 @@ def ensure_teacher(name: str, paths: Paths, registry: Registry, data_dir: Path |
                                  critical=critical if get_spec(name).kind == "tag" else None),
                  "stage": "teacher"}]
     log(f"{name}: teacher already built ({kept}); --force rebuilds")
-    active = registry.active(name) if registry.versions(name) else None
-    if not quick and active and is_quick(registry.manifest(name, active)):
+    try:
+        active = registry.active(name)
+        replace = not quick and is_quick(registry.manifest(name, active))
+    except TinyExpertsError:  # none active (stopped before activating) or damaged
+        active, replace = None, True
+    if replace:
         registry.activate(name, kept)
-        log(f"{name}: {kept} replaces the quick-trained {active}")
+        log(f"{name}: {kept} now serves" + (f", replacing the quick-trained {active}"
+                                            if active else ""))
     return []

@@ -66,7 +66,7 @@ def test_a_full_teacher_takes_over_from_the_quick_one_without_training(home):
     made = ensure_teacher("category", home, reg, None, quick=False, force=False, seed=0,
                           progress=False, log=logs.append, critical=None)
     assert made == [] and reg.active("category") == full
-    assert f"{full} replaces the quick-trained v1" in logs[-1]
+    assert f"{full} now serves, replacing the quick-trained v1" in logs[-1]
     assert reg.versions("category") == ["v1", full]  # nothing trained
     # a quick build keeps whatever serves
     reg.activate("category", "v1")

@@ -117,8 +117,11 @@ class Registry:
         a `--quick` build, else the newest one that was not quick-trained (the staged start
         serves quick versions first; the full build must still replace them)."""
         for version in reversed(self.versions(name)):
-            if quick or not is_quick(self.manifest(name, version)):
-                return version
+            try:
+                if quick or not is_quick(self.manifest(name, version)):
+                    return version
+            except ArtifactError:
+                continue  # a damaged version is never kept
         return None
 
     def lineage(self, name: str, version: str) -> dict:
