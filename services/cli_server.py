@@ -96,10 +96,8 @@ def run_run(a: argparse.Namespace) -> int:
     paths = staged_start.home_paths(runner.home_from_env())
     if a.no_build:
         return run_serve(a)
-    from experts.specs import EXPERTS
-
     t0 = time.perf_counter()
-    missing = staged_start.quick_stage_needed(paths, list(EXPERTS))
+    missing = staged_start.quick_stage_needed(paths, staged_start.config_experts(a.config))
     if missing:
         seconds = staged_start.run_quick_stage(paths, missing)
         print(f"quick stage built in {seconds:.0f}s", flush=True)

@@ -31,6 +31,24 @@ from services.system_build import ROUTER, build, plan
 BUILD_LOG = "build.log"
 
 
+def config_experts(config: Path) -> list[str]:
+    """The experts a Serve config serves, read without importing Ray (Serve must not load
+    before the ingress mode is chosen); `serve` validates the config properly later."""
+    import yaml
+
+    from experts.core.errors import TinyExpertsError
+    from experts.specs import EXPERTS
+
+    try:
+        apps = yaml.safe_load(Path(config).read_text(encoding="utf-8"))["applications"]
+        names = [e for app in apps for e in (app.get("args") or {}).get("experts", [])]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+        raise TinyExpertsError(f"cannot read the experts of the Serve config ({err})",
+                               where=str(config),
+                               fix="pass a config like deploy/serve_local.yaml") from None
+    return [n for n in names if n in EXPERTS]
+
+
 def quick_stage_needed(paths: Paths, experts: list[str]) -> list[str]:
     """The served experts (and the router) that have no version at all."""
     registry = Registry(paths.registry)
