@@ -24,9 +24,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
+from experts.core.assets import home as default_home
+from experts.core.errors import TinyExpertsError
 from experts.core.paths import Paths
 from experts.core.registry import Registry
-from services.system_build import ROUTER, build, plan
+from experts.specs import EXPERTS
+from services.system_build import ONTOLOGY, ROUTER, build, plan
 
 BUILD_LOG = "build.log"
 
@@ -34,11 +39,6 @@ BUILD_LOG = "build.log"
 def config_experts(config: Path) -> list[str]:
     """The experts a Serve config serves, read without importing Ray (Serve must not load
     before the ingress mode is chosen); `serve` validates the config properly later."""
-    import yaml
-
-    from experts.core.errors import TinyExpertsError
-    from experts.specs import EXPERTS
-
     try:
         apps = yaml.safe_load(Path(config).read_text(encoding="utf-8"))["applications"]
         names = [e for app in apps for e in (app.get("args") or {}).get("experts", [])]
@@ -66,9 +66,6 @@ def run_quick_stage(paths: Paths, missing: list[str], *, log: Callable = print) 
 
 def full_build_pending(paths: Paths) -> list[str]:
     """The stages of a full build that are not done yet."""
-    from experts.specs import EXPERTS
-    from services.system_build import ONTOLOGY
-
     registry = Registry(paths.registry)
     stages = plan([*EXPERTS, ROUTER, ONTOLOGY], registry, quick=False, force=False,
                   teachers_only=False)
@@ -117,6 +114,4 @@ class BackgroundBuild:
 
 
 def home_paths(home: Path | None) -> Paths:
-    from experts.core.assets import home as default_home
-
     return Paths(home or default_home())
