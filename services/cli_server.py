@@ -211,12 +211,12 @@ def add_status(p: argparse.ArgumentParser) -> None:
 def run_status(a: argparse.Namespace) -> int:
     """The server's experts and, when a build ran on this home, its progress and ETA. With
     no server answering, the build's progress still prints (and the exit code is 2)."""
+    from experts.core.assets import home
     from services.build_status import read_status
     from services.runner import home_from_env
-    from services.staged_start import home_paths
 
     url = a.url.rstrip("/")
-    build = read_status(home_paths(home_from_env()).home)
+    build = read_status(home_from_env() or home())  # light imports: status stays quick
     try:
         health = request_json("GET", f"{url}/healthz")
         experts = request_json("GET", f"{url}/v1/experts")["experts"]
