@@ -113,7 +113,9 @@ def one_run(index: int, work: Path, *, observe_s: float, log) -> dict:
             row["exit_code"] = "killed"
         out.close()
     status = read_status(home)
-    row["stages"] = [{k: s.get(k) for k in ("name", "state", "seconds")}
+    # a stage stopped by the bench's own Ctrl-C is "interrupted", not a failure
+    row["stages"] = [{"name": s["name"], "seconds": s.get("seconds"),
+                      "state": "interrupted" if s.get("note") == "interrupted" else s["state"]}
                      for s in (status or {}).get("stages", [])]
     return row
 
