@@ -251,9 +251,11 @@ def _plot(row: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     stages = [s for s in row.get("stages") or [] if s.get("seconds")]
-    fig, ax = plt.subplots(figsize=(9, 0.4 * max(4, len(stages) + 3)))
+    fig, ax = plt.subplots(figsize=(9, 0.4 * max(4, len(stages) + 4)))
     start = row.get("first_answer_s") or 0.0
-    y = 0
+    ax.barh(0, start / 60, color="tab:blue")
+    ax.text(0, 0, " quick stage + server start", va="center", fontsize=8, color="white")
+    y = 1
     for s in stages:
         ax.barh(y, s["seconds"] / 60, left=start / 60,
                 color="tab:green" if s["state"] == "done" else "tab:gray")
@@ -265,6 +267,7 @@ def _plot(row: dict, path: Path) -> None:
     for expert, t in (row.get("student_at_s") or {}).items():
         ax.axvline(t / 60, color="tab:orange", ls=":", lw=1)
         ax.text(t / 60, y, expert, rotation=90, fontsize=7, va="bottom")
+    ax.set_xlim(left=0)
     ax.set_xlabel("minutes since `tinyexperts run` started")
     ax.set_yticks([])
     ax.set_title("tinyexperts run on an empty home: quick stage, then the full build live")
