@@ -1,7 +1,7 @@
 """`tinyexperts run`: answer within minutes on a fresh machine, then become the full system.
 
 1. Quick stage, in the foreground: whatever a served expert or the router lacks is built
-   with `build --quick --teachers-only` (short schedules on data subsets: a few minutes).
+   with `build --quick --teachers-only` (short schedules on data subsets: several minutes).
 2. Serving starts at once on what exists.
 3. The full build (teachers, int8 students, router, GNN + graph LLM) runs in a background
    process at low priority. Each artifact it activates reaches the running server within
@@ -58,7 +58,7 @@ def quick_stage_needed(paths: Paths, experts: list[str]) -> list[str]:
 def run_quick_stage(paths: Paths, missing: list[str], *, log: Callable = print) -> float:
     """Quick teachers for `missing` (and a quick router); returns the wall seconds."""
     t0 = time.perf_counter()
-    log(f"quick stage: {', '.join(missing)} (a few minutes; the full system follows in the "
+    log(f"quick stage: {', '.join(missing)} (several minutes; the full system follows in the "
         "background)")
     build(missing, quick=True, teachers_only=True, root=paths.home, log=log)
     return time.perf_counter() - t0
