@@ -224,7 +224,7 @@ def run_status(a: argparse.Namespace) -> int:
         if build is None:
             raise
         print_out({"server": {"error": err.message}, "build": build} if a.json
-                  else f"{url}: {err.message}\n" + build_lines(build), a.json)
+                  else f"{err.message}\n" + build_lines(build), a.json)
         return 2
     if a.json:
         print_out({"health": health, "experts": experts, "build": build}, True)
