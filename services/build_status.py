@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+from experts.core.registry import pid_alive
+
 STATUS_FILE = "build_status.json"
 TIMES_FILE = "build_times.json"
 
@@ -115,25 +117,13 @@ def eta_of(state: dict, now: float | None = None) -> float:
     return left
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_status(home: Path) -> dict | None:
     """The home's last build as written, plus `running` (its process is alive and it has
     not finished), `interrupted` (it stopped without finishing) and a fresh `eta_s`."""
     state = _read_json(Path(home) / STATUS_FILE)
     if not state or "stages" not in state:
         return None
-    running = state.get("finished") is None and _alive(int(state.get("pid", 0)))
+    running = state.get("finished") is None and pid_alive(int(state.get("pid", 0)))
     state["running"] = running
     state["interrupted"] = state.get("finished") is None and not running
     state["eta_s"] = round(eta_of(state), 1) if running else 0.0

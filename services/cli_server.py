@@ -346,6 +346,14 @@ def run_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def print_table_and_targets(result: dict, *, values: bool = True) -> None:
+    """A suite's table, then one line: each target, its value (with `values`), met or not."""
+    print(result["table"])
+    print("targets: " + ", ".join(
+        f"{t['name']}{' ' + str(t['value']) if values else ''} "
+        f"{'met' if t['met'] else 'MISSED'}" for t in result["targets"]))
+
+
 def _bench_experts(a: argparse.Namespace) -> dict:
     from experts.bench_experts import run
     from experts.core.assets import home
@@ -388,9 +396,7 @@ def _bench_merge(a: argparse.Namespace) -> dict:
     ensure_datasets(paths)
     result = run(paths.data, a.out, quick=a.quick, log=lambda m: print(m, file=sys.stderr))
     if not a.json:
-        print(result["table"])
-        print("targets: " + ", ".join(f"{t['name']} {'met' if t['met'] else 'MISSED'}"
-                                      for t in result["targets"]))
+        print_table_and_targets(result, values=False)
     print(f"wrote {a.out}/merge.csv, merge_ewc.csv, merge.json, merge.md, merge.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
     return result
@@ -409,10 +415,7 @@ def _bench_update(a: argparse.Namespace) -> dict:
     result = run(home(), a.out, seeds=tuple(range(a.seeds)), quick=a.quick,
                  log=lambda m: print(m, file=sys.stderr))
     if not a.json:
-        print(result["table"])
-        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
-                                      f"{'met' if t['met'] else 'MISSED'}"
-                                      for t in result["targets"]))
+        print_table_and_targets(result)
     print(f"wrote {a.out}/update.csv, update.json, update.md, update.png "
           f"({result['summary']['seconds']:.0f}s)", file=sys.stderr)
     return result
@@ -430,10 +433,7 @@ def _bench_build(a: argparse.Namespace) -> dict:
     result = run(a.out, runs=a.runs, max_minutes=a.max_minutes,
                  log=lambda m: print(m, file=sys.stderr, flush=True))
     if not a.json:
-        print(result["table"])
-        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
-                                      f"{'met' if t['met'] else 'MISSED'}"
-                                      for t in result["targets"]))
+        print_table_and_targets(result)
     print(f"wrote {a.out}/build.csv, build.json, build.png", file=sys.stderr)
     return result
 
@@ -445,10 +445,7 @@ def _bench_answers(a: argparse.Namespace) -> dict:
 
     result = run(Paths(home()), a.out, log=lambda m: print(m, file=sys.stderr))
     if not a.json:
-        print(result["table"])
-        print("targets: " + ", ".join(f"{t['name']} {t['value']} "
-                                      f"{'met' if t['met'] else 'MISSED'}"
-                                      for t in result["targets"]))
+        print_table_and_targets(result)
     print(f"wrote {a.out}/answers.csv, answers.json, answers.md, answers.png", file=sys.stderr)
     return result
 

@@ -235,7 +235,7 @@ class Registry:
         a writer on another host sharing the registry is never judged by local pids."""
         for p in (self.root / name).glob(f".tmp-*@{_HOST}"):
             pid = p.name.split("-")[1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(p, ignore_errors=True)
 
     def activate(self, name: str, version: str) -> str:
@@ -290,7 +290,10 @@ class Registry:
 _HOST = socket.gethostname()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """A process with this pid runs on this host (one we may not signal counts)."""
+    if pid <= 0:  # 0 and negatives name process groups, never one process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

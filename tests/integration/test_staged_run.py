@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from experts.core.registry import Registry, is_quick
+from experts.core.registry import Registry, is_quick, pid_alive
 from services.build_status import read_status
 from services.cli import main
 from services.http_client import wait_healthy
@@ -24,14 +24,6 @@ from services.runner import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "does this Bosch 0242236541 plug fit a 2012 Civic and what thread is it?"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_run_answers_at_once_builds_behind_and_stops_cleanly(quick_home, tmp_path, capsys,
@@ -85,9 +77,9 @@ def test_run_answers_at_once_builds_behind_and_stops_cleanly(quick_home, tmp_pat
         log.close()
     assert rc == 0, (tmp_path / "run.log").read_text()[-3000:]
     deadline = time.monotonic() + 30
-    while _alive(build_pid) and time.monotonic() < deadline:
+    while pid_alive(build_pid) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _alive(build_pid), "the background build outlived `run`"
+    assert not pid_alive(build_pid), "the background build outlived `run`"
     state = read_status(home)
     assert state["interrupted"] and not state["running"]
     stopped = [s for s in state["stages"] if s["state"] == "failed"]
