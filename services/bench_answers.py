@@ -27,16 +27,20 @@ from experts.core.targets import judge
 from experts.ontology.schema import Ontology
 from services.answers_eval import generated_set, grade, handwritten_set
 from services.http_client import wait_healthy
-from services.runner import DEFAULT_CONFIG, free_port, http_url, load_serve_config, start, stop
+from services.runner import (
+    default_config_on_free_ports,
+    http_url,
+    load_serve_config,
+    start,
+    stop,
+)
 
 STAGES = ("router", "link", "experts", "compose")
 PASSES = 2
 
 
 def _config(folder: Path):
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    raw["http_options"]["port"] = free_port()
-    raw["grpc_options"]["port"] = free_port()
+    raw = default_config_on_free_ports()
     app = raw["applications"][0]
     app["args"]["llm"] = False
     app["deployments"] = [d for d in app["deployments"] if d["name"] != "GraphLLM"]

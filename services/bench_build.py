@@ -20,7 +20,6 @@ Writes build.csv, build.json and build.png to --out and returns the suite's resu
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import os
@@ -39,7 +38,7 @@ import yaml
 from experts.core.assets import home as current_home
 from experts.core.targets import judge
 from services.build_status import STATUS_FILE, read_status
-from services.runner import DEFAULT_CONFIG, free_port
+from services.runner import default_config_on_free_ports, free_port
 
 QUESTION = "does this Bosch 0242236541 plug fit a 2012 Civic and what thread is it?"
 FIRST_ANSWER_LIMIT_S = 1800  # give up on a run that has not answered by then
@@ -47,13 +46,11 @@ FIRST_ANSWER_LIMIT_S = 1800  # give up on a run that has not answered by then
 
 def _config(folder: Path) -> tuple[Path, int, int, int]:
     """serve_local.yaml on free ports; (path, http, grpc, metrics)."""
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    config = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
-    config["http_options"]["port"] = http
-    config["grpc_options"]["port"] = grpc
+    config = default_config_on_free_ports()
     path = folder / "serve_bench_build.yaml"
     path.write_text(yaml.safe_dump(config))
-    return path, http, grpc, metrics
+    return (path, config["http_options"]["port"], config["grpc_options"]["port"],
+            free_port())
 
 
 def _ask(url: str) -> tuple[int, dict | str]:

@@ -232,11 +232,9 @@ def _config(experts: list[str], teacher: str | None, path: Path):
     """The real app (batched), the same with batching off, the teacher app, the floor apps."""
     from ray.serve.schema import ServeDeploySchema
 
-    from services.runner import DEFAULT_CONFIG, free_port
+    from services.runner import default_config_on_free_ports
 
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    raw["http_options"]["port"] = free_port()
-    raw["grpc_options"]["port"] = free_port()
+    raw = default_config_on_free_ports()
     app = raw["applications"][0]
     app["args"].update(experts=experts, llm=False)
     app["deployments"] = [d for d in app["deployments"]

@@ -153,3 +153,12 @@ def free_port() -> int:
 def home_from_env() -> Path | None:
     value = os.environ.get("TINYEXPERTS_HOME")
     return Path(value) if value else None
+
+
+def default_config_on_free_ports() -> dict:
+    """deploy/serve_local.yaml as a dict, its HTTP and gRPC ports replaced by free ones
+    (benchmarks run their own servers beside whatever else serves on this machine)."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["http_options"]["port"] = free_port()
+    raw["grpc_options"]["port"] = free_port()
+    return raw
