@@ -7,7 +7,12 @@ zero-initialised) and a learned embedding of the entity's type. The tokens are s
 the chat prompt (`inputs_embeds`) where the text version would list the facts, so the LLM
 reads "Entities: <e1> … <ek>" followed by the question. The LLM stays frozen; only the
 projector (~1.2M parameters) is trained: next-token loss on the answer only, through the
-frozen LLM, on question–answer pairs generated from the ontology (`ontology_gnn.qa`).
+frozen LLM, on question–answer pairs generated from the ontology (`ontology_gnn.qa`), plus
+a choice loss at the branch points of the candidate trie (`ontology_gnn.answer_choice`).
+Answers are chosen by constrained decoding over the subgraph's entity names (`choose`): one
+prefill, which reuses the cached keys and values of the fixed system prompt, and rarely a
+decode step; free generation (`generate`) remains for the question-only mode and to measure
+what an unconstrained answer invents.
 
 A first version learned the whole token from the vectors (with an alignment stage that
 regressed it onto the name embedding); on held-out questions it named brands and vehicle
@@ -22,6 +27,7 @@ Three prompt modes share one template so they differ only in what carries the on
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
@@ -36,6 +42,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from experts.core.assets import offline, smollm_path
+from ontology_gnn.answer_choice import CandidateTrie
 from ontology_gnn.retrieve import describe
 
 MODES = ("question", "text", "graph")
@@ -44,11 +51,17 @@ SYSTEM = ("You answer questions about car parts and diagnostic trouble codes. "
 SLOT = "\u2063GRAPH\u2063"  # a marker that never occurs in user text
 
 
-def llm_dtype() -> torch.dtype:
-    """bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX), else float32.
-    Without those instructions PyTorch emulates bf16 matmuls: measured on an AVX2-only EPYC,
-    a 960x960 bf16 matmul took 0.95 s against 0.03 s in float32, and one training step of the
-    projector 220 s instead of seconds."""
+def llm_dtype(training: bool = False) -> torch.dtype:
+    """The LLM's dtype: for training, bfloat16 where the CPU computes it natively
+    (AVX512-BF16 or AMX), else float32; for answering, float32.
+
+    Measured on this project's 2-core EPYC (AVX512-BF16, no AMX): a projector training
+    step (batch 16) took 7.5 s in bfloat16 and 11 s in float32, but a 35-token prefill at
+    batch 1 took 184 ms in bfloat16 and 165 ms in float32. Without native bf16, PyTorch
+    emulates it: a 960x960 bf16 matmul took 0.95 s against 0.03 s in float32 on an
+    AVX2-only EPYC."""
+    if not training:
+        return torch.float32
     try:
         flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
@@ -56,15 +69,15 @@ def llm_dtype() -> torch.dtype:
     return torch.bfloat16 if flags & {"avx512_bf16", "amx_bf16"} else torch.float32
 
 
-def load_llm(gguf_path=None, dtype: torch.dtype | None = None):
+def load_llm(gguf_path=None, dtype: torch.dtype | None = None, training: bool = False):
     """The real SmolLM2-135M-Instruct (GGUF, dequantized), frozen, in eval mode, in
-    `llm_dtype()` unless told otherwise."""
+    `llm_dtype(training)` unless told otherwise."""
 
     offline()
     path = Path(gguf_path) if gguf_path else smollm_path()
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                 dtype=dtype or llm_dtype())
+                                                 dtype=dtype or llm_dtype(training))
     hf_logging.set_verbosity_error()
     return freeze(model), tokenizer
 
@@ -134,6 +147,11 @@ class GraphLLM:
                 tokenizer.eos_token_id, tokenizer.sep_token_id]
         self.end_ids = list(dict.fromkeys(i for i in ends if isinstance(i, int) and i >= 0))
         self.name_base = name_embeddings(self)  # (N, hidden), fixed
+        # every prompt starts with the same tokens (system prompt, start of the user turn);
+        # their keys and values are computed once and reused by every answer
+        self.fixed_text = self._render(SLOT).split(SLOT)[0]
+        self.fixed_ids = self._ids(self.fixed_text)
+        self._fixed_cache = None
 
     # ---- prompts ----------------------------------------------------------------------
 
@@ -148,17 +166,23 @@ class GraphLLM:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def prompt(self, question: str, subgraph, mode: str) -> Prompt:
-
+        """The prompt of one mode; its prefix always starts with `fixed_ids` (the rest is
+        tokenized on its own, in training and in answering alike)."""
         if mode == "question":
-            return Prompt(self._ids(self._render(question)), [], [])
-        if mode == "text":
+            user = question
+        elif mode == "text":
             facts = describe(self.kg, subgraph) if subgraph.entities else "(none)"
-            return Prompt(self._ids(self._render(f"Facts:\n{facts}\n\n{question}")), [], [])
-        if mode == "graph":
-            head, tail = self._render(f"Entities: {SLOT}\n{question}").split(SLOT)
-            rows = [self.kg.index[e] for e in subgraph.entities]
-            return Prompt(self._ids(head), rows, self._ids(tail))
-        raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+            user = f"Facts:\n{facts}\n\n{question}"
+        elif mode == "graph":
+            user = f"Entities: {SLOT}\n{question}"
+        else:
+            raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+        rest = self._render(user)[len(self.fixed_text):]
+        if mode != "graph":
+            return Prompt(self.fixed_ids + self._ids(rest), [], [])
+        head, tail = rest.split(SLOT)
+        rows = [self.kg.index[e] for e in subgraph.entities]
+        return Prompt(self.fixed_ids + self._ids(head), rows, self._ids(tail))
 
     def graph_tokens(self, rows: torch.Tensor) -> torch.Tensor:
         """(k,) entity rows -> (k, hidden) soft tokens in the LLM's dtype."""
@@ -181,8 +205,14 @@ class GraphLLM:
     def answer_ids(self, answer: str) -> list[int]:
         return self._ids(answer) + self.end_ids[:1]
 
-    def loss(self, prompts: list[Prompt], answers: list[str]) -> torch.Tensor:
-        """Next-token loss on the answer tokens only (prompts right-padded in a batch)."""
+    def loss(self, prompts: list[Prompt], answers: list[str],
+             candidates: list[list[str]] | None = None, choice_weight: float = 1.0
+             ) -> torch.Tensor:
+        """Next-token loss on the answer tokens only (prompts right-padded in a batch), plus,
+        where `candidates` (the names the answer is chosen from) are given and hold the
+        answer, `choice_weight` x a softmax over the allowed tokens at each branch point of
+        the candidate trie (what constrained decoding decides). The LM head runs on the
+        answer positions only."""
         seqs, labels = [], []
         for p, a in zip(prompts, answers, strict=True):
             ids = self.answer_ids(a)
@@ -197,12 +227,106 @@ class GraphLLM:
             x[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = 1
             y[i, : len(lab)] = torch.tensor(lab)
-        out = self.llm(inputs_embeds=x, attention_mask=mask)
-        logits = out.logits[:, :-1].float()
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1),
-                               ignore_index=-100)
+        states = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        target = y[:, 1:]
+        where = (target != -100).nonzero()  # (P, 2): position j predicts token j + 1
+        logits = self.llm.get_output_embeddings()(states[:, :-1][where[:, 0], where[:, 1]])
+        logits = logits.float()
+        loss = F.cross_entropy(logits, target[where[:, 0], where[:, 1]])
+        if not candidates:
+            return loss
+        row_of = {(int(b), int(j)): r for r, (b, j) in enumerate(where.tolist())}
+        terms = []
+        for b, (p, a, names) in enumerate(zip(prompts, answers, candidates, strict=True)):
+            gold = self.answer_ids(a)
+            trie = CandidateTrie([self.answer_ids(n) for n in names])
+            if tuple(gold) not in trie.sequences:
+                continue
+            for k, allowed in trie.branch_points(gold):
+                row = logits[row_of[(b, p.length - 1 + k)]]
+                terms.append(F.cross_entropy(row[allowed][None],
+                                             torch.tensor([allowed.index(gold[k])])))
+        if terms:
+            loss = loss + choice_weight * torch.stack(terms).mean()
+        return loss
 
     # ---- generation -------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def prefill(self, prompt: Prompt):
+        """(last hidden state (hidden,), KV cache, length) for one prompt, reusing the
+        cached keys and values of the fixed prefix. The LM head is not applied: choosing
+        needs the logits of a few allowed tokens only (`_logits`)."""
+        n = len(self.fixed_ids)
+        if prompt.prefix[:n] != self.fixed_ids:
+            raise ValueError("the prompt does not start with the fixed prefix")
+        if self._fixed_cache is None:
+            emb = self.llm.get_input_embeddings()
+            self._fixed_cache = self.llm.base_model(
+                inputs_embeds=emb(torch.tensor(self.fixed_ids))[None], use_cache=True
+            ).cache
+        cache = copy.deepcopy(self._fixed_cache)
+        x = self._embed(prompt)[n:][None]
+        out = self.llm.base_model(inputs_embeds=x, cache=cache, use_cache=True,
+                                  attention_mask=torch.ones(1, prompt.length, dtype=torch.long))
+        return out.last_hidden_state[0, -1], out.cache, prompt.length
+
+    def _logits(self, state: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+        """The LM head's logits of `tokens` only, from one hidden state (float32)."""
+        head = self.llm.get_output_embeddings()
+        w = head.weight[tokens]
+        out = w @ state
+        if getattr(head, "bias", None) is not None:
+            out = out + head.bias[tokens]
+        return out.float()
+
+    @torch.inference_mode()
+    def choose(self, prompt: Prompt, names: list[str]) -> dict:
+        """Constrained greedy decoding over the candidates' token trie (batch 1): the answer
+        is always one of `names`. The first token comes from the prefill; when several
+        names share it, one batched pass over those names' tokens gives the logits for
+        every later branch (the same choices as decoding token by token, in one step: a
+        decode step is memory-bound, ~65 ms for one token or for a batch). Timings:
+        prefill and decode."""
+        if not names:
+            raise ValueError("no candidate answers to choose from")
+        trie = CandidateTrie([self.answer_ids(n) for n in names])
+        t0 = time.perf_counter()
+        state, cache, length = self.prefill(prompt)
+        t1 = time.perf_counter()
+        chosen: list[int] = []
+        steps = 0
+        later = None  # (rows of the alive names, their logits (k, width, vocab))
+        while len(trie.matching(chosen)) > 1:
+            allowed = trie.allowed(chosen)
+            if not allowed:  # names whose tokens are identical: the first one stands
+                break
+            if chosen:
+                if later is None:
+                    later = self._continuations(trie, trie.matching(chosen), cache, length)
+                    steps += 1
+                rows, states = later
+                state = states[rows.index(trie.matching(chosen)[0]), len(chosen) - 1]
+            chosen.append(allowed[int(torch.argmax(self._logits(state, allowed)))])
+        pick = trie.matching(chosen)[0]
+        t2 = time.perf_counter()
+        return {"answer": names[pick], "choice": pick, "prompt_tokens": prompt.length,
+                "new_tokens": len(trie.sequences[pick]) - 1, "decode_steps": steps,
+                "prefill_s": t1 - t0, "decode_s": t2 - t1, "seconds": t2 - t0}
+
+    def _continuations(self, trie: CandidateTrie, rows: list[int], cache, length: int):
+        """One batched forward of the named rows' tokens (without the end token) after the
+        prompt: (rows, hidden states (k, width, hidden)); position j predicts token j + 1."""
+        seqs = [trie.sequences[r][:-1] for r in rows]
+        width = max(len(q) for q in seqs)
+        ids = torch.full((len(seqs), width), self.end_ids[0], dtype=torch.long)
+        for i, q in enumerate(seqs):
+            ids[i, : len(q)] = torch.tensor(q)
+        cache.batch_repeat_interleave(len(seqs))
+        out = self.llm.base_model(input_ids=ids, cache=cache, use_cache=True,
+                                  attention_mask=torch.ones(len(seqs), length + width,
+                                                            dtype=torch.long))
+        return rows, out.last_hidden_state
 
     @torch.inference_mode()
     def generate(self, prompts: list[Prompt], max_new_tokens: int = 16) -> list[dict]:
@@ -239,6 +363,7 @@ class ProjectorTrainConfig:
     batch: int = 16
     lr: float = 1e-3
     seed: int = 0
+    choice_weight: float = 1.0
 
 
 @torch.no_grad()
@@ -252,9 +377,10 @@ def name_embeddings(gllm: GraphLLM) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def train_projector(gllm: GraphLLM, examples: list[tuple[object, str]],
+def train_projector(gllm: GraphLLM, examples: list[tuple],
                     cfg: ProjectorTrainConfig, progress: bool = True, log=print) -> dict:
-    """Answer-only next-token loss; `examples` are (Prompt in graph mode, answer text)."""
+    """Answer-only next-token loss plus the candidate-choice loss; `examples` are
+    (Prompt in graph mode, answer text, candidate names or None)."""
 
     t0 = time.perf_counter()
     rng = random.Random(cfg.seed)
@@ -270,7 +396,8 @@ def train_projector(gllm: GraphLLM, examples: list[tuple[object, str]],
         rng.shuffle(order)
         for i in range(0, len(order), cfg.batch):
             chunk = [examples[j] for j in order[i : i + cfg.batch]]
-            loss = gllm.loss([p for p, _ in chunk], [a for _, a in chunk])
+            loss = gllm.loss([e[0] for e in chunk], [e[1] for e in chunk],
+                             [e[2] or [] for e in chunk], cfg.choice_weight)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(gllm.projector.parameters(), 1.0)

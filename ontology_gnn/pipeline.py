@@ -28,6 +28,7 @@ from experts.core.errors import NotFoundError, TinyExpertsError
 from experts.core.registry import Registry
 from experts.ontology.default import ensure_ontology
 from experts.ontology.schema import Ontology
+from ontology_gnn.answer_choice import candidate_names
 from ontology_gnn.encoder import (
     EncoderConfig,
     cosine_scorer,
@@ -46,13 +47,14 @@ from ontology_gnn.graph_llm import (
     load_llm,
     train_projector,
 )
-from ontology_gnn.qa import (
-    MAX_QUESTION_CHARS,
-    generate_qa,
-    grounded_names,
-    is_correct,
-    is_grounded,
+from ontology_gnn.grounding import (
+    OUT_OF_DOMAIN,
+    entity_names,
+    invented,
+    is_refusal,
+    unknown_questions,
 )
+from ontology_gnn.qa import MAX_QUESTION_CHARS, generate_qa, is_correct
 from ontology_gnn.retrieve import EntityIndex
 
 ENCODER = "ontology_encoder"
@@ -154,27 +156,58 @@ def make_index(kg: KnowledgeGraph, onto, vectors: torch.Tensor, text_dim: int,
                        graph_vectors=gnn)
 
 
-def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, modes=MODES, batch: int = 16,
+# (mode, decoding) pairs evaluated by default: the question alone can only be answered
+# freely; the text and graph paths choose among the subgraph's entity names
+VARIANTS = (("question", "free"), ("text", "choose"), ("graph", "choose"))
+DECODINGS = ("choose", "free")
+
+
+def variant_name(mode: str, decode: str) -> str:
+    return mode if (mode, decode) in VARIANTS else f"{mode}-{decode}"
+
+
+def answer_one(gllm: GraphLLM, question: str, sub, mode: str, decode: str,
+               max_new_tokens: int = 16) -> dict:
+    """One answer at batch 1; `choose` falls back to free generation when the subgraph has
+    nothing to choose from (or in the question-only mode)."""
+    prompt = gllm.prompt(question, sub, mode)
+    cands = candidate_names(gllm.kg, sub) if mode != "question" else []
+    if decode == "choose" and cands:
+        r = gllm.choose(prompt, [n for _, n in cands])
+        return {**r, "entity": cands[r["choice"]][0], "decode": "choose",
+                "candidates": len(cands)}
+    r = gllm.generate([prompt], max_new_tokens)[0]
+    return {**r, "decode": "free", "candidates": 0}
+
+
+def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, variants=VARIANTS, batch: int = 16,
                    names=None, progress: bool = False) -> dict:
-    """Accuracy, grounded rate, prompt tokens and latency per mode on the same questions."""
+    """Accuracy (overall and per kind), invented-entity rate, prompt tokens per variant
+    (mode, decoding) on the same questions; free decoding runs batched."""
 
     subgraphs = [index.retrieve(q.question) for q in qa]
     out = {}
-    for mode in modes:
+    for mode, decode in variants:
         rows = []
-        for i in tqdm(range(0, len(qa), batch), desc=f"eval {mode}", disable=not progress,
-                      leave=False):
-            prompts = [gllm.prompt(q.question, s, mode)
-                       for q, s in zip(qa[i : i + batch], subgraphs[i : i + batch], strict=True)]
-            rows.extend(gllm.generate(prompts))
+        if decode == "free":
+            for i in tqdm(range(0, len(qa), batch), desc=f"eval {mode} ({decode})",
+                          disable=not progress, leave=False):
+                prompts = [gllm.prompt(q.question, s, mode) for q, s in
+                           zip(qa[i : i + batch], subgraphs[i : i + batch], strict=True)]
+                rows.extend(gllm.generate(prompts))
+        else:
+            for q, s in tqdm(list(zip(qa, subgraphs, strict=True)), desc=f"eval {mode} "
+                             f"({decode})", disable=not progress, leave=False):
+                rows.append(answer_one(gllm, q.question, s, mode, decode))
         per_kind: dict[str, list[bool]] = defaultdict(list)
         for q, r in zip(qa, rows, strict=True):
             r["correct"] = is_correct(r["answer"], q.gold)
             per_kind[q.kind].append(r["correct"])
         n = max(1, len(rows))
-        out[mode] = {
+        out[variant_name(mode, decode)] = {
+            "mode": mode, "decode": decode,
             "accuracy": round(sum(r["correct"] for r in rows) / n, 4),
-            "grounded": round(sum(is_grounded(r["answer"], names) for r in rows) / n, 4)
+            "invented": round(sum(invented(r["answer"], names) for r in rows) / n, 4)
             if names else None,
             "prompt_tokens_mean": round(sum(r["prompt_tokens"] for r in rows) / n, 1),
             "per_kind": {k: round(sum(v) / len(v), 4) for k, v in sorted(per_kind.items())},
@@ -183,14 +216,59 @@ def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, modes=MODES, batch: i
         }
     anchors_found = sum(q.anchor in s.entities for q, s in zip(qa, subgraphs, strict=True))
     gold_in_subgraph = sum(
-        any(index.kg.entity(e).name.lower() in {g.lower() for g in q.gold} or
-            any(g.lower() in index.kg.entity(e).name.lower() for g in q.gold)
-            for e in s.entities) for q, s in zip(qa, subgraphs, strict=True))
+        any(is_correct(name, q.gold) for _, name in candidate_names(index.kg, s))
+        for q, s in zip(qa, subgraphs, strict=True))
     out["retrieval"] = {"anchor_linked": round(anchors_found / max(1, len(qa)), 4),
-                        "gold_in_subgraph": round(gold_in_subgraph / max(1, len(qa)), 4),
+                        "gold_in_candidates": round(gold_in_subgraph / max(1, len(qa)), 4),
                         "entities_mean": round(sum(len(s.entities) for s in subgraphs)
                                                / max(1, len(qa)), 2)}
     return out
+
+
+def evaluate_grounding(answerer: Answerer, onto, seed: int = 0, n_unknown: int = 60,
+                       decode: str = "choose", modes=("graph",)) -> dict:
+    """Per mode: the share of questions about unknown entities and of out-of-domain
+    questions that get the "not in the ontology" answer."""
+    unknown = unknown_questions(onto, n_unknown, seed)
+    out = {}
+    for mode in modes:
+        said = [is_refusal(answerer.ask(u["question"], mode, decode=decode)["answer"])
+                for u in unknown]
+        refused = [is_refusal(answerer.ask(q, mode, decode=decode)["answer"])
+                   for q in OUT_OF_DOMAIN]
+        by_kind: dict[str, list[bool]] = defaultdict(list)
+        for u, ok in zip(unknown, said, strict=True):
+            by_kind[u["kind"]].append(ok)
+        out[mode] = {"unknown_said": round(sum(said) / max(1, len(said)), 4),
+                     "unknown_by_kind": {k: round(sum(v) / len(v), 4)
+                                         for k, v in sorted(by_kind.items())},
+                     "out_of_domain_refused": round(sum(refused) / len(refused), 4),
+                     "n_unknown": len(said), "n_out_of_domain": len(refused)}
+    return out
+
+
+def training_examples(gllm: GraphLLM, index: EntityIndex, qa) -> list[tuple]:
+    """(graph prompt, answer, candidate names) per question. The answer is the first
+    candidate of the retrieved subgraph that is a gold answer, so training teaches what
+    decoding does: pick the right entity among those retrieved (the generated answer
+    otherwise, when retrieval missed every gold entity)."""
+    out = []
+    for q in qa:
+        sub = index.retrieve(q.question)
+        names = [n for _, n in candidate_names(index.kg, sub)]
+        answer = next((n for n in names if is_correct(n, q.gold)), q.answer)
+        out.append((gllm.prompt(q.question, sub, "graph"), answer, names))
+    return out
+
+
+def fit_projector(gllm: GraphLLM, index: EntityIndex, onto, *, seed: int = 0,
+                  quick: bool = False, n_per_kind: int | None = None, progress: bool = True,
+                  log: Callable = print) -> tuple[dict, dict]:
+    """Train gllm's projector on the generated questions of `seed`: (qa splits, report)."""
+    qa = generate_qa(onto, n_per_kind=n_per_kind or (40 if quick else 250), seed=seed)
+    examples = training_examples(gllm, index, qa["train"])
+    tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed)
+    return qa, train_projector(gllm, examples, tcfg, progress=progress, log=log)
 
 
 def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
@@ -206,21 +284,17 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     onto = ensure_ontology(paths, log=log)
     kg = from_ontology(onto)
     vectors, info, enc_manifest = load_encoder_vectors(registry, kg)
-    model, tok = llm or load_llm()
+    model, tok = llm or load_llm(training=True)
     types, type_ids = entity_types(kg)
     torch.manual_seed(seed)
     cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
                           types=types)
     gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids)
     index = make_index(kg, onto, vectors, info["text_dim"])
-    n = n_per_kind or (40 if quick else 250)
-    qa = generate_qa(onto, n_per_kind=n, seed=seed)
+    qa, report = fit_projector(gllm, index, onto, seed=seed, quick=quick,
+                               n_per_kind=n_per_kind, progress=progress, log=log)
     test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * 6]
-    examples = [(gllm.prompt(q.question, index.retrieve(q.question), "graph"), q.answer)
-                for q in qa["train"]]
-    tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed)
-    report = train_projector(gllm, examples, tcfg, progress=progress, log=log)
-    evaluation = evaluate_modes(gllm, index, test, names=grounded_names(onto),
+    evaluation = evaluate_modes(gllm, index, test, names=entity_names(onto),
                                 progress=progress)
 
     def write(folder: Path) -> None:
@@ -241,7 +315,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     registry.activate(GRAPH_LLM, manifest.version)
     log(f"{GRAPH_LLM}: registered {manifest.version} — answer accuracy "
         + ", ".join(f"{m} {evaluation[m]['accuracy']:.3f} "
-                    f"({evaluation[m]['prompt_tokens_mean']:.0f} prompt tokens)" for m in MODES))
+                    f"({evaluation[m]['prompt_tokens_mean']:.0f} prompt tokens)"
+                    for m in (variant_name(*v) for v in VARIANTS)))
     return {"expert": GRAPH_LLM, "version": manifest.version, "test": evaluation}
 
 
@@ -286,7 +361,13 @@ class Answerer:
         index = make_index(kg, onto, vectors, info["text_dim"], encode_query)
         return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version})
 
-    def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24) -> dict:
+    def warm_up(self) -> None:
+        """One question through every stage, so the first real one is not slower."""
+        e = self.index.kg.entities[0]
+        self.ask(f"What is {e.name}?")
+
+    def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24,
+            decode: str = "choose") -> dict:
         if not isinstance(question, str) or not question.strip():
             raise TinyExpertsError("the question is empty", where="question",
                                    fix="ask something, e.g. \"What does P0171 mean?\"")
@@ -297,6 +378,9 @@ class Answerer:
         if mode not in MODES:
             raise TinyExpertsError(f"unknown mode {mode!r}", where="mode",
                                    fix=f"one of {', '.join(MODES)}")
+        if decode not in DECODINGS:
+            raise TinyExpertsError(f"unknown decoding {decode!r}", where="decode",
+                                   fix=f"one of {', '.join(DECODINGS)}")
         t0 = time.perf_counter()
         sub = self.index.retrieve(question)
         retrieve_ms = (time.perf_counter() - t0) * 1000
@@ -314,12 +398,18 @@ class Answerer:
             return {**base, "answer": f"Not in the ontology: {what}.", "grounded": False,
                     "latency_ms": {"retrieve": round(retrieve_ms, 1), "generate": 0.0},
                     "prompt_tokens": 0, "new_tokens": 0, "tokens_per_s": None}
-        r = self.gllm.generate([self.gllm.prompt(question, sub, mode)], max_new_tokens)[0]
+        r = answer_one(self.gllm, question, sub, mode, decode, max_new_tokens)
         answer = r["answer"]
         if sub.unknown:
             answer += f" (not in the ontology: {', '.join(sub.unknown)})"
-        return {**base, "answer": answer, "grounded": True,
+        prefill_ms = r.get("prefill_s", 0.0) * 1000
+        return {**base, "answer": answer, "grounded": True, "decode": r["decode"],
+                "answer_entity": r.get("entity"), "candidates": r["candidates"],
                 "latency_ms": {"retrieve": round(retrieve_ms, 1),
+                               "prefill": round(prefill_ms, 1) if "prefill_s" in r else None,
+                               "decode": round(r["decode_s"] * 1000, 1)
+                               if "decode_s" in r else None,
                                "generate": round(r["seconds"] * 1000, 1)},
                 "prompt_tokens": r["prompt_tokens"], "new_tokens": r["new_tokens"],
-                "tokens_per_s": round(r["new_tokens"] / r["seconds"], 1) if r["seconds"] else None}
+                "tokens_per_s": round(r["new_tokens"] / r["seconds"], 1)
+                if r["seconds"] and r["new_tokens"] else None}

@@ -13,8 +13,8 @@ Six kinds of question, each answered by naming one entity of the ontology:
 
 Splits are by *entity*: the codes and products asked about in the test split are never asked
 about in training (they are in the graph, as they would be in production). An answer is
-correct when it names a gold entity (case-insensitive); it is *grounded* when it names any
-entity of the ontology at all.
+correct when it names a gold entity (case-insensitive); whether it names anything of the
+ontology at all is measured in `ontology_gnn.grounding`.
 """
 
 from __future__ import annotations
@@ -130,16 +130,3 @@ def generate_qa(onto, n_per_kind: int = 250, test_fraction: float = 0.2, seed: i
 def is_correct(answer: str, gold: list[str]) -> bool:
     low = answer.lower()
     return any(g.lower() in low for g in gold)
-
-
-def grounded_names(onto) -> list[str]:
-    """Names an answer can be grounded in (everything except codes and products)."""
-    return sorted({n.name.lower() for n in onto.nodes
-                   if n.type not in ("code", "product", "vehicle") and len(n.name) >= 3} |
-                  {str(n.attrs.get("model", "")).lower() for n in onto.by_type("vehicle")
-                   if n.attrs.get("model")})
-
-
-def is_grounded(answer: str, names: list[str]) -> bool:
-    low = answer.lower()
-    return any(n in low for n in names)

@@ -28,7 +28,12 @@ from experts.ontology.linker import word_alternation
 from ontology_gnn.graph import KnowledgeGraph
 
 CODE_RE = re.compile(r"\b([PBCU][0-9A-F]{4})\b")
+# what looks like a part number: letters, digits and inner hyphens, >= 5 characters, with
+# 4+ digits, or with letters and 2+ digits in 6+ characters ("0242236541", "PB-4876",
+# "WX38SRT"); years, "1.8L", "5W-30" do not
+_PN_TOKEN = re.compile(r"(?<![\w.-])([A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|[A-Za-z0-9]{5,})(?![\w-])")
 NAME_TYPES_MAX_WORDS = 8
+SPECIFIC_LINKS = ("code", "part_number", "vehicle")  # links that name one thing exactly
 
 
 @dataclass
@@ -98,6 +103,11 @@ class EntityIndex:
         self._vehicle_re = (re.compile(r"\b((?:19|20)\d\d)\s+(?:\w+\s+)?(" +
                                        "|".join(re.escape(m) for m in models) + r")\b", re.I)
                             if models else None)
+        makes = sorted({e.name.split()[1] for e in kg.entities if e.type == "vehicle"
+                        and re.match(r"^\d{4} \S+ ", e.name)}, key=len, reverse=True)
+        # "<year> <make> <word>": a vehicle named the way the ontology names them
+        self._make_re = (re.compile(r"\b((?:19|20)\d\d)\s+(" + "|".join(map(re.escape, makes))
+                                    + r")\s+([A-Za-z][\w-]*)", re.I) if makes else None)
 
     # ---- linking ----------------------------------------------------------------------
 
@@ -121,14 +131,36 @@ class EntityIndex:
             for m in self._vehicle_re.finditer(question):
                 ids = self.vehicles.get((int(m.group(1)), m.group(2).lower()), [])
                 links.extend(Link(v, 1.0, "vehicle") for v in ids[:1])
-        if not links and self.encode_query is not None:
-            links = self.dense(question)
+        unknown += [u for u in self.unknown_mentions(question) if u not in unknown]
+        if not links and not unknown and self.encode_query is not None:
+            links = self.dense(question)  # a question about something unknown is not guessed
         seen, out = set(), []
         for link in links:
             if link.entity_id not in seen:
                 seen.add(link.entity_id)
                 out.append(link)
         return out, unknown
+
+    def unknown_mentions(self, question: str) -> list[str]:
+        """Part numbers and vehicles the question names that the ontology does not hold."""
+        out = []
+        if self.part_numbers:
+            for m in _PN_TOKEN.finditer(question):
+                tok = m.group(1)
+                digits = sum(c.isdigit() for c in tok)
+                letters = sum(c.isalpha() for c in tok)
+                shaped = digits >= 4 or (letters and digits >= 2 and len(tok) >= 6)
+                if (shaped and len(tok) >= 5 and tok.lower() not in self.part_numbers
+                        and not CODE_RE.fullmatch(tok.upper())
+                        and not re.fullmatch(r"(19|20)\d\ds?", tok)):
+                    out.append(tok)
+        if self._make_re is not None:
+            for m in self._make_re.finditer(question):
+                year, model = int(m.group(1)), m.group(3).lower()
+                if (year, model) not in self.vehicles and not any(
+                        k[0] == year and k[1].split()[0] == model for k in self.vehicles):
+                    out.append(f"{m.group(1)} {m.group(2)} {m.group(3)}")
+        return out
 
     def dense(self, question: str, k: int = 3) -> list[Link]:
         q = np.ascontiguousarray(self.encode_query(question).float().numpy()[None])
@@ -180,7 +212,12 @@ class EntityIndex:
         return Subgraph(chosen, triples, list(anchors), list(unknown or []))
 
     def retrieve(self, question: str) -> Subgraph:
+        """The subgraph around what the question names. A question about an unknown code,
+        part number or vehicle with nothing specific known beside it (only a category or
+        brand name) gets an empty subgraph: its subject is not in the ontology."""
         links, unknown = self.link(question)
+        if unknown and not any(lk.how in SPECIFIC_LINKS for lk in links):
+            links = []
         return self.subgraph([lk.entity_id for lk in links], unknown)
 
 

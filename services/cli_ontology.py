@@ -16,7 +16,11 @@ def add_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", default="graph", choices=("graph", "text", "question"),
                    help="what carries the ontology to the LLM: graph tokens (default), the "
                         "subgraph written as text, or nothing (the question alone)")
-    p.add_argument("--max-new-tokens", type=int, default=24)
+    p.add_argument("--decode", default="choose", choices=("choose", "free"),
+                   help="choose: the answer is one of the retrieved entities' names "
+                        "(default); free: the LLM writes freely")
+    p.add_argument("--max-new-tokens", type=int, default=24,
+                   help="for free writing (the question-only mode always writes freely)")
     p.add_argument("--json", action="store_true")
 
 
@@ -37,7 +41,8 @@ def run_ask(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     answerer = Answerer.load(Paths(home()))
     load_s = time.perf_counter() - t0
-    r = answerer.ask(a.question, mode=a.mode, max_new_tokens=a.max_new_tokens)
+    r = answerer.ask(a.question, mode=a.mode, max_new_tokens=a.max_new_tokens,
+                     decode=a.decode)
     r["load_seconds"] = round(load_s, 1)
     if a.json:
         print_out(r, True)
@@ -50,9 +55,12 @@ def run_ask(a: argparse.Namespace) -> int:
                                                       for e in r["related"]))
     lat = r["latency_ms"]
     speed = f", {r['tokens_per_s']} tokens/s" if r["tokens_per_s"] else ""
-    print(f"  {r['mode']} mode, {r['prompt_tokens']} prompt tokens, {r['new_tokens']} new; "
-          f"retrieve {lat['retrieve']:.0f} ms, prefill + generate {lat['generate']:.0f} ms"
-          f"{speed} (models loaded in {load_s:.0f} s)")
+    stages = (f"prefill {lat['prefill']:.0f} ms, decode {lat['decode']:.0f} ms"
+              if lat.get("prefill") is not None else f"prefill + generate {lat['generate']:.0f} ms")
+    how = (f"chose among {r['candidates']} names" if r.get("decode") == "choose"
+           else f"{r['new_tokens']} new tokens")
+    print(f"  {r['mode']} mode, {r['prompt_tokens']} prompt tokens, {how}; "
+          f"retrieve {lat['retrieve']:.0f} ms, {stages}{speed} (models loaded in {load_s:.0f} s)")
     return 0
 
 

@@ -300,7 +300,8 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="merge and update suites: 40 training steps per model (smoke runs)")
     p.add_argument("--seeds", type=int, default=2,
-                   help="update suite: seeds, each an update and a rebuild (default 2)")
+                   help="update suite: seeds, each an update and a rebuild; llm suite: the "
+                        "registered projector plus one trained per further seed (default 2)")
     p.add_argument("--no-publish", action="store_true",
                    help="write the summary only to --out, not to BENCHMARKS.md and "
                         "docs/bench/summary.json (smoke runs)")
@@ -458,15 +459,13 @@ def _bench_llm(a: argparse.Namespace) -> dict:
     if a.questions is not None and not 6 <= a.questions <= 5000:
         raise TinyExpertsError(f"--questions {a.questions} out of range", where="--questions",
                                fix="use 6..5000")
-    result = run(Paths(home()), a.out, questions=a.questions,
+    if not 1 <= a.seeds <= 10:
+        raise TinyExpertsError(f"--seeds {a.seeds} out of range", where="--seeds",
+                               fix="use 1..10 (targets need at least 2)")
+    result = run(Paths(home()), a.out, questions=a.questions, seeds=a.seeds,
                  log=lambda m: print(m, file=sys.stderr))
     if not a.json:
-        print(result["table"])
-        s = result["summary"]
-        print(f"graph tokens vs question only: {s['graph_minus_question_pts']:+.1f} pts; vs "
-              f"text: {s['graph_minus_text_pts']:+.1f} pts with "
-              f"{s['text_over_graph_prompt_tokens']:.1f}x fewer prompt tokens; targets met: "
-              f"{s['targets_met']}")
+        print_table_and_targets(result)
     print(f"wrote {a.out}/llm.csv, llm_link.csv, llm.json, llm.md, llm.png", file=sys.stderr)
     return result
 

@@ -46,7 +46,9 @@ class GraphLLM:
                 from ontology_gnn.pipeline import Answerer
 
                 try:
-                    self.answerer = Answerer.load(Paths(self.home))
+                    answerer = Answerer.load(Paths(self.home))
+                    answerer.warm_up()  # the first question is not the slow one
+                    self.answerer = answerer
                     self.last_error = None
                     log.info("graph LLM ready: %s", self.answerer.versions)
                 except TinyExpertsError as err:
@@ -54,12 +56,13 @@ class GraphLLM:
                     raise
         return self.answerer
 
-    async def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24) -> dict:
+    async def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24,
+                  decode: str = "choose") -> dict:
         """The answer dict of `tinyexperts ask`, or {"error", "status"} for a user error."""
         try:
             answerer = await asyncio.to_thread(self._load)
             t0 = time.perf_counter()
-            out = await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens)
+            out = await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens, decode)
             metrics.llm_answer((time.perf_counter() - t0) * 1000, out.get("tokens_per_s"))
             return out
         except TinyExpertsError as err:

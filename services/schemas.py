@@ -116,6 +116,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     mode: Literal["graph", "text", "question"] = "graph"
+    decode: Literal["choose", "free"] = "choose"
     max_new_tokens: int = Field(24, ge=1, le=128)
 
     @field_validator("question")

@@ -338,3 +338,130 @@ def test_answerer_refuses_bad_questions_and_says_not_in_the_ontology(tiny_gllm, 
     assert r["entities"] == [] and r["new_tokens"] == 0
     r = ans.ask("What does P0420 mean?", max_new_tokens=3)
     assert r["entities"][0]["id"] == "code:P0420" and r["prompt_tokens"] > 0
+
+
+# ---- answers chosen among the candidates, grounding ---------------------------------------
+
+def test_candidate_trie_lists_the_allowed_tokens_and_the_branch_points():
+    from ontology_gnn.answer_choice import CandidateTrie
+
+    trie = CandidateTrie([[1, 2, 9], [1, 3, 9], [4, 9]])
+    assert trie.allowed([]) == [1, 4] and trie.allowed([1]) == [2, 3]
+    assert trie.matching([1]) == [0, 1] and trie.allowed([4, 9]) == []
+    assert trie.branch_points([1, 3, 9]) == [(0, [1, 4]), (1, [2, 3])]
+    assert trie.branch_points([4, 9]) == [(0, [1, 4])]
+
+
+def _reference_choice(g, prompt, names):
+    """Constrained greedy decoding the slow way: a full forward per token, no cache."""
+    from ontology_gnn.answer_choice import CandidateTrie
+
+    trie = CandidateTrie([g.answer_ids(n) for n in names])
+    chosen: list[int] = []
+    with torch.inference_mode():
+        while len(trie.matching(chosen)) > 1:
+            allowed = trie.allowed(chosen)
+            x = g._embed(prompt, chosen)[None]
+            logits = g.llm(inputs_embeds=x).logits[0, -1]
+            chosen.append(allowed[int(torch.argmax(logits[allowed]))])
+    return trie.matching(chosen)[0]
+
+
+def test_choose_answers_with_a_candidate_name_as_decoding_token_by_token_would(
+        tiny_gllm, index, kg):
+    from ontology_gnn.answer_choice import candidate_names
+
+    for anchor, question in [("code:P0420", "Which component does P0420 point to?"),
+                             ("code:P0171", "What area is P0171 in?"),
+                             ("code:P0301", "Which parts should I buy for P0301?")]:
+        sub = index.subgraph([anchor])
+        cands = candidate_names(kg, sub)
+        assert cands and all(e not in sub.anchors for e, _ in cands)
+        names = [n for _, n in cands]
+        # names sharing their first tokens make the decoder branch later
+        names += [names[0] + " assembly", names[0] + " kit"]
+        prompt = tiny_gllm.prompt(question, sub, "graph")
+        r = tiny_gllm.choose(prompt, names)
+        assert r["answer"] in names and r["choice"] == _reference_choice(tiny_gllm, prompt, names)
+        assert r["prompt_tokens"] == prompt.length and r["prefill_s"] > 0
+    with pytest.raises(ValueError):
+        tiny_gllm.choose(prompt, [])
+
+
+def test_the_choice_loss_teaches_the_decoder_to_pick_the_gold_name(tiny_gllm, index, kg):
+    from ontology_gnn.answer_choice import candidate_names
+    from ontology_gnn.graph_llm import GraphTokenProjector
+
+    sub = index.subgraph(["code:P0420"])
+    names = [n for _, n in candidate_names(kg, sub)]
+    prompt = tiny_gllm.prompt("Which component does P0420 point to?", sub, "graph")
+    before = tiny_gllm.choose(prompt, names)["answer"]
+    gold = next(n for n in names if n != before)  # a name the untrained decoder does not pick
+    trained, tiny_gllm.projector = tiny_gllm.projector, GraphTokenProjector(
+        tiny_gllm.projector.cfg)
+    try:
+        plain = tiny_gllm.loss([prompt], [gold]).item()
+        both = tiny_gllm.loss([prompt], [gold], [names]).item()
+        assert both > plain  # the choice term is added (and is positive)
+        opt = torch.optim.Adam(tiny_gllm.projector.parameters(), lr=0.05)
+        for _ in range(40):
+            loss = tiny_gllm.loss([prompt], [gold], [names])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert tiny_gllm.choose(prompt, names)["answer"] == gold
+    finally:
+        tiny_gllm.projector = trained
+
+
+def test_unknown_part_numbers_and_vehicles_are_not_guessed(small_ontology, index):
+    pn = small_ontology.by_type("product")[0].attrs["part_number"]
+    links, unknown = index.link(f"Who makes part {pn}?")
+    assert links and not unknown
+    for question, mention in [("Who makes part ZX-48213?", "ZX-48213"),
+                              ("Which car does 0242999991 fit?", "0242999991"),
+                              ("Which spark plugs fit a 2011 Honda Zephyrine?",
+                               "2011 Honda Zephyrine")]:
+        links, unknown = index.link(question)
+        assert unknown == [mention], question
+        sub = index.retrieve(question)  # a category name beside an unknown subject: no guess
+        assert sub.entities == [] and sub.unknown == [mention]
+    # years, engine sizes and oil grades are not part numbers
+    assert index.unknown_mentions("5W-30 for a 2012 Civic 1.8L, 2014") == []
+
+
+def test_grounding_sets_name_nothing_the_ontology_holds(small_ontology):
+    from ontology_gnn.grounding import (
+        OUT_OF_DOMAIN,
+        entity_names,
+        invented,
+        is_refusal,
+        unknown_questions,
+    )
+
+    names = entity_names(small_ontology)
+    qs = unknown_questions(small_ontology, 30, seed=3)
+    assert {q["kind"] for q in qs} == {"code", "part_number", "vehicle"} and len(qs) == 30
+    for q in qs:
+        assert q["mention"] in q["question"] and q["mention"].lower() not in names
+    assert len(OUT_OF_DOMAIN) >= 40
+    assert invented("a flux capacitor", names) and not invented("the catalytic converter",
+                                                                names)
+    assert is_refusal("Not in the ontology: P9999 is not in the ontology.")
+    assert not invented("Not in the ontology: X.", names)
+
+
+def test_ask_chooses_by_default_and_writes_freely_when_told(tiny_gllm, index):
+    from ontology_gnn.pipeline import Answerer
+
+    ans = Answerer(tiny_gllm, index, {})
+    r = ans.ask("Which component does P0420 point to?")
+    names = {e["name"] for e in r["entities"][1:]}
+    assert r["decode"] == "choose" and r["answer"] in names and r["candidates"] >= 1
+    assert r["latency_ms"]["prefill"] is not None
+    r = ans.ask("Which component does P0420 point to?", decode="free", max_new_tokens=3)
+    assert r["decode"] == "free" and r["latency_ms"]["prefill"] is None
+    r = ans.ask("Which component does P0420 point to?", mode="question", max_new_tokens=3)
+    assert r["decode"] == "free"  # nothing to choose from without the graph
+    with pytest.raises(TinyExpertsError, match="unknown decoding"):
+        ans.ask("P0420?", decode="beam")
