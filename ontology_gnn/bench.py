@@ -27,12 +27,20 @@ import torch
 
 from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
+from experts.core.stats import percentile
 from experts.core.targets import all_met, judge
 from experts.ontology.default import ensure_ontology
 from ontology_gnn.encoder import EncoderConfig
 from ontology_gnn.features import load_text_encoder, text_vectors
 from ontology_gnn.graph import from_ontology
-from ontology_gnn.graph_llm import GraphLLM, GraphTokenProjector, load_llm
+from ontology_gnn.graph_llm import (
+    GraphLLM,
+    GraphTokenProjector,
+    ProjectorTrainConfig,
+    add_text_lora,
+    load_llm,
+    train_projector,
+)
 from ontology_gnn.grounding import entity_names
 from ontology_gnn.pipeline import (
     VARIANTS,
@@ -41,15 +49,11 @@ from ontology_gnn.pipeline import (
     evaluate_modes,
     fit_projector,
     link_prediction_study,
+    training_examples,
 )
 from ontology_gnn.qa import generate_qa
 
 ALL_VARIANTS = VARIANTS + (("text", "free"), ("graph", "free"))
-
-
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def latency(answerer: Answerer, questions: list[str], mode: str = "graph") -> dict:
@@ -63,9 +67,9 @@ def latency(answerer: Answerer, questions: list[str], mode: str = "graph") -> di
         stages["prefill"].append(lat.get("prefill") or 0.0)
         stages["decode"].append(lat.get("decode") or 0.0)
         stages["total"].append(lat["retrieve"] + lat["generate"])
-    return {"n": len(questions), **{f"{k}_p50_ms": round(statistics.median(v), 1)
+    return {"n": len(questions), **{f"{k}_p50_ms": round(percentile(v, 50), 1)
                                     for k, v in stages.items()},
-            "total_p99_ms": round(_pct(stages["total"], 0.99), 1)}
+            "total_p99_ms": round(percentile(stages["total"], 99), 1)}
 
 
 def _seed_projector(answerer: Answerer, onto, seed: int, train_llm, log) -> dict:
@@ -78,8 +82,40 @@ def _seed_projector(answerer: Answerer, onto, seed: int, train_llm, log) -> dict
     return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
 
 
+def equal_budget(answerer: Answerer, onto, seed: int, n_per_kind: int, n_test: int,
+                 log=print) -> dict:
+    """The graph path and the text path, each trained from scratch on the same questions
+    for the same steps (graph: the projector; text: LoRA on the attention projections),
+    both in the training dtype, scored on the same held-out questions with chosen answers."""
+    g = answerer.gllm
+    qa = generate_qa(onto, n_per_kind=n_per_kind, seed=seed)
+    test = qa["test"][:n_test]
+    cfg = ProjectorTrainConfig(epochs=1, seed=seed)
+    out: dict = {"seed": seed, "train_questions": len(qa["train"]), "test_questions": len(test)}
+    for mode in ("graph", "text"):
+        llm, tok = load_llm(training=True)
+        params = add_text_lora(llm) if mode == "text" else None
+        torch.manual_seed(seed)
+        arm = GraphLLM(llm, tok, GraphTokenProjector(g.projector.cfg), g.kg, g.vectors, g.types)
+        what = "graph tokens" if mode == "graph" else "text LoRA"
+        report = train_projector(arm, training_examples(arm, answerer.index, qa["train"], mode),
+                                 cfg, progress=True, log=log, params=params, what=what)
+        quality = evaluate_modes(arm, answerer.index, test, variants=((mode, "choose"),),
+                                 progress=True)[mode]
+        n_params = (sum(p.numel() for p in params) if params is not None
+                    else arm.projector.num_params())
+        out[mode] = {"accuracy": quality["accuracy"], "per_kind": quality["per_kind"],
+                     "prompt_tokens": quality["prompt_tokens_mean"],
+                     "trained_params": n_params, "train_seconds": report["seconds"],
+                     "steps": report["steps"]}
+        del arm, llm
+    out["graph_minus_trained_text_pts"] = round(
+        100 * (out["graph"]["accuracy"] - out["text"]["accuracy"]), 1)
+    return out
+
+
 def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n: int = 60,
-        seeds: int = 2, log=print) -> dict:
+        seeds: int = 2, budget_per_kind: int = 100, log=print) -> dict:
 
     onto = ensure_ontology(paths, log=log)
     kg = from_ontology(onto)
@@ -134,6 +170,10 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
             "invented_rate": by["graph"]["invented"]})
         examples[s] = {k: v["examples"] for k, v in by.items()}
     answerer.gllm.projector.load_state_dict(registered)  # grounding + latency: the served one
+    fair = []
+    for s in range(seed, seed + max(1, seeds)):
+        log(f"bench llm: graph vs text trained on the same budget, seed {s}")
+        fair.append(equal_budget(answerer, onto, s, budget_per_kind, 120, log=log))
 
     log("bench llm: grounding (unknown entities, out-of-domain questions)")
     grounding = evaluate_grounding(answerer, onto, seed=seed)
@@ -144,6 +184,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
     worst = {k: min(p[k] for p in per_seed) for k in
              ("accuracy", "min_kind_accuracy", "graph_minus_question_pts",
               "graph_minus_text_pts", "text_over_graph_prompt_tokens")}
+    worst["graph_minus_trained_text_pts"] = min(f["graph_minus_trained_text_pts"] for f in fair)
     gnn = lp[EncoderConfig().kind]["mrr"]
     summary = {
         "graph_llm": answerer.versions.get("graph_llm"),
@@ -153,7 +194,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
         "invented_rate": max(p["invented_rate"] or 0.0 for p in per_seed),
         "unknown_said_rate": grounding["graph"]["unknown_said"],
         "out_of_domain_refused_rate": grounding["graph"]["out_of_domain_refused"],
-        "grounding": grounding,
+        "grounding": grounding, "equal_budget": fair,
         "ask_p50_ms": lat["total_p50_ms"], "ask_p99_ms": lat["total_p99_ms"], "latency": lat,
         "gnn_mrr": gnn, "text_mlp_mrr": lp["text-mlp"]["mrr"],
         "text_cosine_mrr": lp["text-cosine"]["mrr"],
@@ -174,6 +215,11 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
              + markdown_table([{"mode": m, **{k: v for k, v in g.items()
                                                if not isinstance(v, dict)}}
                                for m, g in grounding.items()]) + "\n\n"
+             + markdown_table([{"seed": f["seed"], "path": m, "accuracy": f[m]["accuracy"],
+                                "prompt_tokens": f[m]["prompt_tokens"],
+                                "trained_params": f[m]["trained_params"],
+                                "train_seconds": f[m]["train_seconds"]}
+                               for f in fair for m in ("graph", "text")]) + "\n\n"
              + markdown_table(lat_row) + "\n\n" + markdown_table(link_rows))
     (out / "llm.md").write_text(table + "\n", encoding="utf-8")
     (out / "llm.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -378,18 +378,22 @@ def name_embeddings(gllm: GraphLLM) -> torch.Tensor:
 
 
 def train_projector(gllm: GraphLLM, examples: list[tuple],
-                    cfg: ProjectorTrainConfig, progress: bool = True, log=print) -> dict:
+                    cfg: ProjectorTrainConfig, progress: bool = True, log=print,
+                    params: list[torch.nn.Parameter] | None = None, what: str = "graph tokens"
+                    ) -> dict:
     """Answer-only next-token loss plus the candidate-choice loss; `examples` are
-    (Prompt in graph mode, answer text, candidate names or None)."""
+    (Prompt, answer text, candidate names or None). Trains the projector, or `params`
+    (the text path's LoRA factors, for the baseline trained on the same budget)."""
 
     t0 = time.perf_counter()
     rng = random.Random(cfg.seed)
-    opt = torch.optim.AdamW(gllm.projector.parameters(), lr=cfg.lr, weight_decay=0.01)
+    params = list(params) if params is not None else list(gllm.projector.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     steps = cfg.epochs * math.ceil(len(examples) / cfg.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.05, 1 - s / steps))
     history = []
-    bar = tqdm(total=steps, desc="graph tokens", disable=not progress)
+    bar = tqdm(total=steps, desc=what, disable=not progress)
     gllm.projector.train()
     for _ in range(cfg.epochs):
         order = list(range(len(examples)))
@@ -400,7 +404,7 @@ def train_projector(gllm: GraphLLM, examples: list[tuple],
                              [e[2] or [] for e in chunk], cfg.choice_weight)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(gllm.projector.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             history.append(round(loss.item(), 4))
@@ -409,8 +413,22 @@ def train_projector(gllm: GraphLLM, examples: list[tuple],
     bar.close()
     gllm.projector.eval()
     seconds = time.perf_counter() - t0
-    log(f"graph tokens: {steps} steps in {seconds:.0f}s, loss {history[0] if history else 0:.3f}"
+    log(f"{what}: {steps} steps in {seconds:.0f}s, loss {history[0] if history else 0:.3f}"
         f" -> {history[-1] if history else 0:.3f}")
     return {"seconds": round(seconds, 1), "steps": steps,
             "loss_first": history[0] if history else None,
             "loss_last": history[-1] if history else None, "config": asdict(cfg)}
+
+
+def add_text_lora(llm, rank: int = 8) -> list[torch.nn.Parameter]:
+    """LoRA (peft) on the LLM's attention projections, for the text path trained on the same
+    budget as the graph tokens; returns the trainable factors. Changes `llm` in place."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model  # the trained text baseline only
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing")
+        get_peft_model(llm, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    return [p for n, p in llm.named_parameters() if "lora_" in n]

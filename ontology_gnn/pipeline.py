@@ -247,8 +247,9 @@ def evaluate_grounding(answerer: Answerer, onto, seed: int = 0, n_unknown: int =
     return out
 
 
-def training_examples(gllm: GraphLLM, index: EntityIndex, qa) -> list[tuple]:
-    """(graph prompt, answer, candidate names) per question. The answer is the first
+def training_examples(gllm: GraphLLM, index: EntityIndex, qa, mode: str = "graph"
+                      ) -> list[tuple]:
+    """(prompt of `mode`, answer, candidate names) per question. The answer is the first
     candidate of the retrieved subgraph that is a gold answer, so training teaches what
     decoding does: pick the right entity among those retrieved (the generated answer
     otherwise, when retrieval missed every gold entity)."""
@@ -257,7 +258,7 @@ def training_examples(gllm: GraphLLM, index: EntityIndex, qa) -> list[tuple]:
         sub = index.retrieve(q.question)
         names = [n for _, n in candidate_names(index.kg, sub)]
         answer = next((n for n in names if is_correct(n, q.gold)), q.answer)
-        out.append((gllm.prompt(q.question, sub, "graph"), answer, names))
+        out.append((gllm.prompt(q.question, sub, mode), answer, names))
     return out
 
 

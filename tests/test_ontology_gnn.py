@@ -465,3 +465,47 @@ def test_ask_chooses_by_default_and_writes_freely_when_told(tiny_gllm, index):
     assert r["decode"] == "free"  # nothing to choose from without the graph
     with pytest.raises(TinyExpertsError, match="unknown decoding"):
         ans.ask("P0420?", decode="beam")
+
+
+def test_the_text_path_trains_its_lora_factors_on_the_same_loop(kg, features, tokenizer,
+                                                                 index):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ontology_gnn.answer_choice import candidate_names
+    from ontology_gnn.graph_llm import (
+        GraphLLM,
+        GraphTokenProjector,
+        ProjectorConfig,
+        ProjectorTrainConfig,
+        add_text_lora,
+        freeze,
+        train_projector,
+    )
+    from ontology_gnn.pipeline import entity_types
+
+    torch.manual_seed(1)
+    cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=512, initializer_range=0.3)
+    llm = freeze(LlamaForCausalLM(cfg))
+    before = {k: v.clone() for k, v in llm.state_dict().items()}
+    params = add_text_lora(llm, rank=4)
+    assert params and all(p.requires_grad for p in params)
+    types, type_ids = entity_types(kg)
+    g = GraphLLM(llm, tokenizer, GraphTokenProjector(ProjectorConfig(
+        in_dim=features.shape[1], out_dim=32, types=types, hidden=64)), kg, features, type_ids)
+    sub = index.subgraph(["code:P0420"])
+    names = [n for _, n in candidate_names(kg, sub)]
+    prompt = g.prompt("Which component does P0420 point to?", sub, "text")
+    first = g.loss([prompt], [names[-1]], [names]).item()
+    report = train_projector(g, [(prompt, names[-1], names)] * 32,
+                             ProjectorTrainConfig(epochs=3, batch=8, lr=0.02), progress=False,
+                             log=lambda *_: None, params=params, what="text LoRA")
+    assert report["steps"] == 12 and g.loss([prompt], [names[-1]], [names]).item() < first
+    assert g.choose(prompt, names)["answer"] == names[-1]
+    after = llm.state_dict()
+    for k, v in before.items():  # only the LoRA factors moved
+        assert torch.equal(v, after[k.replace("q_proj.weight", "q_proj.base_layer.weight")
+                                      .replace("k_proj.weight", "k_proj.base_layer.weight")
+                                      .replace("v_proj.weight", "v_proj.base_layer.weight")
+                                      .replace("o_proj.weight", "o_proj.base_layer.weight")]), k

@@ -87,6 +87,9 @@ TARGETS: tuple[Target, ...] = (
     Target("llm", "graph_minus_text_pts", ">=", 0.0,
            "graph tokens vs the subgraph as text (zero-shot text path, same constrained "
            "answers), accuracy points; worst seed"),
+    Target("llm", "graph_minus_trained_text_pts", ">=", 0.0,
+           "graph tokens vs the text path trained on the same budget (LoRA, same questions "
+           "and steps), accuracy points; worst seed"),
     Target("llm", "text_over_graph_prompt_tokens", ">=", 3.0,
            "prompt tokens of the text path / of the graph path"),
     Target("llm", "invented_rate", "<=", 0.01,

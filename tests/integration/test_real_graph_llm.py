@@ -58,8 +58,16 @@ def test_ask_answers_with_the_entities_it_used_and_refuses_unknowns(graph_home, 
     assert r["entities"][0]["id"] == "code:P0420"
     assert r["answer"] and r["new_tokens"] > 0 and r["tokens_per_s"] > 0
     assert r["prompt_tokens"] < 100
-    r = answerer.ask("What does P9999 mean?")
-    assert r["answer"].startswith("Not in the ontology") and "P9999" in r["answer"]
+    # the answer is one of the retrieved entities (not the code asked about)
+    assert r["decode"] == "choose" and r["answer"] in {e["name"] for e in r["entities"][1:]}
+    assert r["latency_ms"]["prefill"] > 0
+    free = answerer.ask("My 2014 Focus shows P0420. Which component is involved?",
+                        decode="free", max_new_tokens=6)
+    assert free["decode"] == "free" and free["latency_ms"]["prefill"] is None
+    for unknown, mention in [("What does P9999 mean?", "P9999"),
+                             ("Which car does ZX-48213 fit?", "ZX-48213")]:
+        r = answerer.ask(unknown)
+        assert r["answer"].startswith("Not in the ontology") and mention in r["answer"]
     with pytest.raises(TinyExpertsError, match="limit"):
         answerer.ask("P0420 " * 400)
 
