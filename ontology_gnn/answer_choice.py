@@ -45,6 +45,19 @@ class CandidateTrie:
         return sorted({self.sequences[i][n] for i in self.matching(prefix)
                        if len(self.sequences[i]) > n})
 
+    def branch_rows(self, prefix: Sequence[int]) -> list[tuple[int, ...]]:
+        """The fewest token rows whose hidden states cover every branch point below
+        `prefix`: the longest branching prefixes of the names that extend it (each row
+        ends at its deepest branch point; tokens after the last branch are not needed)."""
+        nodes = set()
+        for i in self.matching(prefix):
+            s = self.sequences[i]
+            for k in range(len(prefix), len(s)):
+                if len(self.allowed(s[:k])) > 1:
+                    nodes.add(s[:k])
+        return sorted(n for n in nodes if n and not any(
+            m != n and m[: len(n)] == n for m in nodes))
+
     def branch_points(self, gold: Sequence[int]) -> list[tuple[int, list[int]]]:
         """(position k, allowed tokens) wherever the candidates sharing gold[:k] continue
         differently: the decisions the decoder makes on the way to `gold`."""

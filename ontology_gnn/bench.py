@@ -72,13 +72,15 @@ def latency(answerer: Answerer, questions: list[str], mode: str = "graph") -> di
             "total_p99_ms": round(percentile(stages["total"], 99), 1)}
 
 
-def _seed_projector(answerer: Answerer, onto, seed: int, train_llm, log) -> dict:
+def _seed_projector(answerer: Answerer, onto, seed: int, train_llm, log,
+                    n_per_kind: int | None = None) -> dict:
     """Train a projector with `seed` (on the training LLM), return its state dict."""
     g = answerer.gllm
     torch.manual_seed(seed)
     gllm = GraphLLM(train_llm[0], train_llm[1], GraphTokenProjector(g.projector.cfg), g.kg,
                     g.vectors, g.types)
-    _, report = fit_projector(gllm, answerer.index, onto, seed=seed, progress=True, log=log)
+    fit_projector(gllm, answerer.index, onto, seed=seed, n_per_kind=n_per_kind, progress=True,
+                  log=log)
     return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
 
 
@@ -115,7 +117,10 @@ def equal_budget(answerer: Answerer, onto, seed: int, n_per_kind: int, n_test: i
 
 
 def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n: int = 60,
-        seeds: int = 2, budget_per_kind: int = 100, log=print) -> dict:
+        seeds: int = 2, budget_per_kind: int = 50, train_per_kind: int | None = None,
+        log=print) -> dict:
+    """`train_per_kind` (questions per kind for the further seeds' projectors) defaults to
+    the build's; `budget_per_kind` sizes the equal-budget comparison of graph and text."""
 
     onto = ensure_ontology(paths, log=log)
     kg = from_ontology(onto)
@@ -139,7 +144,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
         else:
             log(f"bench llm: training a projector with seed {s} (as the build does)")
             train_llm = train_llm or load_llm(training=True)
-            state = _seed_projector(answerer, onto, s, train_llm, log)
+            state = _seed_projector(answerer, onto, s, train_llm, log, train_per_kind)
         answerer.gllm.projector.load_state_dict(state)
         answerer.gllm.projector.eval()
         qa = generate_qa(onto, seed=s)["test"]
@@ -173,7 +178,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
     fair = []
     for s in range(seed, seed + max(1, seeds)):
         log(f"bench llm: graph vs text trained on the same budget, seed {s}")
-        fair.append(equal_budget(answerer, onto, s, budget_per_kind, 120, log=log))
+        fair.append(equal_budget(answerer, onto, s, budget_per_kind, questions or 120, log=log))
 
     log("bench llm: grounding (unknown entities, out-of-domain questions)")
     grounding = evaluate_grounding(answerer, onto, seed=seed)

@@ -284,9 +284,9 @@ class GraphLLM:
     def choose(self, prompt: Prompt, names: list[str]) -> dict:
         """Constrained greedy decoding over the candidates' token trie (batch 1): the answer
         is always one of `names`. The first token comes from the prefill; when several
-        names share it, one batched pass over those names' tokens gives the logits for
-        every later branch (the same choices as decoding token by token, in one step: a
-        decode step is memory-bound, ~65 ms for one token or for a batch). Timings:
+        names share it, one batched pass over their branching prefixes gives the hidden
+        states for every later branch (the same choices as decoding token by token, in one
+        step: a decode step is memory-bound, ~65 ms for one token or for a few). Timings:
         prefill and decode."""
         if not names:
             raise ValueError("no candidate answers to choose from")
@@ -296,37 +296,35 @@ class GraphLLM:
         t1 = time.perf_counter()
         chosen: list[int] = []
         steps = 0
-        later = None  # (rows of the alive names, their logits (k, width, vocab))
+        states: dict[tuple[int, ...], torch.Tensor] = {(): state}
         while len(trie.matching(chosen)) > 1:
             allowed = trie.allowed(chosen)
             if not allowed:  # names whose tokens are identical: the first one stands
                 break
-            if chosen:
-                if later is None:
-                    later = self._continuations(trie, trie.matching(chosen), cache, length)
-                    steps += 1
-                rows, states = later
-                state = states[rows.index(trie.matching(chosen)[0]), len(chosen) - 1]
-            chosen.append(allowed[int(torch.argmax(self._logits(state, allowed)))])
+            if tuple(chosen) not in states:
+                states.update(self._branch_states(trie.branch_rows(chosen), cache, length))
+                steps += 1
+            chosen.append(allowed[int(torch.argmax(self._logits(states[tuple(chosen)],
+                                                                allowed)))])
         pick = trie.matching(chosen)[0]
         t2 = time.perf_counter()
         return {"answer": names[pick], "choice": pick, "prompt_tokens": prompt.length,
                 "new_tokens": len(trie.sequences[pick]) - 1, "decode_steps": steps,
                 "prefill_s": t1 - t0, "decode_s": t2 - t1, "seconds": t2 - t0}
 
-    def _continuations(self, trie: CandidateTrie, rows: list[int], cache, length: int):
-        """One batched forward of the named rows' tokens (without the end token) after the
-        prompt: (rows, hidden states (k, width, hidden)); position j predicts token j + 1."""
-        seqs = [trie.sequences[r][:-1] for r in rows]
-        width = max(len(q) for q in seqs)
-        ids = torch.full((len(seqs), width), self.end_ids[0], dtype=torch.long)
-        for i, q in enumerate(seqs):
-            ids[i, : len(q)] = torch.tensor(q)
-        cache.batch_repeat_interleave(len(seqs))
+    def _branch_states(self, rows: list[tuple[int, ...]], cache, length: int) -> dict:
+        """One batched forward of `rows` (token prefixes of candidate names) after the
+        prompt: {prefix: hidden state after its last token} for every prefix of every row."""
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.end_ids[0], dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        cache.batch_repeat_interleave(len(rows))
         out = self.llm.base_model(input_ids=ids, cache=cache, use_cache=True,
-                                  attention_mask=torch.ones(len(seqs), length + width,
+                                  attention_mask=torch.ones(len(rows), length + width,
                                                             dtype=torch.long))
-        return rows, out.last_hidden_state
+        return {r[: j + 1]: out.last_hidden_state[i, j]
+                for i, r in enumerate(rows) for j in range(len(r))}
 
     @torch.inference_mode()
     def generate(self, prompts: list[Prompt], max_new_tokens: int = 16) -> list[dict]:

@@ -509,3 +509,14 @@ def test_the_text_path_trains_its_lora_factors_on_the_same_loop(kg, features, to
                                       .replace("k_proj.weight", "k_proj.base_layer.weight")
                                       .replace("v_proj.weight", "v_proj.base_layer.weight")
                                       .replace("o_proj.weight", "o_proj.base_layer.weight")]), k
+
+
+def test_branch_rows_cover_every_branch_point_with_the_fewest_tokens():
+    from ontology_gnn.answer_choice import CandidateTrie
+
+    # "a b <e>", "a b c <e>", "a d <e>": branches after (a,) and (a, b)
+    trie = CandidateTrie([[1, 2, 9], [1, 2, 3, 9], [1, 4, 9], [5, 9]])
+    assert trie.branch_rows([1]) == [(1, 2)]
+    assert trie.branch_rows([5]) == [] and trie.branch_rows([1, 4]) == []
+    trie = CandidateTrie([[1, 2, 3, 9], [1, 2, 4, 9], [1, 6, 7, 9], [1, 6, 8, 9]])
+    assert trie.branch_rows([1]) == [(1, 2), (1, 6)]
