@@ -397,7 +397,9 @@ class Answerer:
                     "in the ontology" if sub.unknown else
                     "nothing in the question matches an entity of the ontology")
             return {**base, "answer": f"Not in the ontology: {what}.", "grounded": False,
-                    "latency_ms": {"retrieve": round(retrieve_ms, 1), "generate": 0.0},
+                    "decode": None, "answer_entity": None, "candidates": 0,
+                    "latency_ms": {"retrieve": round(retrieve_ms, 1), "prefill": None,
+                                   "decode": None, "generate": 0.0},
                     "prompt_tokens": 0, "new_tokens": 0, "tokens_per_s": None}
         r = answer_one(self.gllm, question, sub, mode, decode, max_new_tokens)
         answer = r["answer"]

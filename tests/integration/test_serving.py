@@ -317,7 +317,8 @@ def test_ask_without_a_built_graph_llm_says_how_to_build_it(server):
     status, body = call("POST", f"{server.url}/v1/ask", {"question": "What does P0420 mean?"})
     assert status in (400, 404) and "tinyexperts build" in body["detail"], body
     for bad in ({"question": "   "}, {"question": "x" * 1001}, {"question": 5},
-                {"question": "P0420?", "mode": "telepathy"}, {"q": "P0420"}):
+                {"question": "P0420?", "mode": "telepathy"},
+                {"question": "P0420?", "decode": "beam"}, {"q": "P0420"}):
         status, body = call("POST", f"{server.url}/v1/ask", bad)
         assert status == 422, (bad, body)
     status, health = call("GET", f"{server.url}/healthz")
