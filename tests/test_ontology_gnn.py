@@ -520,3 +520,12 @@ def test_branch_rows_cover_every_branch_point_with_the_fewest_tokens():
     assert trie.branch_rows([5]) == [] and trie.branch_rows([1, 4]) == []
     trie = CandidateTrie([[1, 2, 3, 9], [1, 2, 4, 9], [1, 6, 7, 9], [1, 6, 8, 9]])
     assert trie.branch_rows([1]) == [(1, 2), (1, 6)]
+
+
+def test_an_answer_is_right_only_when_it_names_the_gold_entity_as_whole_words():
+    from ontology_gnn.qa import is_correct
+
+    assert is_correct("It is the Catalytic Converter.", ["catalytic converter"])
+    assert is_correct("2006 Honda Civic 1.8L I4", ["Civic"])
+    assert not is_correct("catalytic converters", ["catalytic converter"])
+    assert not is_correct("Civics", ["Civic"]) and not is_correct("", ["Civic"])
