@@ -215,11 +215,11 @@ def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, variants=VARIANTS, ba
                          for q, r in list(zip(qa, rows, strict=True))[:6]],
         }
     anchors_found = sum(q.anchor in s.entities for q, s in zip(qa, subgraphs, strict=True))
-    gold_in_subgraph = sum(
+    gold_in_candidates = sum(
         any(is_correct(name, q.gold) for _, name in candidate_names(index.kg, s))
         for q, s in zip(qa, subgraphs, strict=True))
     out["retrieval"] = {"anchor_linked": round(anchors_found / max(1, len(qa)), 4),
-                        "gold_in_candidates": round(gold_in_subgraph / max(1, len(qa)), 4),
+                        "gold_in_candidates": round(gold_in_candidates / max(1, len(qa)), 4),
                         "entities_mean": round(sum(len(s.entities) for s in subgraphs)
                                                / max(1, len(qa)), 2)}
     return out

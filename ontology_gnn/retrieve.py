@@ -95,18 +95,19 @@ class EntityIndex:
         self.names = named
         self._name_re = word_alternation(named)
         self.vehicles: dict[tuple[int, str], list[str]] = {}
+        makes: set[str] = set()
         for e in kg.entities:
             m = re.match(r"^(\d{4}) (\S+) (.+?) \d\.\dL", e.name) if e.type == "vehicle" else None
             if m:
                 self.vehicles.setdefault((int(m.group(1)), m.group(3).lower()), []).append(e.id)
+                makes.add(m.group(2))
         models = sorted({k[1] for k in self.vehicles}, key=len, reverse=True)
         self._vehicle_re = (re.compile(r"\b((?:19|20)\d\d)\s+(?:\w+\s+)?(" +
                                        "|".join(re.escape(m) for m in models) + r")\b", re.I)
                             if models else None)
-        makes = sorted({e.name.split()[1] for e in kg.entities if e.type == "vehicle"
-                        and re.match(r"^\d{4} \S+ ", e.name)}, key=len, reverse=True)
         # "<year> <make> <word>": a vehicle named the way the ontology names them
-        self._make_re = (re.compile(r"\b((?:19|20)\d\d)\s+(" + "|".join(map(re.escape, makes))
+        by_length = sorted(makes, key=len, reverse=True)
+        self._make_re = (re.compile(r"\b((?:19|20)\d\d)\s+(" + "|".join(map(re.escape, by_length))
                                     + r")\s+([A-Za-z][\w-]*)", re.I) if makes else None)
 
     # ---- linking ----------------------------------------------------------------------
