@@ -29,10 +29,8 @@ from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
 from experts.core.stats import percentile
 from experts.core.targets import all_met, judge
-from experts.ontology.default import ensure_ontology
 from ontology_gnn.encoder import EncoderConfig
 from ontology_gnn.features import load_text_encoder, text_vectors
-from ontology_gnn.graph import from_ontology
 from ontology_gnn.graph_llm import (
     GraphLLM,
     GraphTokenProjector,
@@ -41,7 +39,6 @@ from ontology_gnn.graph_llm import (
     load_llm,
     train_projector,
 )
-from ontology_gnn.grounding import entity_names
 from ontology_gnn.pipeline import (
     VARIANTS,
     Answerer,
@@ -51,7 +48,7 @@ from ontology_gnn.pipeline import (
     link_prediction_study,
     training_examples,
 )
-from ontology_gnn.qa import generate_qa
+from ontology_gnn.sources import load_source
 
 ALL_VARIANTS = VARIANTS + (("text", "free"), ("graph", "free"))
 
@@ -72,25 +69,25 @@ def latency(answerer: Answerer, questions: list[str], mode: str = "graph") -> di
             "total_p99_ms": round(percentile(stages["total"], 99), 1)}
 
 
-def _seed_projector(answerer: Answerer, onto, seed: int, train_llm, log,
+def seed_projector(answerer: Answerer, seed: int, train_llm, log,
                     n_per_kind: int | None = None) -> dict:
     """Train a projector with `seed` (on the training LLM), return its state dict."""
     g = answerer.gllm
     torch.manual_seed(seed)
     gllm = GraphLLM(train_llm[0], train_llm[1], GraphTokenProjector(g.projector.cfg), g.kg,
                     g.vectors, g.types)
-    fit_projector(gllm, answerer.index, onto, seed=seed, n_per_kind=n_per_kind, progress=True,
-                  log=log)
+    fit_projector(gllm, answerer.index, answerer.source, seed=seed, n_per_kind=n_per_kind,
+                  progress=True, log=log)
     return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
 
 
-def equal_budget(answerer: Answerer, onto, seed: int, n_per_kind: int, n_test: int,
+def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
                  log=print) -> dict:
     """The graph path and the text path, each trained from scratch on the same questions
     for the same steps (graph: the projector; text: LoRA on the attention projections),
     both in the training dtype, scored on the same held-out questions with chosen answers."""
     g = answerer.gllm
-    qa = generate_qa(onto, n_per_kind=n_per_kind, seed=seed)
+    qa = answerer.source.questions(n_per_kind, seed)
     test = qa["test"][:n_test]
     cfg = ProjectorTrainConfig(epochs=1, seed=seed)
     out: dict = {"seed": seed, "train_questions": len(qa["train"]), "test_questions": len(test)}
@@ -122,8 +119,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
     """`train_per_kind` (questions per kind for the further seeds' projectors) defaults to
     the build's; `budget_per_kind` sizes the equal-budget comparison of graph and text."""
 
-    onto = ensure_ontology(paths, log=log)
-    kg = from_ontology(onto)
+    kg = load_source(paths, build=True, log=log).kg
     log(f"bench llm: link prediction on {len(kg.entities)} entities, {len(kg.triples)} triples")
     enc = load_text_encoder()
     feats = text_vectors([e.text for e in kg.entities], *enc)
@@ -134,7 +130,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
 
     log("bench llm: loading the answerer (SmolLM2 + projector + faiss)")
     answerer = Answerer.load(paths, text_encoder=enc)
-    names = entity_names(onto)
+    names = answerer.source.names()
     registered = {k: v.clone() for k, v in answerer.gllm.projector.state_dict().items()}
     rows, per_seed, examples = [], [], {}
     train_llm = None
@@ -144,10 +140,10 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
         else:
             log(f"bench llm: training a projector with seed {s} (as the build does)")
             train_llm = train_llm or load_llm(training=True)
-            state = _seed_projector(answerer, onto, s, train_llm, log, train_per_kind)
+            state = seed_projector(answerer, s, train_llm, log, train_per_kind)
         answerer.gllm.projector.load_state_dict(state)
         answerer.gllm.projector.eval()
-        qa = generate_qa(onto, seed=s)["test"]
+        qa = answerer.source.questions(seed=s)["test"]
         if questions:
             qa = qa[:questions]
         variants = ALL_VARIANTS if s == seed else VARIANTS
@@ -178,12 +174,12 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
     fair = []
     for s in range(seed, seed + max(1, seeds)):
         log(f"bench llm: graph vs text trained on the same budget, seed {s}")
-        fair.append(equal_budget(answerer, onto, s, budget_per_kind, questions or 120, log=log))
+        fair.append(equal_budget(answerer, s, budget_per_kind, questions or 120, log=log))
 
     log("bench llm: grounding (unknown entities, out-of-domain questions)")
-    grounding = evaluate_grounding(answerer, onto, seed=seed)
+    grounding = evaluate_grounding(answerer, seed=seed)
     log("bench llm: ask latency at batch 1")
-    lat_q = [x.question for x in generate_qa(onto, seed=seed)["test"][:latency_n]]
+    lat_q = [x.question for x in answerer.source.questions(seed=seed)["test"][:latency_n]]
     lat = latency(answerer, lat_q)
 
     worst = {k: min(p[k] for p in per_seed) for k in

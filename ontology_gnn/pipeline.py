@@ -1,6 +1,7 @@
 """`tinyexperts build` (ontology part) and `tinyexperts ask`.
 
-Two registered artifacts, versioned and hash-checked like the experts:
+Two registered artifacts per source (the product ontology, or an imported Turtle ontology:
+`ontology_gnn.sources`), versioned and hash-checked like the experts:
 
 - `ontology_encoder`: text features (MiniLM) -> R-GCN trained by link prediction; stores the
   entity vectors [GNN ; text] of every entity, the entity order, and link-prediction
@@ -26,8 +27,6 @@ from tqdm import tqdm
 from experts.core.environment import environment
 from experts.core.errors import NotFoundError, TinyExpertsError
 from experts.core.registry import Registry
-from experts.ontology.default import ensure_ontology
-from experts.ontology.schema import Ontology
 from ontology_gnn.answer_choice import candidate_names
 from ontology_gnn.encoder import (
     EncoderConfig,
@@ -37,7 +36,7 @@ from ontology_gnn.encoder import (
     train_link_model,
 )
 from ontology_gnn.features import load_text_encoder, text_vectors
-from ontology_gnn.graph import KnowledgeGraph, from_ontology, split_triples
+from ontology_gnn.graph import KnowledgeGraph, split_triples
 from ontology_gnn.graph_llm import (
     MODES,
     GraphLLM,
@@ -47,15 +46,10 @@ from ontology_gnn.graph_llm import (
     load_llm,
     train_projector,
 )
-from ontology_gnn.grounding import (
-    OUT_OF_DOMAIN,
-    entity_names,
-    invented,
-    is_refusal,
-    unknown_questions,
-)
-from ontology_gnn.qa import MAX_QUESTION_CHARS, generate_qa, is_correct
+from ontology_gnn.grounding import OUT_OF_DOMAIN, invented, is_refusal
+from ontology_gnn.qa import MAX_QUESTION_CHARS, is_correct
 from ontology_gnn.retrieve import EntityIndex
+from ontology_gnn.sources import GraphSource, load_source
 
 ENCODER = "ontology_encoder"
 GRAPH_LLM = "graph_llm"
@@ -81,14 +75,16 @@ def link_prediction_study(kg: KnowledgeGraph, features: torch.Tensor, kinds, see
 
 
 def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
-                  progress: bool = True, log: Callable = print, text_encoder=None) -> dict:
+                  progress: bool = True, log: Callable = print, text_encoder=None,
+                  source: GraphSource | None = None) -> dict:
 
-    registry = Registry(paths.registry)
+    source = source or load_source(paths, build=True, log=log)
+    registry = Registry(source.registry)
     if (done := registry.built(ENCODER, quick=quick)) and not force:
         log(f"{ENCODER}: already built ({done}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
-    kg = from_ontology(ensure_ontology(paths, log=log))
+    kg = source.kg
     model, tok = text_encoder or load_text_encoder()
     features = text_vectors([e.text for e in kg.entities], model, tok, progress=progress)
     kind = EncoderConfig().kind
@@ -113,7 +109,8 @@ def build_encoder(paths, *, quick: bool = False, force: bool = False, seed: int 
         labels=[], params=sum(p.numel() for p in models[kind].encoder.parameters()),
         metrics={"link_prediction": results, "environment": environment(),
                  "seconds": round(time.perf_counter() - t0, 1)},
-        data={"ontology": str(paths.ontology), "entities": len(kg.entities),
+        data={"ontology": source.name, "file": source.origin, "sha256": source.sha256,
+              "entities": len(kg.entities),
               "triples": len(kg.triples), "seed": seed, "quick": quick})
     registry.activate(ENCODER, manifest.version)
     log(f"{ENCODER}: registered {manifest.version} — link prediction MRR "
@@ -144,16 +141,6 @@ def entity_types(kg: KnowledgeGraph) -> tuple[list[str], torch.Tensor]:
     types = kg.types()
     pos = {t: i for i, t in enumerate(types)}
     return types, torch.tensor([pos[e.type] for e in kg.entities], dtype=torch.long)
-
-
-def make_index(kg: KnowledgeGraph, onto, vectors: torch.Tensor, text_dim: int,
-               encode_query=None) -> EntityIndex:
-    """faiss over the text part (linking) and the GNN part (similar entities) of `vectors`."""
-    pn = {n.attrs["part_number"]: n.id for n in onto.by_type("product")
-          if "part_number" in n.attrs} if onto is not None else {}
-    gnn = vectors[:, :-text_dim] if vectors.shape[1] > text_dim else None
-    return EntityIndex(kg, vectors[:, -text_dim:], encode_query=encode_query, part_numbers=pn,
-                       graph_vectors=gnn)
 
 
 # (mode, decoding) pairs evaluated by default: the question alone can only be answered
@@ -225,11 +212,12 @@ def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, variants=VARIANTS, ba
     return out
 
 
-def evaluate_grounding(answerer: Answerer, onto, seed: int = 0, n_unknown: int = 60,
+def evaluate_grounding(answerer: Answerer, seed: int = 0, n_unknown: int = 60,
                        decode: str = "choose", modes=("graph",)) -> dict:
     """Per mode: the share of questions about unknown entities and of out-of-domain
-    questions that get the "not in the ontology" answer."""
-    unknown = unknown_questions(onto, n_unknown, seed)
+    questions that get the "not in the ontology" answer (an imported ontology has no
+    unknown-entity questions: `unknown_said` is None)."""
+    unknown = answerer.source.unknown_questions(n_unknown, seed)
     out = {}
     for mode in modes:
         said = [is_refusal(answerer.ask(u["question"], mode, decode=decode)["answer"])
@@ -239,7 +227,7 @@ def evaluate_grounding(answerer: Answerer, onto, seed: int = 0, n_unknown: int =
         by_kind: dict[str, list[bool]] = defaultdict(list)
         for u, ok in zip(unknown, said, strict=True):
             by_kind[u["kind"]].append(ok)
-        out[mode] = {"unknown_said": round(sum(said) / max(1, len(said)), 4),
+        out[mode] = {"unknown_said": round(sum(said) / len(said), 4) if said else None,
                      "unknown_by_kind": {k: round(sum(v) / len(v), 4)
                                          for k, v in sorted(by_kind.items())},
                      "out_of_domain_refused": round(sum(refused) / len(refused), 4),
@@ -262,11 +250,11 @@ def training_examples(gllm: GraphLLM, index: EntityIndex, qa, mode: str = "graph
     return out
 
 
-def fit_projector(gllm: GraphLLM, index: EntityIndex, onto, *, seed: int = 0,
+def fit_projector(gllm: GraphLLM, index: EntityIndex, source: GraphSource, *, seed: int = 0,
                   quick: bool = False, n_per_kind: int | None = None, progress: bool = True,
                   log: Callable = print) -> tuple[dict, dict]:
     """Train gllm's projector on the generated questions of `seed`: (qa splits, report)."""
-    qa = generate_qa(onto, n_per_kind=n_per_kind or (40 if quick else 250), seed=seed)
+    qa = source.questions(n_per_kind or (40 if quick else None), seed)
     examples = training_examples(gllm, index, qa["train"])
     tcfg = ProjectorTrainConfig(epochs=1 if quick else 2, seed=seed)
     return qa, train_projector(gllm, examples, tcfg, progress=progress, log=log)
@@ -274,16 +262,17 @@ def fit_projector(gllm: GraphLLM, index: EntityIndex, onto, *, seed: int = 0,
 
 def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
                     progress: bool = True, log: Callable = print, llm=None,
-                    n_per_kind: int | None = None, eval_per_kind: int | None = None) -> dict:
+                    n_per_kind: int | None = None, eval_per_kind: int | None = None,
+                    source: GraphSource | None = None) -> dict:
     """Train the projector on generated QA; evaluate the three modes; register."""
 
-    registry = Registry(paths.registry)
+    source = source or load_source(paths, build=True, log=log)
+    registry = Registry(source.registry)
     if (done := registry.built(GRAPH_LLM, quick=quick)) and not force:
         log(f"{GRAPH_LLM}: already built ({done}); --force rebuilds")
         return {}
     t0 = time.perf_counter()
-    onto = ensure_ontology(paths, log=log)
-    kg = from_ontology(onto)
+    kg = source.kg
     vectors, info, enc_manifest = load_encoder_vectors(registry, kg)
     model, tok = llm or load_llm(training=True)
     types, type_ids = entity_types(kg)
@@ -291,12 +280,12 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
                           types=types)
     gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids)
-    index = make_index(kg, onto, vectors, info["text_dim"])
-    qa, report = fit_projector(gllm, index, onto, seed=seed, quick=quick,
+    index = source.index(vectors, info["text_dim"])
+    qa, report = fit_projector(gllm, index, source, seed=seed, quick=quick,
                                n_per_kind=n_per_kind, progress=progress, log=log)
-    test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * 6]
-    evaluation = evaluate_modes(gllm, index, test, names=entity_names(onto),
-                                progress=progress)
+    kinds = len({q.kind for q in qa["test"]})
+    test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * kinds]
+    evaluation = evaluate_modes(gllm, index, test, names=source.names(), progress=progress)
 
     def write(folder: Path) -> None:
         save_file(gllm.projector.state_dict(), str(folder / "projector.safetensors"))
@@ -311,8 +300,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
         labels=[], params=gllm.projector.num_params(), parent_version=enc_manifest.version,
         metrics={"test": evaluation, "train": report, "environment": environment(),
                  "seconds": round(time.perf_counter() - t0, 1)},
-        data={"qa": {k: len(v) for k, v in qa.items()}, "evaluated": len(test), "seed": seed,
-              "quick": quick})
+        data={"ontology": source.name, "qa": {k: len(v) for k, v in qa.items()},
+              "evaluated": len(test), "seed": seed, "quick": quick})
     registry.activate(GRAPH_LLM, manifest.version)
     log(f"{GRAPH_LLM}: registered {manifest.version} — answer accuracy "
         + ", ".join(f"{m} {evaluation[m]['accuracy']:.3f} "
@@ -326,19 +315,26 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
 class Answerer:
     """Everything `tinyexperts ask` needs, loaded once (the server keeps one)."""
 
-    def __init__(self, gllm: GraphLLM, index: EntityIndex, versions: dict) -> None:
+    def __init__(self, gllm: GraphLLM, index: EntityIndex, versions: dict,
+                 source: GraphSource | None = None, text_encoder=None) -> None:
         self.gllm, self.index, self.versions = gllm, index, versions
+        self.source = source
+        self.text_encoder = text_encoder  # (model, tokenizer), shared with other answerers
 
     @classmethod
-    def load(cls, paths, llm=None, text_encoder=None) -> Answerer:
+    def load(cls, paths, llm=None, text_encoder=None, ontology: str | None = None
+             ) -> Answerer:
+        """The answerer of the product ontology, or of the imported one named `ontology`;
+        `llm` and `text_encoder` ((model, tokenizer) pairs) are loaded when not given."""
 
-        registry = Registry(paths.registry)
-        onto = Ontology.load(paths.ontology)
-        kg = from_ontology(onto)
+        source = load_source(paths, ontology)
+        registry = Registry(source.registry)
+        kg = source.kg
         vectors, info, enc = load_encoder_vectors(registry, kg)
         if not registry.versions(GRAPH_LLM):
+            how = "" if not source.imported else f" --ontology FILE.ttl (for {source.name})"
             raise NotFoundError("the graph-token LLM is not built", where=str(registry.root),
-                                fix="run `tinyexperts build --experts ontology`")
+                                fix=f"run `tinyexperts build --experts ontology{how}`")
         version = registry.active(GRAPH_LLM)
         registry.verify(GRAPH_LLM, version)
         folder = registry.path(GRAPH_LLM, version)
@@ -352,15 +348,17 @@ class Answerer:
         projector.load_state_dict(load_file(str(folder / "projector.safetensors")))
         projector.eval()
         model, tok = llm or load_llm()
-        enc_model, enc_tok = text_encoder or load_text_encoder()
+        text_encoder = text_encoder or load_text_encoder()
+        enc_model, enc_tok = text_encoder
 
         def encode_query(text: str) -> torch.Tensor:
             return text_vectors([text], enc_model, enc_tok)[0]
 
         _, type_ids = entity_types(kg)
         gllm = GraphLLM(model, tok, projector, kg, vectors, type_ids)
-        index = make_index(kg, onto, vectors, info["text_dim"], encode_query)
-        return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version})
+        index = source.index(vectors, info["text_dim"], encode_query)
+        return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version}, source,
+                   text_encoder)
 
     def warm_up(self) -> None:
         """One question through every stage, so the first real one is not slower."""
@@ -390,7 +388,9 @@ class Answerer:
         related = [{"id": lk.entity_id, "name": self.index.kg.entity(lk.entity_id).name,
                     "similarity": round(lk.score, 3)}
                    for lk in (self.index.similar(sub.anchors[0]) if sub.anchors else [])]
-        base = {"question": question, "mode": mode, "entities": entities, "related": related,
+        base = {"question": question, "ontology": self.source.name if self.source else None,
+                "mode": mode,
+                "entities": entities, "related": related,
                 "unknown": sub.unknown, "versions": self.versions}
         if not sub.entities:
             what = (f"{', '.join(sub.unknown)} {'is' if len(sub.unknown) == 1 else 'are'} not "

@@ -57,12 +57,15 @@ class EntityIndex:
     Args:
         text_vectors: (N, H) MiniLM vectors of the entities' text (entity order).
         encode_query: text -> (H,) vector in the same space (for the dense fallback).
+        name_types_max: entities are linked by exact name when their type has at most this
+            many members (None: every type, as for an imported ontology).
     """
 
     def __init__(self, kg: KnowledgeGraph, text_vectors: torch.Tensor, encode_query=None,
                  part_numbers: dict[str, str] | None = None, dense_floor: float = 0.55,
                  hub_degree: int = 40, per_relation: int = 3, max_entities: int = 8,
-                 graph_vectors: torch.Tensor | None = None) -> None:
+                 graph_vectors: torch.Tensor | None = None,
+                 name_types_max: int | None = 500) -> None:
 
         self.kg = kg
         self.encode_query = encode_query
@@ -90,7 +93,8 @@ class EntityIndex:
         named = {}
         for e in kg.entities:
             short = len(e.name.split()) <= NAME_TYPES_MAX_WORDS and len(e.name) >= 3
-            if short and e.type not in ("code", "product", "vehicle") and counts[e.type] <= 500:
+            if short and e.type not in ("code", "product", "vehicle") and (
+                    name_types_max is None or counts[e.type] <= name_types_max):
                 named.setdefault(e.name.lower(), e.id)
         self.names = named
         self._name_re = word_alternation(named)

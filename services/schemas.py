@@ -118,6 +118,8 @@ class AskRequest(BaseModel):
     mode: Literal["graph", "text", "question"] = "graph"
     decode: Literal["choose", "free"] = "choose"
     max_new_tokens: int = Field(24, ge=1, le=128)
+    # an imported ontology (`build --experts ontology --ontology NAME.ttl`); None: the product
+    ontology: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
     @field_validator("question")
     @classmethod

@@ -26,6 +26,7 @@ from experts.specs import EXPERTS, get_spec
 from experts.teacher import train_teacher
 from ontology_gnn.graph_llm import load_llm
 from ontology_gnn.pipeline import ENCODER, GRAPH_LLM, build_encoder, build_graph_llm
+from ontology_gnn.sources import import_file
 from router.build import build_router
 from services.build_status import BuildStatus
 
@@ -34,23 +35,41 @@ ONTOLOGY = "ontology"  # the GNN ontology encoder + the graph-token tiny LLM
 
 
 def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
-                          progress: bool, log: Callable) -> list[dict]:
-    """The GNN encoder (link prediction), then the graph-token projector for SmolLM2."""
+                          progress: bool, log: Callable, source=None) -> list[dict]:
+    """The GNN encoder (link prediction), then the graph-token projector for SmolLM2, over
+    the product ontology or `source` (an imported one: `build_imported`)."""
     done = []
-    enc = build_encoder(paths, quick=quick, force=force, seed=seed, progress=progress, log=log)
+    enc = build_encoder(paths, quick=quick, force=force, seed=seed, progress=progress, log=log,
+                        source=source)
     if enc:
         done.append({"expert": enc["expert"], "version": enc["version"],
                      "metrics": {"test": enc["link_prediction"]}})
-    registry = Registry(paths.registry)
+    registry = Registry(source.registry if source is not None else paths.registry)
     if (kept := registry.built(GRAPH_LLM, quick=quick)) and not (force or enc):
         log(f"{GRAPH_LLM}: already built ({kept}); --force rebuilds")
         return done
     llm = load_llm(smollm_path(fetch=True))
     g = build_graph_llm(paths, quick=quick, force=True, seed=seed, progress=progress, log=log,
-                        llm=llm)
+                        llm=llm, source=source)
     done.append({"expert": g["expert"], "version": g["version"],
                  "metrics": {"test": {m: g["test"][m]["accuracy"]
                                       for m in ("question", "text", "graph")}}})
+    return done
+
+
+def build_imported(ttl: Path, *, root: Path | None = None, quick: bool = False,
+                   force: bool = False, seed: int = 0, progress: bool = True,
+                   log: Callable = print) -> list[dict]:
+    """`build --experts ontology --ontology FILE.ttl`: the encoder and graph-token LLM over
+    an imported RDF/OWL/SKOS ontology, kept apart from the product ontology's (a changed
+    file is rebuilt)."""
+    paths = Paths(root or home())
+    t0 = time.perf_counter()
+    source, changed = import_file(paths, ttl, log=log)
+    done = build_ontology_models(paths, quick=quick, force=force or changed, seed=seed,
+                                 progress=progress, log=log, source=source)
+    log(f"ontology {source.name}: built in {time.perf_counter() - t0:.0f}s; ask it with "
+        f"`tinyexperts ask --ontology {source.name} \"QUESTION\"`")
     return done
 
 

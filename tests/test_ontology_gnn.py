@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -159,11 +161,12 @@ def test_every_encoder_learns_its_training_edges(kg, features, kind):
 
 @pytest.fixture(scope="module")
 def index(small_ontology, kg, features):
-    from ontology_gnn.pipeline import make_index
+    from ontology_gnn.sources import GraphSource
 
     table = torch.cat([torch.zeros(len(kg.entities), 4), features], 1)
-    return make_index(kg, small_ontology, table, 16,
-                      encode_query=lambda q: features[kg.index["component:oxygen_sensor"]])
+    source = GraphSource("automotive", kg, Path("registry"), "", "", small_ontology)
+    return source.index(table, 16,
+                        encode_query=lambda q: features[kg.index["component:oxygen_sensor"]])
 
 
 def test_retrieval_links_codes_part_numbers_names_and_vehicles(small_ontology, index):

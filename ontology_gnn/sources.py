@@ -1,0 +1,150 @@
+"""What the ontology encoder and the graph LLM are built over and answer about.
+
+Two kinds of source, one interface (`GraphSource`):
+
+- the home's **product ontology** (`automotive`, the default): the domain question kinds
+  (`ontology_gnn.qa`), part numbers for entity linking, and questions about unknown codes,
+  part numbers and vehicles for the grounding check; its artifacts live in the home's
+  registry;
+- an **imported** RDF/OWL/SKOS ontology (`tinyexperts build --experts ontology --ontology
+  FILE.ttl`): a copy of the file and a registry of its own under
+  `<home>/ontologies/<name>/`, the generic question kinds (`ontology_gnn.generic_qa`), and
+  linking by the names of every entity.
+
+`ask --ontology NAME` and `POST /v1/ask {"ontology": NAME}` answer over an imported one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from experts.core.errors import NotFoundError, TinyExpertsError
+from experts.ontology.default import ensure_ontology
+from experts.ontology.schema import Ontology
+from ontology_gnn.generic_qa import generate_generic_qa
+from ontology_gnn.graph import KnowledgeGraph, from_ontology
+from ontology_gnn.grounding import entity_names, unknown_questions
+from ontology_gnn.qa import generate_qa
+from ontology_gnn.retrieve import EntityIndex
+from ontology_gnn.turtle import read_turtle
+
+DEFAULT = "automotive"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+GRAPH_FILE = "graph.ttl"
+
+
+@dataclass
+class GraphSource:
+    name: str
+    kg: KnowledgeGraph
+    registry: Path
+    origin: str  # the file the graph was read from
+    sha256: str  # of that file
+    onto: Ontology | None = None  # the product ontology; None for an imported one
+
+    @property
+    def imported(self) -> bool:
+        return self.onto is None
+
+    def questions(self, n_per_kind: int | None = None, seed: int = 0) -> dict:
+        """Generated questions, split by anchor; `n_per_kind` training questions per kind
+        (default 250 for the six product kinds; 150 for the four generic ones, so an
+        imported ontology's projector trains in minutes)."""
+        if self.onto is not None:
+            return generate_qa(self.onto, n_per_kind=n_per_kind or 250, seed=seed)
+        return generate_generic_qa(self.kg, n_per_kind=n_per_kind or 150, seed=seed)
+
+    def names(self) -> list[str]:
+        """Lower-case names an answer may contain to count as naming the ontology."""
+        if self.onto is not None:
+            return entity_names(self.onto)
+        return sorted({e.name.lower() for e in self.kg.entities if len(e.name) >= 3})
+
+    def unknown_questions(self, n: int = 60, seed: int = 0) -> list[dict]:
+        """Questions about entities of the ontology's own formats that it lacks (the
+        product ontology's codes, part numbers, vehicles); none for an imported one."""
+        return unknown_questions(self.onto, n, seed) if self.onto is not None else []
+
+    def index(self, vectors: torch.Tensor, text_dim: int, encode_query=None) -> EntityIndex:
+        """faiss over the text part (linking) and the GNN part (similar entities) of
+        `vectors`; an imported ontology's entities are all linked by name."""
+        pn = ({n.attrs["part_number"]: n.id for n in self.onto.by_type("product")
+               if "part_number" in n.attrs} if self.onto is not None else {})
+        gnn = vectors[:, :-text_dim] if vectors.shape[1] > text_dim else None
+        return EntityIndex(self.kg, vectors[:, -text_dim:], encode_query=encode_query,
+                           part_numbers=pn, graph_vectors=gnn,
+                           name_types_max=None if self.imported else 500)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name) or name == DEFAULT:
+        raise TinyExpertsError(f"bad ontology name {name!r}", where="--ontology",
+                               fix="lower-case letters, digits, '-' and '_' (at most 40), "
+                                   f"not {DEFAULT!r}")
+    return name
+
+
+def imported_root(paths, name: str) -> Path:
+    return paths.home / "ontologies" / check_name(name)
+
+
+def name_for(ttl: Path) -> str:
+    """The name an imported file goes by: its stem, in lower case, other characters '-'."""
+    return re.sub(r"[^a-z0-9_-]+", "-", ttl.stem.lower()).strip("-")[:40] or "imported"
+
+
+def imported_names(paths) -> list[str]:
+    """The imported ontologies of this home (a graph file is in place)."""
+    root = paths.home / "ontologies"
+    return sorted(p.name for p in root.iterdir()
+                  if NAME_RE.match(p.name) and (p / GRAPH_FILE).is_file()) \
+        if root.is_dir() else []
+
+
+def import_file(paths, ttl: Path, log: Callable = print) -> tuple[GraphSource, bool]:
+    """Read `ttl` (refused with the reason when bad), keep a copy in the home; (source,
+    whether the graph is new or changed since the last import)."""
+    kg = read_turtle(ttl)  # refuses a bad file before anything is written
+    name = name_for(Path(ttl))
+    root = imported_root(paths, name)
+    kept = root / GRAPH_FILE
+    changed = not kept.is_file() or _sha256(kept) != _sha256(Path(ttl))
+    if changed:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = kept.with_suffix(".tmp")
+        shutil.copyfile(ttl, tmp)
+        tmp.replace(kept)
+        log(f"ontology {name}: {len(kg.entities)} entities, {len(kg.triples)} triples "
+            f"from {ttl}")
+    return GraphSource(name, kg, root / "registry", str(ttl), _sha256(kept)), changed
+
+
+def load_source(paths, name: str | None = None, *, build: bool = False,
+                log: Callable = print) -> GraphSource:
+    """The product ontology (`name` None or "automotive"; built first when `build`), or the
+    imported ontology `name`."""
+    if name in (None, DEFAULT):
+        onto = ensure_ontology(paths, log=log) if build else Ontology.load(paths.ontology)
+        return GraphSource(DEFAULT, from_ontology(onto), paths.registry, str(paths.ontology),
+                           _sha256(paths.ontology), onto)
+    root = imported_root(paths, name)
+    if not (root / GRAPH_FILE).is_file():
+        have = ", ".join(imported_names(paths)) or "none"
+        raise NotFoundError(f"no imported ontology named {name!r} (imported: {have})",
+                            where="ontology",
+                            fix="build it: `tinyexperts build --experts ontology --ontology "
+                                "FILE.ttl` (the name is the file's stem)")
+    kg = read_turtle(root / GRAPH_FILE, name=name)
+    return GraphSource(name, kg, root / "registry", str(root / GRAPH_FILE),
+                       _sha256(root / GRAPH_FILE))
