@@ -22,7 +22,8 @@ from experts.core.targets import TARGETS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = Path("docs/bench/summary.json")
 BENCHMARKS = Path("BENCHMARKS.md")
-SUITE_ORDER = ("experts", "router", "merge", "update", "llm", "serving", "answers", "build")
+SUITE_ORDER = ("experts", "router", "merge", "update", "llm", "imported", "serving", "answers",
+               "build")
 DROP_KEYS = ("examples", "environment")  # sample answers are large; the machine is top-level
 
 

@@ -284,7 +284,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                    help="experts: specialized experts vs their teachers (speed, quality, "
                         "bytes); router: accuracy, ECE, early-exit speed-ups; merge: site "
                         "variants vs merged vs joint, update-one cost, EWC; llm: link "
-                        "prediction and graph tokens vs question-only vs text; serving: "
+                        "prediction and graph tokens vs question-only vs text; imported: the "
+                        "graph LLM built over a public ontology (Brick) and its answers; "
+                        "serving: "
                         "overhead, concurrency, live update on real Ray Serve; answers: routed "
                         "/v1/query answer accuracy (generated + hand-written questions) and "
                         "per-stage latency; build: `tinyexperts run` on an empty home, "
@@ -301,7 +303,8 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                    help="merge and update suites: 40 training steps per model (smoke runs)")
     p.add_argument("--seeds", type=int, default=2,
                    help="update suite: seeds, each an update and a rebuild; llm suite: the "
-                        "registered projector plus one trained per further seed (default 2)")
+                        "registered projector plus one trained per further seed, also for the "
+                        "imported suite (default 2)")
     p.add_argument("--no-publish", action="store_true",
                    help="write the summary only to --out, not to BENCHMARKS.md and "
                         "docs/bench/summary.json (smoke runs)")
@@ -313,7 +316,8 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-SUITES = ("experts", "router", "merge", "update", "llm", "serving", "answers", "build")
+SUITES = ("experts", "router", "merge", "update", "llm", "imported", "serving", "answers",
+          "build")
 NOT_IN_ALL = ("build",)  # builds the whole system from nothing: only when asked for
 
 
@@ -327,7 +331,8 @@ def run_bench(a: argparse.Namespace) -> int:
     git = git_state(PROJECT_ROOT)  # the code the suites run, whatever is committed meanwhile
     results, seconds = {}, {}
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
-               "update": _bench_update, "llm": _bench_llm, "serving": _bench_serving,
+               "update": _bench_update, "llm": _bench_llm, "imported": _bench_imported,
+               "serving": _bench_serving,
                "answers": _bench_answers, "build": _bench_build}
     for suite in SUITES:
         if a.suite == suite or (a.suite == "all" and suite not in NOT_IN_ALL):
@@ -467,6 +472,21 @@ def _bench_llm(a: argparse.Namespace) -> dict:
     if not a.json:
         print_table_and_targets(result)
     print(f"wrote {a.out}/llm.csv, llm_link.csv, llm.json, llm.md, llm.png", file=sys.stderr)
+    return result
+
+
+def _bench_imported(a: argparse.Namespace) -> dict:
+    from experts.core.assets import home
+    from experts.core.paths import Paths
+    from services.bench_imported import run
+
+    if not 1 <= a.seeds <= 10:
+        raise TinyExpertsError(f"--seeds {a.seeds} out of range", where="--seeds",
+                               fix="use 1..10 (targets need at least 2)")
+    result = run(Paths(home()), a.out, seeds=a.seeds, log=lambda m: print(m, file=sys.stderr))
+    if not a.json:
+        print_table_and_targets(result)
+    print(f"wrote {a.out}/imported.csv, imported.json, imported.md", file=sys.stderr)
     return result
 
 
