@@ -75,7 +75,7 @@ def seed_projector(answerer: Answerer, seed: int, train_llm, log,
     g = answerer.gllm
     torch.manual_seed(seed)
     gllm = GraphLLM(train_llm[0], train_llm[1], GraphTokenProjector(g.projector.cfg), g.kg,
-                    g.vectors, g.types)
+                    g.vectors, g.types, g.system)
     fit_projector(gllm, answerer.index, answerer.source, seed=seed, n_per_kind=n_per_kind,
                   progress=True, log=log)
     return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
@@ -95,7 +95,8 @@ def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
         llm, tok = load_llm(training=True)
         params = add_text_lora(llm) if mode == "text" else None
         torch.manual_seed(seed)
-        arm = GraphLLM(llm, tok, GraphTokenProjector(g.projector.cfg), g.kg, g.vectors, g.types)
+        arm = GraphLLM(llm, tok, GraphTokenProjector(g.projector.cfg), g.kg, g.vectors, g.types,
+                       g.system)
         what = "graph tokens" if mode == "graph" else "text LoRA"
         report = train_projector(arm, training_examples(arm, answerer.index, qa["train"], mode),
                                  cfg, progress=True, log=log, params=params, what=what)

@@ -133,11 +133,14 @@ class GraphLLM:
     Args:
         entity_vectors: (N, in_dim) rows [GNN vector ; text vector] in entity order.
         entity_types: (N,) type index of each entity (into projector.cfg.types).
+        system: the system prompt (the graph_llm artifact keeps the one it was trained with).
     """
 
     def __init__(self, llm, tokenizer, projector: GraphTokenProjector, kg,
-                 entity_vectors: torch.Tensor, entity_types: torch.Tensor) -> None:
+                 entity_vectors: torch.Tensor, entity_types: torch.Tensor,
+                 system: str = SYSTEM) -> None:
         self.llm, self.tok, self.projector, self.kg = llm, tokenizer, projector, kg
+        self.system = system
         self.vectors = entity_vectors.float()
         self.types = entity_types.long()
         self.dtype = next(llm.parameters()).dtype
@@ -158,9 +161,9 @@ class GraphLLM:
     def _render(self, user: str) -> str:
         if getattr(self.tok, "chat_template", None):
             return self.tok.apply_chat_template(
-                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+                [{"role": "system", "content": self.system}, {"role": "user", "content": user}],
                 tokenize=False, add_generation_prompt=True)
-        return f"{SYSTEM}\nUser: {user}\nAssistant: "
+        return f"{self.system}\nUser: {user}\nAssistant: "
 
     def _ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]

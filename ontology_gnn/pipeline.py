@@ -39,6 +39,7 @@ from ontology_gnn.features import load_text_encoder, text_vectors
 from ontology_gnn.graph import KnowledgeGraph, split_triples
 from ontology_gnn.graph_llm import (
     MODES,
+    SYSTEM,
     GraphLLM,
     GraphTokenProjector,
     ProjectorConfig,
@@ -279,7 +280,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     torch.manual_seed(seed)
     cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
                           types=types)
-    gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids)
+    gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids,
+                    source.system_prompt)
     index = source.index(vectors, info["text_dim"])
     qa, report = fit_projector(gllm, index, source, seed=seed, quick=quick,
                                n_per_kind=n_per_kind, progress=progress, log=log)
@@ -290,7 +292,8 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     def write(folder: Path) -> None:
         save_file(gllm.projector.state_dict(), str(folder / "projector.safetensors"))
         (folder / "config.json").write_text(json.dumps(
-            {"projector": asdict(cfg), "encoder_version": enc_manifest.version,
+            {"projector": asdict(cfg), "system": gllm.system,
+             "encoder_version": enc_manifest.version,
              "encoder_vectors_sha256": enc_manifest.files["vectors.safetensors"]}),
             encoding="utf-8")
 
@@ -355,7 +358,8 @@ class Answerer:
             return text_vectors([text], enc_model, enc_tok)[0]
 
         _, type_ids = entity_types(kg)
-        gllm = GraphLLM(model, tok, projector, kg, vectors, type_ids)
+        gllm = GraphLLM(model, tok, projector, kg, vectors, type_ids,
+                        config.get("system", SYSTEM))  # the prompt it was trained with
         index = source.index(vectors, info["text_dim"], encode_query)
         return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version}, source,
                    text_encoder)

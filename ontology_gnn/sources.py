@@ -30,6 +30,7 @@ from experts.ontology.default import ensure_ontology
 from experts.ontology.schema import Ontology
 from ontology_gnn.generic_qa import generate_generic_qa
 from ontology_gnn.graph import KnowledgeGraph, from_ontology
+from ontology_gnn.graph_llm import SYSTEM
 from ontology_gnn.grounding import entity_names, unknown_questions
 from ontology_gnn.qa import generate_qa
 from ontology_gnn.retrieve import EntityIndex
@@ -52,6 +53,13 @@ class GraphSource:
     @property
     def imported(self) -> bool:
         return self.onto is None
+
+    @property
+    def system_prompt(self) -> str:
+        if self.onto is not None:
+            return SYSTEM
+        return (f"You answer questions about the {self.name} ontology. "
+                "Reply with the name only.")
 
     def questions(self, n_per_kind: int | None = None, seed: int = 0) -> dict:
         """Generated questions, split by anchor; `n_per_kind` training questions per kind

@@ -130,6 +130,7 @@ def test_an_imported_ontology_is_built_apart_and_answered_with_its_own_names(
     llm, text = tiny_models
     ans = Answerer.load(paths, llm=llm, text_encoder=text, ontology="plant")
     r = ans.ask("Which motor is pump PX-103 driven by?")
+    assert "the plant ontology" in ans.gllm.system  # not the product ontology's prompt
     assert r["ontology"] == "plant" and r["decode"] == "choose"
     assert r["entities"][0]["name"] == "pump PX-103"
     names = {e["name"] for e in r["entities"][1:]}
