@@ -166,3 +166,15 @@ def test_unknown_or_changed_imported_ontologies_are_refused_with_the_reason(
     graph.write_text(graph.read_text() + 'ex:extra a ex:Room ; rdfs:label "annex" .\n')
     with pytest.raises(TinyExpertsError, match="ontology changed since the encoder"):
         Answerer.load(home, llm=llm, text_encoder=text, ontology="plant")
+
+
+def test_a_graph_without_relations_is_refused_before_anything_trains(tmp_path):
+    from services.system_build import build_imported
+
+    ttl = tmp_path / "flat.ttl"
+    ttl.write_text("@prefix ex: <http://example.org/x#> .\n"
+                   + "".join(f'ex:m{i} a ex:Machine .\n' for i in range(5)))
+    with pytest.raises(TinyExpertsError, match="no questions can be made") as err:
+        build_imported(ttl, root=tmp_path / "home", log=lambda *_: None)
+    assert str(ttl) in err.value.message and "rdfs:subClassOf" in err.value.message
+    assert not (tmp_path / "home" / "ontologies" / "flat" / "registry").exists()

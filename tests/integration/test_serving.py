@@ -318,9 +318,15 @@ def test_ask_without_a_built_graph_llm_says_how_to_build_it(server):
     assert status in (400, 404) and "tinyexperts build" in body["detail"], body
     for bad in ({"question": "   "}, {"question": "x" * 1001}, {"question": 5},
                 {"question": "P0420?", "mode": "telepathy"},
-                {"question": "P0420?", "decode": "beam"}, {"q": "P0420"}):
+                {"question": "P0420?", "decode": "beam"}, {"q": "P0420"},
+                {"question": "P0420?", "ontology": "../registry"},
+                {"question": "P0420?", "ontology": "Brick"}):
         status, body = call("POST", f"{server.url}/v1/ask", bad)
         assert status == 422, (bad, body)
+    # an imported ontology that was never built: 404 naming the build command
+    status, body = call("POST", f"{server.url}/v1/ask",
+                        {"question": "What is a chiller?", "ontology": "brick"})
+    assert status == 404 and "--ontology FILE.ttl" in body["detail"], body
     status, health = call("GET", f"{server.url}/healthz")
     assert status == 200 and health["llm"].startswith("error:")
 
