@@ -77,9 +77,12 @@ def entity_names(onto) -> list[str]:
 
 
 def invented(answer: str, names: list[str]) -> bool:
-    """True when the answer names no entity of the ontology (and is not a refusal)."""
+    """True when the answer names no entity of the ontology (and is not a refusal): it is
+    none of `names` exactly and contains none of 3 or more characters (a short name such as
+    "CO" counts only as the whole answer)."""
     low = answer.lower()
-    return not is_refusal(answer) and not any(n in low for n in names)
+    return (not is_refusal(answer) and low.strip(" .!?\"'") not in names
+            and not any(n in low for n in names if len(n) >= 3))
 
 
 def unknown_questions(onto, n: int = 60, seed: int = 0) -> list[dict]:

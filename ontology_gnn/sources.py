@@ -73,7 +73,7 @@ class GraphSource:
         """Lower-case names an answer may contain to count as naming the ontology."""
         if self.onto is not None:
             return entity_names(self.onto)
-        return sorted({e.name.lower() for e in self.kg.entities if len(e.name) >= 3})
+        return sorted({e.name.lower() for e in self.kg.entities})
 
     def unknown_questions(self, n: int = 60, seed: int = 0) -> list[dict]:
         """Questions about entities of the ontology's own formats that it lacks (the

@@ -452,6 +452,8 @@ def test_grounding_sets_name_nothing_the_ontology_holds(small_ontology):
                                                                 names)
     assert is_refusal("Not in the ontology: P9999 is not in the ontology.")
     assert not invented("Not in the ontology: X.", names)
+    assert not invented("CO.", ["co", "carbon monoxide"])  # a short name, whole
+    assert invented("a cobalt widget", ["co"])  # not inside another word
 
 
 def test_ask_chooses_by_default_and_writes_freely_when_told(tiny_gllm, index):
