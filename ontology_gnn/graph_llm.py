@@ -31,7 +31,7 @@ import copy
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -95,6 +95,9 @@ class ProjectorConfig:
     out_dim: int
     types: list[str]
     hidden: int = 1024
+    # how each entity was reached from the anchors (retrieve.role_vocabulary); an artifact
+    # built before roles existed has none and reads entity and type only
+    roles: list[str] = field(default_factory=list)
 
 
 class GraphTokenProjector(nn.Module):
@@ -107,10 +110,17 @@ class GraphTokenProjector(nn.Module):
         nn.init.zeros_(self.mlp[2].bias)
         self.type_emb = nn.Embedding(len(cfg.types), cfg.out_dim)
         nn.init.zeros_(self.type_emb.weight)
+        self.role_emb = nn.Embedding(len(cfg.roles), cfg.out_dim) if cfg.roles else None
+        if self.role_emb is not None:
+            nn.init.zeros_(self.role_emb.weight)
 
-    def forward(self, vectors: torch.Tensor, type_ids: torch.Tensor) -> torch.Tensor:
-        """(…, in_dim), (…) -> (…, out_dim): what is added to the names' embeddings."""
-        return self.mlp(vectors) + self.type_emb(type_ids)
+    def forward(self, vectors: torch.Tensor, type_ids: torch.Tensor,
+                role_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(…, in_dim), (…), (…) -> (…, out_dim): what is added to the names' embeddings."""
+        out = self.mlp(vectors) + self.type_emb(type_ids)
+        if self.role_emb is not None and role_ids is not None:
+            out = out + self.role_emb(role_ids)
+        return out
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -121,6 +131,7 @@ class Prompt:
     prefix: list[int]
     entities: list[int]  # entity rows (graph mode), one soft token each
     suffix: list[int]
+    roles: list[int] = field(default_factory=list)  # per entity: its role id (if any)
 
     @property
     def length(self) -> int:
@@ -185,11 +196,18 @@ class GraphLLM:
             return Prompt(self.fixed_ids + self._ids(rest), [], [])
         head, tail = rest.split(SLOT)
         rows = [self.kg.index[e] for e in subgraph.entities]
-        return Prompt(self.fixed_ids + self._ids(head), rows, self._ids(tail))
+        table = {r: i for i, r in enumerate(self.projector.cfg.roles)}
+        roles = [table.get(r, -1) for r in subgraph.roles] if table else []
+        if len(roles) != len(rows) or -1 in roles:
+            roles = []  # a subgraph without roles, or a relation the projector never saw
+        return Prompt(self.fixed_ids + self._ids(head), rows, self._ids(tail), roles)
 
-    def graph_tokens(self, rows: torch.Tensor) -> torch.Tensor:
-        """(k,) entity rows -> (k, hidden) soft tokens in the LLM's dtype."""
-        tokens = self.name_base[rows] + self.projector(self.vectors[rows], self.types[rows])
+    def graph_tokens(self, rows: torch.Tensor, roles: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """(k,) entity rows (and their role ids) -> (k, hidden) soft tokens in the LLM's
+        dtype."""
+        tokens = self.name_base[rows] + self.projector(self.vectors[rows], self.types[rows],
+                                                       roles)
         return tokens.to(self.dtype)
 
     def _embed(self, prompt: Prompt, answer_ids: list[int] | None = None) -> torch.Tensor:
@@ -197,7 +215,8 @@ class GraphLLM:
         parts = [emb(torch.tensor(prompt.prefix, dtype=torch.long))]
         if prompt.entities:
             rows = torch.tensor(prompt.entities, dtype=torch.long)
-            parts.append(self.graph_tokens(rows))
+            roles = torch.tensor(prompt.roles, dtype=torch.long) if prompt.roles else None
+            parts.append(self.graph_tokens(rows, roles))
         tail = prompt.suffix + (answer_ids or [])
         if tail:
             parts.append(emb(torch.tensor(tail, dtype=torch.long)))

@@ -49,7 +49,7 @@ from ontology_gnn.graph_llm import (
 )
 from ontology_gnn.grounding import OUT_OF_DOMAIN, invented, is_refusal
 from ontology_gnn.qa import MAX_QUESTION_CHARS, is_correct
-from ontology_gnn.retrieve import EntityIndex
+from ontology_gnn.retrieve import EntityIndex, role_vocabulary
 from ontology_gnn.sources import GraphSource, load_source
 
 ENCODER = "ontology_encoder"
@@ -279,7 +279,7 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     types, type_ids = entity_types(kg)
     torch.manual_seed(seed)
     cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
-                          types=types)
+                          types=types, roles=role_vocabulary(kg))
     gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids,
                     source.system_prompt)
     index = source.index(vectors, info["text_dim"])

@@ -43,12 +43,28 @@ class Link:
     how: str  # code | part_number | name | vehicle | dense
 
 
+ANCHOR = "anchor"
+
+
+def role_name(hop: int, relation: str, direction: str) -> str:
+    """How an entity was reached from the anchors: hop 1 or 2, over `relation`, forward
+    ('>') or backward ('<'); e.g. "1>subclass_of", "2<affects"."""
+    return f"{hop}{direction}{relation}"
+
+
+def role_vocabulary(kg: KnowledgeGraph) -> list[str]:
+    """Every role an entity of `kg`'s subgraphs can have (the graph tokens' role table)."""
+    rels = sorted({r for _, r, _ in kg.triples})
+    return [ANCHOR] + [role_name(h, r, d) for h in (1, 2) for r in rels for d in "><"]
+
+
 @dataclass
 class Subgraph:
     entities: list[str]  # anchors first, then hop 1, then hop 2
     triples: list[tuple[str, str, str]]
     anchors: list[str]
     unknown: list[str] = field(default_factory=list)  # mentions not in the ontology
+    roles: list[str] = field(default_factory=list)  # per entity: ANCHOR or role_name(...)
 
 
 class EntityIndex:
@@ -192,11 +208,13 @@ class EntityIndex:
 
     def subgraph(self, anchors: list[str], unknown: list[str] | None = None) -> Subgraph:
         chosen: list[str] = []
+        roles: list[str] = []
         for a in anchors:
             if a not in chosen and len(chosen) < self.max_entities:
                 chosen.append(a)
+                roles.append(ANCHOR)
         frontier = list(chosen)
-        for _hop in range(2):
+        for hop in (1, 2):
             nxt = []
             for node in frontier:
                 groups: dict[tuple[str, str], list[str]] = {}
@@ -204,17 +222,18 @@ class EntityIndex:
                     groups.setdefault((rel, direction), []).append(other)
                 # the most specific relations first; a relation with more than hub_degree
                 # members (a subsystem's codes, a vehicle's products) is not expanded
-                for _key, others in sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0])):
+                for key, others in sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0])):
                     if len(others) > self.hub_degree:
                         continue
                     for other in [o for o in others if o not in chosen][: self.per_relation]:
                         if len(chosen) < self.max_entities:
                             chosen.append(other)
+                            roles.append(role_name(hop, *key))
                             nxt.append(other)
             frontier = nxt
         inside = set(chosen)
         triples = [(s, r, t) for s, r, t in self.kg.triples if s in inside and t in inside]
-        return Subgraph(chosen, triples, list(anchors), list(unknown or []))
+        return Subgraph(chosen, triples, list(anchors), list(unknown or []), roles)
 
     def retrieve(self, question: str) -> Subgraph:
         """The subgraph around what the question names. A question about an unknown code,

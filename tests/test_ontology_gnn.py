@@ -252,6 +252,7 @@ def tiny_gllm(kg, features, tokenizer):
 
     from ontology_gnn.graph_llm import GraphLLM, GraphTokenProjector, ProjectorConfig, freeze
     from ontology_gnn.pipeline import entity_types
+    from ontology_gnn.retrieve import role_vocabulary
 
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
@@ -260,7 +261,8 @@ def tiny_gllm(kg, features, tokenizer):
     llm = freeze(LlamaForCausalLM(cfg))
     types, type_ids = entity_types(kg)
     proj = GraphTokenProjector(ProjectorConfig(in_dim=features.shape[1], out_dim=32,
-                                               types=types, hidden=64))
+                                               types=types, hidden=64,
+                                               roles=role_vocabulary(kg)))
     return GraphLLM(llm, tokenizer, proj, kg, features, type_ids)
 
 
@@ -311,6 +313,37 @@ def test_graph_tokens_start_as_the_names_embeddings(kg, tiny_gllm, tokenizer):
         assert torch.allclose(token, want, atol=1e-6)
     finally:
         tiny_gllm.projector = trained
+
+
+def test_graph_tokens_carry_how_each_entity_was_reached(kg, tiny_gllm, index):
+    from ontology_gnn.graph_llm import GraphTokenProjector, ProjectorConfig
+    from ontology_gnn.retrieve import ANCHOR, Subgraph, role_vocabulary
+
+    sub = index.subgraph(["code:P0420"])
+    assert sub.roles[0] == ANCHOR and len(sub.roles) == len(sub.entities)
+    affected = {t for s, r, t in kg.triples if s == "code:P0420" and r == "affects"}
+    for eid, role in zip(sub.entities[1:], sub.roles[1:], strict=True):
+        assert role in role_vocabulary(kg) and role[0] in "12" and role[1] in "<>"
+        if eid in affected and role.startswith("1"):
+            assert role == "1>affects"
+    assert affected & set(sub.entities)
+    p = tiny_gllm.prompt("Which component does P0420 point to?", sub, "graph")
+    assert len(p.roles) == len(p.entities) and p.roles[0] == 0
+    # the same entity as anchor and as a hop-1 neighbour: different tokens once trained
+    with torch.no_grad():
+        tiny_gllm.projector.role_emb.weight.normal_()
+    rows = torch.tensor([p.entities[1]] * 2)
+    two = tiny_gllm.graph_tokens(rows, torch.tensor([0, p.roles[1]]))
+    assert not torch.allclose(two[0], two[1])
+    # a subgraph without roles, or a projector without a role table: entity and type only
+    bare = Subgraph(sub.entities, sub.triples, sub.anchors)
+    assert tiny_gllm.prompt("x?", bare, "graph").roles == []
+    old = GraphTokenProjector(ProjectorConfig(in_dim=tiny_gllm.vectors.shape[1],
+                                              out_dim=32, types=tiny_gllm.projector.cfg.types,
+                                              hidden=64))
+    assert old.role_emb is None and "role_emb.weight" not in old.state_dict()
+    with torch.no_grad():
+        tiny_gllm.projector.role_emb.weight.zero_()
 
 
 def test_batched_generation_matches_one_by_one(tiny_gllm, index):
