@@ -121,9 +121,16 @@ def imported_names(paths) -> list[str]:
 
 
 def import_file(paths, ttl: Path, log: Callable = print) -> tuple[GraphSource, bool]:
-    """Read `ttl` (refused with the reason when bad), keep a copy in the home; (source,
-    whether the graph is new or changed since the last import)."""
+    """Read `ttl` (refused with the reason when bad, or when no question can be made from
+    it), keep a copy in the home; (source, whether the graph is new or changed since the
+    last import)."""
     kg = read_turtle(ttl)  # refuses a bad file before anything is written
+    if not generate_generic_qa(kg, n_per_kind=5)["train"]:
+        raise TinyExpertsError(
+            f"no questions can be made from its {len(kg.triples)} relations (a question "
+            "needs a relation from a uniquely named entity)", where=str(ttl),
+            fix="the graph LLM learns from relations: add object properties, "
+                "rdfs:subClassOf or skos:broader between named entities")
     name = name_for(Path(ttl))
     root = imported_root(paths, name)
     kept = root / GRAPH_FILE

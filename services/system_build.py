@@ -66,12 +66,6 @@ def build_imported(ttl: Path, *, root: Path | None = None, quick: bool = False,
     paths = Paths(root or home())
     t0 = time.perf_counter()
     source, changed = import_file(paths, ttl, log=log)
-    if not source.questions(seed=seed)["train"]:
-        raise TinyExpertsError(
-            f"no questions can be made from it ({len(source.kg.triples)} relations between "
-            "uniquely named entities)", where=str(ttl),
-            fix="the graph LLM learns from relations: add object properties, "
-                "rdfs:subClassOf or skos:broader between named entities")
     done = build_ontology_models(paths, quick=quick, force=force or changed, seed=seed,
                                  progress=progress, log=log, source=source)
     log(f"ontology {source.name}: built in {time.perf_counter() - t0:.0f}s; ask it with "

@@ -177,4 +177,4 @@ def test_a_graph_without_relations_is_refused_before_anything_trains(tmp_path):
     with pytest.raises(TinyExpertsError, match="no questions can be made") as err:
         build_imported(ttl, root=tmp_path / "home", log=lambda *_: None)
     assert str(ttl) in err.value.message and "rdfs:subClassOf" in err.value.message
-    assert not (tmp_path / "home" / "ontologies" / "flat" / "registry").exists()
+    assert not (tmp_path / "home" / "ontologies" / "flat").exists()  # nothing kept
