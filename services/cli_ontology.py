@@ -132,4 +132,6 @@ def run_ontology(a: argparse.Namespace) -> int:
     for k, v in out.get("link_prediction", {}).items():
         print(f"  link prediction {k:<12} MRR {v['mrr']:.3f}  Hits@10 {v['hits@10']:.3f}  "
               f"({v['n']} held-out triples)")
+    print(f"  to ask questions over it: tinyexperts build --experts ontology --ontology "
+          f"{a.path}")
     return 0
