@@ -279,7 +279,7 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     types, type_ids = entity_types(kg)
     torch.manual_seed(seed)
     cfg = ProjectorConfig(in_dim=vectors.shape[1], out_dim=model.config.hidden_size,
-                          types=types, roles=role_vocabulary(kg))
+                          types=types, roles=role_vocabulary(kg) if source.roles else [])
     gllm = GraphLLM(model, tok, GraphTokenProjector(cfg), kg, vectors, type_ids,
                     source.system_prompt)
     index = source.index(vectors, info["text_dim"])

@@ -127,6 +127,11 @@ def test_an_imported_ontology_is_built_apart_and_answered_with_its_own_names(
     own = Registry(paths.home / "ontologies" / "plant" / "registry")
     assert own.active(ENCODER) == "v1" and own.active(GRAPH_LLM) == "v1"
     assert own.manifest(GRAPH_LLM, "v1").data["ontology"] == "plant"
+    import json
+
+    config = json.loads((own.path(GRAPH_LLM, "v1") / "config.json").read_text())
+    assert config["projector"]["roles"][0] == "anchor"  # imported graphs get role tokens
+    assert "plant ontology" in config["system"]
     llm, text = tiny_models
     ans = Answerer.load(paths, llm=llm, text_encoder=text, ontology="plant")
     r = ans.ask("Which motor is pump PX-103 driven by?")
