@@ -116,8 +116,10 @@ def imported_root(paths, name: str) -> Path:
 
 
 def name_for(ttl: Path) -> str:
-    """The name an imported file goes by: its stem, in lower case, other characters '-'."""
-    return re.sub(r"[^a-z0-9_-]+", "-", ttl.stem.lower()).strip("-")[:40] or "imported"
+    """The name an imported file goes by: its stem, in lower case, other characters '-'
+    (`automotive.ttl`, the product ontology exported, comes back as `automotive-imported`)."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", ttl.stem.lower()).strip("-")[:40] or "imported"
+    return f"{name}-imported" if name == DEFAULT else name
 
 
 def imported_names(paths) -> list[str]:

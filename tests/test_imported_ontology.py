@@ -157,6 +157,12 @@ def test_unknown_or_changed_imported_ontologies_are_refused_with_the_reason(
     with pytest.raises(NotFoundError, match="no imported ontology named 'nope'") as err:
         Answerer.load(imported_home, llm=llm, text_encoder=text, ontology="nope")
     assert "--ontology FILE.ttl" in err.value.message
+    from pathlib import Path
+
+    from ontology_gnn.sources import name_for
+
+    assert name_for(Path("Brick v1.1.ttl")) == "brick-v1-1"
+    assert name_for(Path("automotive.ttl")) == "automotive-imported"  # not the product's
     for bad in ("../x", "Plant", "a" * 41):
         with pytest.raises(TinyExpertsError, match="bad ontology name"):
             load_source(imported_home, bad)
