@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from experts.core.errors import NotFoundError, TinyExpertsError
+from experts.core.paths import ONTOLOGY_NAME_PATTERN
 from experts.ontology.default import ensure_ontology
 from experts.ontology.schema import Ontology
 from ontology_gnn.generic_qa import generate_generic_qa
@@ -37,7 +38,7 @@ from ontology_gnn.retrieve import EntityIndex
 from ontology_gnn.turtle import read_turtle
 
 DEFAULT = "automotive"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+NAME_RE = re.compile(ONTOLOGY_NAME_PATTERN)
 GRAPH_FILE = "graph.ttl"
 
 
@@ -112,7 +113,7 @@ def check_name(name: str) -> str:
 
 
 def imported_root(paths, name: str) -> Path:
-    return paths.home / "ontologies" / check_name(name)
+    return paths.ontologies / check_name(name)
 
 
 def name_for(ttl: Path) -> str:
@@ -124,7 +125,7 @@ def name_for(ttl: Path) -> str:
 
 def imported_names(paths) -> list[str]:
     """The imported ontologies of this home (a graph file is in place)."""
-    root = paths.home / "ontologies"
+    root = paths.ontologies
     return sorted(p.name for p in root.iterdir()
                   if NAME_RE.match(p.name) and (p / GRAPH_FILE).is_file()) \
         if root.is_dir() else []

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from experts.core.paths import ONTOLOGY_NAME_PATTERN
 from experts.specs import EXPERTS
 from ontology_gnn.qa import MAX_QUESTION_CHARS
 
@@ -119,7 +120,7 @@ class AskRequest(BaseModel):
     decode: Literal["choose", "free"] = "choose"
     max_new_tokens: int = Field(24, ge=1, le=128)
     # an imported ontology (`build --experts ontology --ontology NAME.ttl`); None: the product
-    ontology: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    ontology: str | None = Field(None, pattern=ONTOLOGY_NAME_PATTERN)
 
     @field_validator("question")
     @classmethod

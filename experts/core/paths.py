@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# the name of an imported ontology (`build --experts ontology --ontology FILE.ttl`): its
+# folder under `Paths.ontologies`, `ask --ontology NAME`, `/v1/ask {"ontology": NAME}`
+ONTOLOGY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
 
 @dataclass
 class Paths:
@@ -21,3 +25,8 @@ class Paths:
     @property
     def registry(self) -> Path:
         return self.home / "registry"
+
+    @property
+    def ontologies(self) -> Path:
+        """Imported ontologies, one folder each (a copy of the file, a registry)."""
+        return self.home / "ontologies"
