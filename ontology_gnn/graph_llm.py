@@ -111,6 +111,7 @@ class GraphTokenProjector(nn.Module):
         self.type_emb = nn.Embedding(len(cfg.types), cfg.out_dim)
         nn.init.zeros_(self.type_emb.weight)
         self.role_emb = nn.Embedding(len(cfg.roles), cfg.out_dim) if cfg.roles else None
+        self.role_index = {r: i for i, r in enumerate(cfg.roles)}
         if self.role_emb is not None:
             nn.init.zeros_(self.role_emb.weight)
 
@@ -196,7 +197,7 @@ class GraphLLM:
             return Prompt(self.fixed_ids + self._ids(rest), [], [])
         head, tail = rest.split(SLOT)
         rows = [self.kg.index[e] for e in subgraph.entities]
-        table = {r: i for i, r in enumerate(self.projector.cfg.roles)}
+        table = self.projector.role_index
         roles = [table.get(r, -1) for r in subgraph.roles] if table else []
         if len(roles) != len(rows) or -1 in roles:
             roles = []  # a subgraph without roles, or a relation the projector never saw
