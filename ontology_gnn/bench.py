@@ -81,6 +81,55 @@ def seed_projector(answerer: Answerer, seed: int, train_llm, log,
     return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
 
 
+def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
+                questions: int | None = None, train_per_kind: int | None = None,
+                label: str = "bench llm", log=print) -> tuple[list, list, dict]:
+    """The registered projector on the first seed's held-out questions, and for each further
+    seed a projector trained here the same way on that seed's: (rows per seed and variant,
+    one summary per seed, example answers per seed). The registered projector is back in
+    place afterwards."""
+    names = answerer.source.names()
+    registered = {k: v.clone() for k, v in answerer.gllm.projector.state_dict().items()}
+    rows, per_seed, examples = [], [], {}
+    train_llm = None
+    for s in seeds:
+        if s == seeds[0]:
+            state = registered
+        else:
+            log(f"{label}: training a projector with seed {s} (as the build does)")
+            train_llm = train_llm or load_llm(training=True)
+            state = seed_projector(answerer, s, train_llm, log, train_per_kind)
+        answerer.gllm.projector.load_state_dict(state)
+        answerer.gllm.projector.eval()
+        qa = answerer.source.questions(seed=s)["test"]
+        if questions:
+            qa = qa[:questions]
+        variants = first_variants if s == seeds[0] else VARIANTS
+        log(f"{label}: seed {s}: {len(qa)} held-out questions x {len(variants)} variants")
+        quality = evaluate_modes(answerer.gllm, answerer.index, qa, variants=variants,
+                                 names=names, progress=True)
+        by = {k: v for k, v in quality.items() if k != "retrieval"}
+        for key, q in by.items():
+            rows.append({"seed": s, "variant": key, "mode": q["mode"], "decode": q["decode"],
+                         "accuracy": q["accuracy"], "invented": q["invented"],
+                         "prompt_tokens": q["prompt_tokens_mean"],
+                         **{f"acc_{k}": v for k, v in q["per_kind"].items()}})
+        per_seed.append({
+            "seed": s, "questions": len(qa), "retrieval": quality["retrieval"],
+            "accuracy": by["graph"]["accuracy"],
+            "min_kind_accuracy": min(by["graph"]["per_kind"].values()),
+            "graph_minus_question_pts": round(100 * (by["graph"]["accuracy"]
+                                                     - by["question"]["accuracy"]), 1),
+            "graph_minus_text_pts": round(100 * (by["graph"]["accuracy"]
+                                                 - by["text"]["accuracy"]), 1),
+            "text_over_graph_prompt_tokens": round(by["text"]["prompt_tokens_mean"] / max(
+                1e-9, by["graph"]["prompt_tokens_mean"]), 2),
+            "invented_rate": by["graph"]["invented"]})
+        examples[s] = {k: v["examples"] for k, v in by.items()}
+    answerer.gllm.projector.load_state_dict(registered)  # grounding + latency: the served one
+    return rows, per_seed, examples
+
+
 def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
                  log=print) -> dict:
     """The graph path and the text path, each trained from scratch on the same questions
@@ -131,47 +180,9 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
 
     log("bench llm: loading the answerer (SmolLM2 + projector + faiss)")
     answerer = Answerer.load(paths, text_encoder=enc)
-    names = answerer.source.names()
-    registered = {k: v.clone() for k, v in answerer.gllm.projector.state_dict().items()}
-    rows, per_seed, examples = [], [], {}
-    train_llm = None
-    for s in range(seed, seed + max(1, seeds)):
-        if s == seed:
-            state = registered
-        else:
-            log(f"bench llm: training a projector with seed {s} (as the build does)")
-            train_llm = train_llm or load_llm(training=True)
-            state = seed_projector(answerer, s, train_llm, log, train_per_kind)
-        answerer.gllm.projector.load_state_dict(state)
-        answerer.gllm.projector.eval()
-        qa = answerer.source.questions(seed=s)["test"]
-        if questions:
-            qa = qa[:questions]
-        variants = ALL_VARIANTS if s == seed else VARIANTS
-        log(f"bench llm: seed {s}: {len(qa)} held-out questions x {len(variants)} variants")
-        quality = evaluate_modes(answerer.gllm, answerer.index, qa, variants=variants,
-                                 names=names, progress=True)
-        for key, q in quality.items():
-            if key == "retrieval":
-                continue
-            rows.append({"seed": s, "variant": key, "mode": q["mode"], "decode": q["decode"],
-                         "accuracy": q["accuracy"], "invented": q["invented"],
-                         "prompt_tokens": q["prompt_tokens_mean"],
-                         **{f"acc_{k}": v for k, v in q["per_kind"].items()}})
-        by = {k: v for k, v in quality.items() if k != "retrieval"}
-        per_seed.append({
-            "seed": s, "questions": len(qa), "retrieval": quality["retrieval"],
-            "accuracy": by["graph"]["accuracy"],
-            "min_kind_accuracy": min(by["graph"]["per_kind"].values()),
-            "graph_minus_question_pts": round(100 * (by["graph"]["accuracy"]
-                                                     - by["question"]["accuracy"]), 1),
-            "graph_minus_text_pts": round(100 * (by["graph"]["accuracy"]
-                                                 - by["text"]["accuracy"]), 1),
-            "text_over_graph_prompt_tokens": round(by["text"]["prompt_tokens_mean"] / max(
-                1e-9, by["graph"]["prompt_tokens_mean"]), 2),
-            "invented_rate": by["graph"]["invented"]})
-        examples[s] = {k: v["examples"] for k, v in by.items()}
-    answerer.gllm.projector.load_state_dict(registered)  # grounding + latency: the served one
+    rows, per_seed, examples = score_seeds(
+        answerer, range(seed, seed + max(1, seeds)), first_variants=ALL_VARIANTS,
+        questions=questions, train_per_kind=train_per_kind, log=log)
     fair = []
     for s in range(seed, seed + max(1, seeds)):
         log(f"bench llm: graph vs text trained on the same budget, seed {s}")

@@ -23,10 +23,9 @@ from experts.core.errors import NotFoundError
 from experts.core.paths import Paths
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, judge
-from ontology_gnn.bench import latency, seed_projector
+from ontology_gnn.bench import latency, score_seeds
 from ontology_gnn.features import load_text_encoder
-from ontology_gnn.graph_llm import load_llm
-from ontology_gnn.pipeline import VARIANTS, Answerer, evaluate_grounding, evaluate_modes
+from ontology_gnn.pipeline import Answerer, evaluate_grounding
 from ontology_gnn.sources import name_for
 from services.system_build import build_imported
 
@@ -50,36 +49,8 @@ def run(paths: Paths, out: Path, seeds: int = 2, ttl: Path | None = None, log=pr
     enc = load_text_encoder()
     answerer = Answerer.load(paths, text_encoder=enc, ontology=name_for(ttl))
     source = answerer.source
-    names = source.names()
-    registered = {k: v.clone() for k, v in answerer.gllm.projector.state_dict().items()}
-    rows, per_seed, train_llm = [], [], None
-    for s in range(max(1, seeds)):
-        if s == 0:
-            state = registered
-        else:
-            log(f"bench imported: training a projector with seed {s} (as the build does)")
-            train_llm = train_llm or load_llm(training=True)
-            state = seed_projector(answerer, s, train_llm, log)
-        answerer.gllm.projector.load_state_dict(state)
-        answerer.gllm.projector.eval()
-        qa = source.questions(seed=s)["test"]
-        log(f"bench imported: seed {s}: {len(qa)} held-out questions")
-        quality = evaluate_modes(answerer.gllm, answerer.index, qa, variants=VARIANTS,
-                                 names=names, progress=True)
-        by = {k: v for k, v in quality.items() if k != "retrieval"}
-        for key, q in by.items():
-            rows.append({"seed": s, "variant": key, "accuracy": q["accuracy"],
-                         "invented": q["invented"], "prompt_tokens": q["prompt_tokens_mean"],
-                         **{f"acc_{k}": v for k, v in q["per_kind"].items()}})
-        per_seed.append({"seed": s, "questions": len(qa), "retrieval": quality["retrieval"],
-                         "accuracy": by["graph"]["accuracy"],
-                         "min_kind_accuracy": min(by["graph"]["per_kind"].values()),
-                         "graph_minus_question_pts": round(
-                             100 * (by["graph"]["accuracy"] - by["question"]["accuracy"]), 1),
-                         "graph_minus_text_pts": round(
-                             100 * (by["graph"]["accuracy"] - by["text"]["accuracy"]), 1),
-                         "invented_rate": by["graph"]["invented"]})
-    answerer.gllm.projector.load_state_dict(registered)
+    rows, per_seed, _ = score_seeds(answerer, range(max(1, seeds)), label="bench imported",
+                                    log=log)
     log("bench imported: out-of-domain questions, ask latency")
     grounding = evaluate_grounding(answerer)["graph"]
     lat = latency(answerer, [q.question for q in source.questions(seed=0)["test"][:60]])

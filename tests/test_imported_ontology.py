@@ -189,3 +189,20 @@ def test_a_graph_without_relations_is_refused_before_anything_trains(tmp_path):
         build_imported(ttl, root=tmp_path / "home", log=lambda *_: None)
     assert str(ttl) in err.value.message and "rdfs:subClassOf" in err.value.message
     assert not (tmp_path / "home" / "ontologies" / "flat").exists()  # nothing kept
+
+
+def test_the_bench_scores_the_registered_projector_and_puts_it_back(imported_home, tiny_models):
+    from ontology_gnn.bench import score_seeds
+    from ontology_gnn.pipeline import VARIANTS, Answerer
+
+    llm, text = tiny_models
+    ans = Answerer.load(imported_home, llm=llm, text_encoder=text, ontology="plant")
+    before = {k: v.clone() for k, v in ans.gllm.projector.state_dict().items()}
+    rows, per_seed, examples = score_seeds(ans, range(1), questions=8, log=lambda *_: None)
+    assert [r["variant"] for r in rows] == [m for m, _ in VARIANTS]
+    assert per_seed[0]["questions"] == 8 and 0.0 <= per_seed[0]["accuracy"] <= 1.0
+    graph = next(r for r in rows if r["variant"] == "graph")
+    assert per_seed[0]["accuracy"] == graph["accuracy"] and graph["invented"] == 0.0
+    assert set(examples) == {0}
+    for k, v in ans.gllm.projector.state_dict().items():
+        assert torch.equal(v, before[k])
