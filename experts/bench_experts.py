@@ -87,7 +87,8 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     row = {
         "expert": name, "teacher": manifest.parent_version, "student": version,
         "backend": s_cfg.get("backend", "torch-fp32"),
-        f"teacher_{m}": q_t[m], f"student_{m}": q_s[m], "quality_ratio": q_s[m] / q_t[m],
+        f"teacher_{m}": q_t[m], f"student_{m}": q_s[m],
+        "quality_ratio": q_s[m] / q_t[m] if q_t[m] else None,  # a teacher scoring 0: no ratio
         "teacher_params": teacher.model.num_params(), "student_params": student.model.num_params(),
         "teacher_MB": b_t / 1e6, "student_MB": b_s / 1e6, "bytes_ratio": b_s / b_t,
         "teacher_b1_p50_ms": t1["p50_ms"], "student_b1_p50_ms": s1["p50_ms"],

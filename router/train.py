@@ -165,6 +165,11 @@ def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False
     cfg.layers = tuple(layers) if len(layers) >= 2 else tuple(range(
         len(teacher.encoder.encoder.layer)))
     report: dict = {"teacher_params": teacher.num_params()}
+    if quick:
+        student, report["student_train"] = quick_router(teacher, tokenizer, data["train"],
+                                                        cfg, seed=seed, progress=progress)
+        report["student_params"] = student.num_params()
+        return student, _calibrate(student, tokenizer, data["validation"], log), report
     report["teacher_train"] = _train(teacher, tokenizer, data["train"], cfg,
                                      epochs=cfg.teacher_epochs, quick=quick, all_exits=False,
                                      teacher=None, seed=seed, progress=progress,
@@ -176,12 +181,52 @@ def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False
                                      teacher=teacher, seed=seed, progress=progress,
                                      desc="router student (KD)")
     report["student_params"] = student.num_params()
-    val = data["validation"]
+    return student, _calibrate(student, tokenizer, data["validation"], log), report
+
+
+def _calibrate(student: RouterModel, tokenizer, val: list[Query], log: Callable) -> dict:
     calib = calibrate(exit_logits(student, tokenizer, val), targets_of(val))
     log(f"router: {student.num_params():,} params, validation full-depth exact match "
         f"{calib['validation_full_depth_accuracy']:.4f}, thresholds "
         f"{[round(t, 3) for t in calib['thresholds']]}")
-    return student, calib, report
+    return calib
+
+
+def quick_router(base: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainConfig, *,
+                 seed: int, progress: bool, n_rows: int = 2400, epochs: int = 40,
+                 lr: float = 1e-2) -> tuple[RouterModel, dict]:
+    """The quick stage's router: `cfg.layers` of the untrained base, frozen, with only the
+    exit heads trained on the pooled layer outputs, computed once for `n_rows` queries.
+    Not pruned (the full build's router is): seconds instead of minutes, a weaker router
+    that serves until the full one replaces it."""
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    student = student_from_teacher(base, list(cfg.layers))
+    student.reset_exits()
+    student.eval()
+    sample = random.Random(seed).sample(list(rows), min(n_rows, len(rows)))
+    cached = []
+    with torch.no_grad():
+        for i in range(0, len(sample), 64):
+            batch = encode_queries(tokenizer, sample[i: i + 64])
+            cached.append((student.exit_features(**inputs_of(batch)), batch))
+    heads = [p for h in student.heads() for p in h.parameters()]
+    opt, sched = adamw_with_warmup([{"params": heads, "lr": lr}], epochs * len(cached))
+    rng = random.Random(seed)
+    losses: list[float] = []
+    for _ in tqdm(range(epochs), desc="router heads (frozen encoder)", disable=not progress,
+                  unit="epoch"):
+        student.dropout.train()
+        for j in rng.sample(range(len(cached)), len(cached)):
+            feats, batch = cached[j]
+            loss = sum(router_loss(head(student.dropout(f)), batch["targets"],
+                                   batch["intents"]) for f, head in
+                       zip(feats, student.heads(), strict=True)) / len(feats)
+            losses.append(optimizer_step(loss, opt, sched, heads))
+    student.eval()
+    return student, {"seconds": round(time.perf_counter() - t0, 1), "steps": len(losses),
+                     "final_loss": float(np.mean(losses[-20:])), "frozen_encoder": True,
+                     "rows": len(sample)}
 
 
 def save_router(model: RouterModel, calib: dict, tokenizer, folder: Path) -> None:

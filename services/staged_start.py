@@ -1,7 +1,7 @@
 """`tinyexperts run`: answer within minutes on a fresh machine, then become the full system.
 
 1. Quick stage, in the foreground: whatever a served expert or the router lacks is built
-   with `build --quick --teachers-only` (short schedules on data subsets: several minutes).
+   with `build --quick --teachers-only` (task heads on the frozen MiniLM: a few minutes).
 2. Serving starts at once on what exists.
 3. The full build (teachers, int8 students, router, GNN + graph LLM) runs in a background
    process at low priority. Each artifact it activates reaches the running server within

@@ -107,3 +107,32 @@ def test_logits_come_back_in_input_order_after_length_sorting(tiny_predictor, ki
     together = p.logits(ex)
     for e, got in zip(ex, together, strict=True):
         assert torch.allclose(p.logits([e])[0], got, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_fit_head_trains_the_head_alone_on_frozen_features(name, tiny_predictor):
+    from experts.train import fit_head
+
+    kind, labels, examples = KINDS[name]
+    p = tiny_predictor(name, kind, labels, seed=1)
+    encoder = {k: v.clone() for k, v in p.model.encoder.state_dict().items()}
+    head = p.model.classifier.weight.detach().clone()
+    spec = dataclasses.replace(EXPERTS[name], max_length=48)
+    before = quality(p, examples * 8)[spec.main_metric]
+    result = fit_head(p, spec, examples * 8, epochs=60, lr=5e-2, progress=False)
+    assert all(torch.equal(v, p.model.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert not torch.equal(head, p.model.classifier.weight)
+    assert result.steps == 60 and not p.model.training
+    # two or three distinct examples: a trained linear head separates them
+    assert quality(p, examples * 8)[spec.main_metric] > before or before == 1.0
+    assert quality(p, examples * 8)[spec.main_metric] == pytest.approx(1.0)
+
+
+def test_fit_head_with_no_epochs_keeps_the_initial_head(tiny_predictor):
+    from experts.train import fit_head
+
+    kind, labels, examples = KINDS["category"]
+    p = tiny_predictor("category", kind, labels)
+    head = p.model.classifier.weight.detach().clone()
+    result = fit_head(p, EXPERTS["category"], examples, epochs=0, progress=False)
+    assert result.steps == 0 and torch.equal(head, p.model.classifier.weight)

@@ -378,3 +378,28 @@ def test_frequent_wordpieces_are_the_commonest_words(tokenizer):
     assert not ids & set(tokenizer.all_special_ids)
     assert all(len(w.removeprefix("##")) >= 2 and not w.startswith("[") for w in words)
     assert "spark" not in words  # a domain word is not among the 300 commonest
+
+
+def test_quick_router_trains_only_its_exit_heads(small_ontology, tokenizer):
+    from experts.model import ExpertModel
+    from router.model import RouterModel
+    from router.train import RouterTrainConfig, quick_router
+
+    torch.manual_seed(0)
+    base = RouterModel.from_expert(ExpertModel(tiny_encoder_config(tokenizer.vocab_size),
+                                               RouterModel.head_config()))
+    rows = router_datasets(small_ontology, 0)["train"]
+    cfg = RouterTrainConfig(layers=(0, 1))
+    untrained, _ = quick_router(base, tokenizer, rows, cfg, seed=0, progress=False,
+                                n_rows=128, epochs=0)
+    student, report = quick_router(base, tokenizer, rows, cfg, seed=0, progress=False,
+                                   n_rows=128, epochs=3)
+    assert report["rows"] == 128 and report["steps"] == 3 * 2  # 2 batches of 64, 3 epochs
+    assert len(student.encoder.encoder.layer) == 2 and len(student.heads()) == 2
+    kept = base.encoder.encoder.layer
+    for k, layer in zip((0, 1), student.encoder.encoder.layer, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(kept[k].state_dict().values(),
+                                                     layer.state_dict().values(), strict=True))
+    assert all(not torch.equal(u.weight, h.weight)  # the same seeded start, then trained
+               for u, h in zip(untrained.heads(), student.heads(), strict=True))
+    assert not student.training
