@@ -329,3 +329,33 @@ def test_cli_specialize_bad_recipe_and_report_on_teacher(tiny_home, tmp_path, mo
     assert Registry(Paths(tiny_home).registry).versions("category") == ["v1"]
     assert main(["report", "category"]) == 2
     assert "was not made by `specialize`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["classify", "tag", "pair"])
+def test_teacher_logits_are_computed_once_per_row_and_equal_the_teachers(tokenizer, kind):
+    from experts.specialize.distill import TeacherLogits
+
+    teacher = _tiny(kind, seed=3)
+    cache = TeacherLogits(teacher)
+    batch = _inputs(tokenizer, kind)
+    first = cache(batch)
+    with torch.no_grad():
+        direct = teacher(**batch)
+    mask = batch["attention_mask"].bool()
+    if kind == "tag":  # padding positions are never read by the loss
+        assert torch.allclose(first[mask], direct[mask], atol=1e-5)
+    else:
+        assert torch.allclose(first, direct, atol=1e-5)
+    assert cache.computed == 4 and len(cache) == 4
+    # the same rows again, two of them in a batch of their own (other padding): no teacher
+    # pass, and each row's logits as before
+    pair = _inputs(tokenizer, kind, n=2)
+    again = cache(pair)
+    assert cache.computed == 4
+    width = pair["input_ids"].shape[1]
+    if kind == "tag":
+        assert torch.allclose(again[:2][pair["attention_mask"].bool()],
+                              first[:2, :width][pair["attention_mask"].bool()])
+        assert again.shape[:2] == pair["input_ids"].shape
+    else:
+        assert torch.allclose(again, first[:2])

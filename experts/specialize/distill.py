@@ -40,15 +40,55 @@ def critical_ids(labels: list[str], critical: tuple[str, ...] | list[str]) -> li
             if lab in crit or (lab[:2] in ("B-", "I-") and lab[2:] in crit)]
 
 
+class TeacherLogits:
+    """The teacher's logits for each input row, computed the first time the row is seen and
+    reused after that: by every later epoch and by every later step of a recipe. The teacher
+    is frozen and in eval mode, so its output for a row never changes; distilling for E
+    epochs then costs one teacher pass over the data instead of E (a 6-layer forward per
+    row, about 40 % of a 3-layer student's training step on CPU).
+
+    Rows are keyed by their unpadded input ids (and token types, for pairs); the cached
+    logits are the unpadded ones, padded back to the batch's length (tagging)."""
+
+    def __init__(self, teacher: ExpertModel) -> None:
+        self.teacher = teacher
+        self._rows: dict[bytes, torch.Tensor] = {}
+        self.computed = 0  # rows the teacher has run on (the rest came from the cache)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @torch.no_grad()
+    def __call__(self, batch: dict) -> torch.Tensor:
+        inputs = model_inputs(batch)
+        lengths = inputs["attention_mask"].sum(1).tolist()
+        keys = [b"|".join(inputs[k][i, :n].numpy().tobytes() for k in sorted(inputs))
+                for i, n in enumerate(lengths)]
+        miss = [i for i, key in enumerate(keys) if key not in self._rows]
+        if miss:
+            self.teacher.eval()
+            idx = torch.tensor(miss)
+            out = self.teacher(**{k: v[idx] for k, v in inputs.items()})
+            for j, i in enumerate(miss):
+                self._rows[keys[i]] = (out[j, :lengths[i]] if out.dim() == 3 else out[j]).clone()
+            self.computed += len(miss)
+        rows = [self._rows[key] for key in keys]
+        if rows[0].dim() == 1:
+            return torch.stack(rows)
+        width = inputs["input_ids"].shape[1]  # tagging: (T_i, L) rows, padded to the batch
+        return torch.stack([F.pad(r, (0, 0, 0, width - r.shape[0])) for r in rows])
+
+
 def kd_loss(teacher: ExpertModel, *, alpha: float, temperature: float, beta: float,
-            mode: str, critical: list[int]):
-    """A loss_fn for `fine_tune`: (student logits, batch) -> distillation loss."""
+            mode: str, critical: list[int], cache: TeacherLogits | None = None):
+    """A loss_fn for `fine_tune`: (student logits, batch) -> distillation loss. With `cache`
+    (for `teacher`) the teacher's logits come from it."""
     teacher.eval()
     crit = torch.tensor(critical, dtype=torch.long)
+    teacher_logits = cache or TeacherLogits(teacher)
 
     def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        with torch.no_grad():
-            t_logits = teacher(**model_inputs(batch))
+        t_logits = teacher_logits(batch)
         n_labels = logits.shape[-1]
         s, t = logits.reshape(-1, n_labels), t_logits.reshape(-1, n_labels)
         y = batch["labels"].reshape(-1)

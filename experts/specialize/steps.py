@@ -22,7 +22,12 @@ from experts.encoding import encode
 from experts.evaluate import critical_of
 from experts.model import ExpertModel
 from experts.predictor import Predictor
-from experts.specialize.distill import critical_ids, kd_loss, student_from_teacher
+from experts.specialize.distill import (
+    TeacherLogits,
+    critical_ids,
+    kd_loss,
+    student_from_teacher,
+)
 from experts.specialize.importance import unit_scores
 from experts.specialize.probes import probe_texts
 from experts.specialize.recipe import Distill, Freeze, Prune, Quantize
@@ -43,6 +48,12 @@ class StepContext:
     seed: int = 0
     progress: bool = True
     critical: tuple[str, ...] | None = None  # the teacher's critical types (manifest)
+    # the teacher's logits per training row, shared by every KD step of the recipe
+    teacher_logits: TeacherLogits | None = None
+
+    def __post_init__(self) -> None:
+        if self.teacher_logits is None:
+            self.teacher_logits = TeacherLogits(self.teacher)
 
     def predictor(self, model) -> Predictor:
         return Predictor(self.spec.name, model, self.tokenizer, self.labels,
@@ -50,7 +61,7 @@ class StepContext:
 
     def kd(self, cfg) -> Callable:
         return kd_loss(self.teacher, alpha=cfg.alpha, temperature=cfg.temperature,
-                       beta=cfg.beta, mode=cfg.critical_mode,
+                       beta=cfg.beta, mode=cfg.critical_mode, cache=self.teacher_logits,
                        critical=critical_ids(self.labels, critical_of(self.predictor(
                            self.teacher))))
 
