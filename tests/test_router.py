@@ -403,3 +403,20 @@ def test_quick_router_trains_only_its_exit_heads(small_ontology, tokenizer):
     assert all(not torch.equal(u.weight, h.weight)  # the same seeded start, then trained
                for u, h in zip(untrained.heads(), student.heads(), strict=True))
     assert not student.training
+
+
+def test_router_teacher_logits_are_the_teachers_last_layer_per_query(small_ontology, tokenizer):
+    from experts.model import ExpertModel
+    from router.model import RouterModel
+    from router.train import encode_queries, inputs_of, teacher_logits
+
+    torch.manual_seed(0)
+    teacher = RouterModel.from_expert(ExpertModel(tiny_encoder_config(tokenizer.vocab_size),
+                                                  RouterModel.head_config())).eval()
+    rows = router_datasets(small_ontology, 0)["train"][:40]
+    soft = teacher_logits(teacher, tokenizer, rows + rows[:5])  # repeated queries: one entry
+    assert set(soft) == {q.text for q in rows}
+    with torch.no_grad():
+        direct = teacher(**inputs_of(encode_queries(tokenizer, rows[:8])))
+    assert torch.allclose(torch.stack([soft[q.text] for q in rows[:8]]), direct, atol=1e-5)
+    assert not torch.stack([soft[q.text] for q in rows[:8]]).is_inference()
