@@ -83,8 +83,8 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
                "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
                          "quick": quick, "history": result.history}}
     if with_baseline and not quick:  # on the same training rows the teacher saw
-        rows = quick_subset(data.splits["train"], spec, seed) if quick else data.splits["train"]
-        metrics["baseline_test"] = baseline(spec.kind, rows, data.splits["test"], crit)
+        metrics["baseline_test"] = baseline(spec.kind, data.splits["train"],
+                                            data.splits["test"], crit)
     manifest = registry.register(
         name, predictor.save, task=spec.kind, base_model=BASE_MODEL if encoder_config is None
         else "random tiny encoder", labels=data.labels,

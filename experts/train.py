@@ -181,18 +181,27 @@ def fit_head(predictor: Predictor, spec: ExpertSpec, train: list[Example], *, se
         return TrainResult(model, [], float("nan"), 0.0, 0)
     cached = frozen_features(predictor, spec, train)
     head = model.classifier
-    opt, sched = adamw_with_warmup([{"params": list(head.parameters()), "lr": lr}],
-                                   epochs * len(cached))
-    rng = random.Random(seed)
-    losses: list[float] = []
-    for _ in tqdm(range(epochs), desc=f"{desc} {spec.name}", disable=not progress,
-                  unit="epoch"):
-        model.dropout.train()
-        for i in rng.sample(range(len(cached)), len(cached)):
-            feats, batch = cached[i]
-            loss = cross_entropy(head(model.dropout(feats)), batch)
-            losses.append(optimizer_step(loss, opt, sched, list(head.parameters())))
+    losses = fit_on_cached(list(head.parameters()), cached,
+                           lambda feats, batch: cross_entropy(head(model.dropout(feats)), batch),
+                           dropout=model.dropout, epochs=epochs, lr=lr, seed=seed,
+                           desc=f"{desc} {spec.name}", progress=progress)
     model.eval()
     history = [{"epoch": epochs, "steps": len(losses), "train_loss": float(np.mean(losses[-20:])),
                 "frozen_encoder": True}]
     return TrainResult(model, history, float("nan"), time.perf_counter() - t0, len(losses))
+
+
+def fit_on_cached(params: list, cached: list[tuple], loss_of: Callable, *,
+                  dropout: torch.nn.Module, epochs: int, lr: float, seed: int, desc: str,
+                  progress: bool) -> list[float]:
+    """Train `params` for `epochs` passes over precomputed (features, batch) pairs, in a
+    seeded order, `dropout` active; `loss_of(features, batch)` -> loss. The losses."""
+    opt, sched = adamw_with_warmup([{"params": params, "lr": lr}], epochs * len(cached))
+    rng = random.Random(seed)
+    losses: list[float] = []
+    for _ in tqdm(range(epochs), desc=desc, disable=not progress, unit="epoch"):
+        dropout.train()
+        for i in rng.sample(range(len(cached)), len(cached)):
+            losses.append(optimizer_step(loss_of(*cached[i]), opt, sched, params))
+    dropout.eval()
+    return losses

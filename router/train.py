@@ -31,7 +31,7 @@ from experts.specialize.steps import (
     prune_by_scores,
     vocabulary_to_keep,
 )
-from experts.train import adamw_with_warmup, optimizer_step, seed_everything
+from experts.train import adamw_with_warmup, fit_on_cached, optimizer_step, seed_everything
 from router.calibrate import calibrate
 from router.data import INTENTS, OUTPUTS, Query
 from router.model import RouterModel, router_loss
@@ -218,21 +218,18 @@ def quick_router(base: RouterModel, tokenizer, rows: list[Query], cfg: RouterTra
             batch = encode_queries(tokenizer, sample[i: i + 64])
             cached.append((student.exit_features(**inputs_of(batch)), batch))
     heads = [p for h in student.heads() for p in h.parameters()]
-    opt, sched = adamw_with_warmup([{"params": heads, "lr": lr}], epochs * len(cached))
-    rng = random.Random(seed)
-    losses: list[float] = []
-    for _ in tqdm(range(epochs), desc="router heads (frozen encoder)", disable=not progress,
-                  unit="epoch"):
-        student.dropout.train()
-        for j in rng.sample(range(len(cached)), len(cached)):
-            feats, batch = cached[j]
-            loss = sum(router_loss(head(student.dropout(f)), batch["targets"],
-                                   batch["intents"]) for f, head in
-                       zip(feats, student.heads(), strict=True)) / len(feats)
-            losses.append(optimizer_step(loss, opt, sched, heads))
+
+    def loss_of(feats: list[torch.Tensor], batch: dict) -> torch.Tensor:
+        return sum(router_loss(head(student.dropout(f)), batch["targets"], batch["intents"])
+                   for f, head in zip(feats, student.heads(), strict=True)) / len(feats)
+
+    losses = fit_on_cached(heads, cached, loss_of, dropout=student.dropout, epochs=epochs,
+                           lr=lr, seed=seed, desc="router heads (frozen encoder)",
+                           progress=progress)
     student.eval()
     return student, {"seconds": round(time.perf_counter() - t0, 1), "steps": len(losses),
-                     "final_loss": float(np.mean(losses[-20:])), "frozen_encoder": True,
+                     "final_loss": float(np.mean(losses[-20:])) if losses else None,
+                     "frozen_encoder": True,
                      "rows": len(sample)}
 
 
