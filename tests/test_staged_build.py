@@ -15,7 +15,14 @@ import pytest
 
 from experts.core.paths import Paths
 from experts.core.registry import Registry, is_quick
-from services.build_status import STATUS_FILE, TIMES_FILE, BuildStatus, eta_of, read_status
+from services.build_status import (
+    REFERENCE_S,
+    STATUS_FILE,
+    TIMES_FILE,
+    BuildStatus,
+    eta_of,
+    read_status,
+)
 from services.cli_server import build_lines
 from services.system_build import ROUTER, built_teacher, ensure_teacher, plan
 
@@ -81,15 +88,16 @@ def test_progress_file_eta_and_measured_times(tmp_path):
     state = json.loads((tmp_path / STATUS_FILE).read_text())
     assert [s["state"] for s in state["stages"]] == ["skipped", "pending", "pending"]
     # nothing measured on this home yet: the reference machine's times
-    assert state["eta_s"] == pytest.approx(480 + 1650)
+    expected = REFERENCE_S["category student"] + REFERENCE_S["router"]
+    assert state["eta_s"] == pytest.approx(expected)
     status.start("category student")
     now = time.time()
     running = read_status(tmp_path)
     assert running["running"] and not running["interrupted"]
-    assert running["eta_s"] == pytest.approx(480 + 1650, abs=5)
+    assert running["eta_s"] == pytest.approx(expected, abs=5)
     # a running stage past its expected time adds nothing, never a negative
     state = json.loads((tmp_path / STATUS_FILE).read_text())
-    assert eta_of(state, now + 10_000) == pytest.approx(1650)
+    assert eta_of(state, now + 10_000) == pytest.approx(REFERENCE_S["router"])
     status.finish("category student", 123.4)
     status.finish("router", 0.5, measured=False)  # found built: says nothing about timing
     status.close()
@@ -104,7 +112,7 @@ def test_progress_file_eta_and_measured_times(tmp_path):
     again = BuildStatus(tmp_path, [("category student", False)], quick=False)
     assert again.eta() == pytest.approx(123.4)
     quick = BuildStatus(tmp_path, [("category student", False)], quick=True)
-    assert quick.eta() == pytest.approx(48.0)  # a tenth of the reference, nothing measured
+    assert quick.eta() == pytest.approx(REFERENCE_S["category student"] / 10)  # nothing measured
 
 
 def test_a_killed_build_reads_as_interrupted(tmp_path):
@@ -132,7 +140,8 @@ def test_status_without_a_server_still_shows_the_build(tmp_path, monkeypatch, ca
     assert "server not reachable" in out[0]
     assert out[1].startswith("build: running, 0/2 stages done, about ")
     assert out[2].split()[:4] == ["category", "teacher", "running", "for"]
-    assert out[3].split() == ["category", "student", "pending", "(~8", "min)"]
+    minutes = round(REFERENCE_S["category student"] / 60)  # nothing measured on this home
+    assert out[3].split() == ["category", "student", "pending", f"(~{minutes}", "min)"]
     assert main(["status", "--url", "http://127.0.0.1:9", "--json"]) == 2
     body = json.loads(capsys.readouterr().out)
     assert body["build"]["running"] and "server not reachable" in body["server"]["error"]
