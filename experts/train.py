@@ -2,6 +2,9 @@
 
 Word embeddings stay frozen (a third of MiniLM's weights, and the domain uses few of them):
 it halves the step time on CPU and the vocabulary is pruned later anyway.
+
+`fit_head` is the quick alternative: the encoder frozen, its outputs computed once, only the
+task head trained on them (the staged start's first experts).
 """
 
 from __future__ import annotations
