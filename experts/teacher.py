@@ -72,14 +72,16 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
                             encoder_config=encoder_config)
     predictor.critical = crit
-    if quick if head_only is None else head_only:  # the staged start: seconds (fit_head)
+    head_only = quick if head_only is None else head_only
+    if head_only:  # the staged start: seconds (fit_head)
         result = fit_head(predictor, spec, quick_subset(data.splits["train"], spec, seed),
                           seed=seed, epochs=spec.train.quick_head_epochs, progress=progress)
     else:
         result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
-                           seed=seed, progress=progress)
+                           quick=quick, seed=seed, progress=progress)
     test = evaluate(predictor, data.splits["test"])
-    metrics = {"test": test, "validation": {} if quick else {spec.main_metric: result.best_metric},
+    metrics = {"test": test,
+               "validation": {} if head_only else {spec.main_metric: result.best_metric},
                "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
                          "quick": quick, "history": result.history}}
     if with_baseline and not quick:  # on the same training rows the teacher saw
