@@ -359,3 +359,21 @@ def test_teacher_logits_are_computed_once_per_row_and_equal_the_teachers(tokeniz
         assert again.shape[:2] == pair["input_ids"].shape
     else:
         assert torch.allclose(again, first[:2])
+
+
+def test_kd_loss_fills_the_cache_it_is_given(tokenizer):
+    """A recipe's steps share one cache: the first KD step must fill the (empty) shared one,
+    not a private copy, so the next step finds the rows there."""
+    from experts.data.formats import TextExample
+    from experts.specialize.distill import TeacherLogits, kd_loss
+
+    teacher = _tiny("classify", seed=3)
+    cache = TeacherLogits(teacher)
+    ex = [TextExample(t, "a") for t in ("spark plug", "oxygen sensor", "battery")]
+    batch = encode(tokenizer, "classify", ex, 48, {"a": 0})
+    student = _tiny("classify", seed=4)
+    for _ in range(2):  # two steps, each with its own loss over the shared cache
+        loss = kd_loss(teacher, alpha=0.5, temperature=2.0, beta=0.0, mode="logits",
+                       critical=[], cache=cache)
+        assert float(loss(student(**model_inputs(batch)), batch)) > 0
+    assert len(cache) == 3 and cache.computed == 3

@@ -85,7 +85,7 @@ def kd_loss(teacher: ExpertModel, *, alpha: float, temperature: float, beta: flo
     (for `teacher`) the teacher's logits come from it."""
     teacher.eval()
     crit = torch.tensor(critical, dtype=torch.long)
-    teacher_logits = cache or TeacherLogits(teacher)
+    teacher_logits = cache if cache is not None else TeacherLogits(teacher)  # empty is falsy
 
     def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
         t_logits = teacher_logits(batch)
