@@ -44,6 +44,9 @@ class ExpertModel(nn.Module):
         self.classifier = nn.Linear(encoder_config.hidden_size, head.num_labels)
         # tokenizer id -> embedding row, once the vocabulary is pruned (None before)
         self.register_buffer("vocab_map", None)
+        # embedding row -> the tokenizer id that owns it (None before pruning, and in
+        # artifacts pruned before ids read their nearest kept row)
+        self.register_buffer("vocab_owner", None)
         self.frozen: list[str] = []  # module prefixes frozen by specialization
         # prompt tuning: P trained input vectors inserted after [CLS] (None = no prompt)
         self.prompt: nn.Parameter | None = None

@@ -6,7 +6,8 @@ and the columns of the attention output projection that belong to the removed he
 the head size stays, `view(..., -1, head_size)` in the attention picks up the new count.
 
 The per-layer sizes live in `config.json` under "structure":
-    {"heads": [h0, h1, ...], "ffn": [i0, i1, ...], "tokenizer_vocab": 30522 | null}
+    {"heads": [h0, h1, ...], "ffn": [i0, i1, ...], "tokenizer_vocab": 30522 | null,
+     "vocab_owner": true | false}
 `apply_structure` rebuilds modules of those sizes before the weights are loaded.
 """
 
@@ -87,35 +88,62 @@ def keep_layers(model, keep: list[int]) -> None:
 
 
 def keep_vocab(model, token_ids: list[int], unk_id: int) -> None:
-    """Keep only the embedding rows of `token_ids` (+ `unk_id`); other ids map to [UNK].
+    """Keep only the embedding rows of `token_ids` (+ `unk_id`); every other tokenizer id
+    reads the kept row nearest to its own (cosine of the input embeddings).
 
     The tokenizer is unchanged: a `vocab_map` buffer (tokenizer id -> row) is applied in
-    the model's forward, so the same tokenizer files keep working.
+    the model's forward, so the same tokenizer files keep working. A word the domain corpus
+    never used ("shaking", "thru") so still reads as its nearest kept neighbour rather than
+    [UNK]; for the attributes student that was 6.8 points of entity F1 on text no template
+    wrote (docs/experiments.md). `vocab_owner` (row -> tokenizer id) records whose row is
+    whose, for `extend_vocab`.
     """
     emb = model.encoder.embeddings.word_embeddings
     full = model.vocab_map.numel() if model.vocab_map is not None else emb.num_embeddings
     token_ids = sorted(set(token_ids) | {unk_id})
-    rows = torch.tensor(token_ids)
-    if model.vocab_map is not None:  # pruned before: tokenizer id -> current row
-        rows = model.vocab_map[rows].long()
-    new = nn.Embedding(len(token_ids), emb.embedding_dim, padding_idx=None)
-    new.weight.data.copy_(emb.weight.data[rows])
-    vocab_map = torch.full((full,), token_ids.index(unk_id), dtype=torch.int32)
+    current = (model.vocab_map.long() if model.vocab_map is not None
+               else torch.arange(full))  # tokenizer id -> current row
+    table = emb.weight.data
+    kept = table[current[torch.tensor(token_ids)]]
+    vocab_map = nearest_rows(table[current], kept)
     vocab_map[torch.tensor(token_ids)] = torch.arange(len(token_ids), dtype=torch.int32)
+    new = nn.Embedding(len(token_ids), emb.embedding_dim, padding_idx=None)
+    new.weight.data.copy_(kept)
     model.encoder.embeddings.word_embeddings = new
     model.encoder.config.vocab_size = len(token_ids)
     model.vocab_map = vocab_map
+    model.vocab_owner = torch.tensor(token_ids, dtype=torch.int32)
+
+
+def nearest_rows(vectors: torch.Tensor, rows: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """For each of `vectors` (N, H), the index of the most cosine-similar of `rows` (R, H)."""
+    rows = nn.functional.normalize(rows.float(), dim=-1)
+    out = torch.empty(len(vectors), dtype=torch.int32)
+    for i in range(0, len(vectors), chunk):
+        part = nn.functional.normalize(vectors[i : i + chunk].float(), dim=-1)
+        out[i : i + chunk] = (part @ rows.T).argmax(-1).to(torch.int32)
+    return out
+
+
+def borrowed_ids(model, token_ids: list[int], unk_id: int) -> list[int]:
+    """Of `token_ids`, those without an embedding row of their own in a vocabulary-pruned
+    model (they read a neighbour's row, or [UNK]'s in models pruned before neighbours)."""
+    if model.vocab_map is None:
+        return []
+    rows = model.vocab_map[torch.tensor(sorted(set(token_ids)), dtype=torch.long)].long()
+    if model.vocab_owner is None:  # older artifacts: every id without a row reads [UNK]
+        unk_row = int(model.vocab_map[unk_id])
+        return [i for i, r in zip(sorted(set(token_ids)), rows.tolist(), strict=True)
+                if r == unk_row and i != unk_id]
+    owners = model.vocab_owner[rows].tolist()
+    return [i for i, o in zip(sorted(set(token_ids)), owners, strict=True) if o != i]
 
 
 def extend_vocab(model, token_ids: list[int], source, unk_id: int) -> int:
-    """Give a vocabulary-pruned model its own rows for the tokenizer ids it maps to [UNK]
+    """Give a vocabulary-pruned model its own rows for the tokenizer ids that have none
     today, copied from `source` (an unpruned or pruned model with those tokens, e.g. the
     teacher it was distilled from); returns how many rows were added."""
-    if model.vocab_map is None:
-        return 0
-    unk_row = int(model.vocab_map[unk_id])
-    missing = [i for i in sorted(set(token_ids))
-               if i != unk_id and int(model.vocab_map[i]) == unk_row]
+    missing = borrowed_ids(model, token_ids, unk_id)
     if not missing:
         return 0
     ids = torch.tensor(missing)
@@ -126,6 +154,8 @@ def extend_vocab(model, token_ids: list[int], source, unk_id: int) -> int:
     new.weight.data.copy_(torch.cat([emb.weight.data, src[src_rows]]))
     model.vocab_map[ids] = torch.arange(emb.num_embeddings, new.num_embeddings,
                                         dtype=model.vocab_map.dtype)
+    if model.vocab_owner is not None:
+        model.vocab_owner = torch.cat([model.vocab_owner, ids.to(model.vocab_owner.dtype)])
     model.encoder.embeddings.word_embeddings = new
     model.encoder.config.vocab_size = new.num_embeddings
     return len(missing)
@@ -134,7 +164,8 @@ def extend_vocab(model, token_ids: list[int], source, unk_id: int) -> int:
 def structure(model) -> dict:
     """The per-layer sizes to write next to the encoder config."""
     return {"heads": heads_per_layer(model), "ffn": ffn_per_layer(model),
-            "tokenizer_vocab": None if model.vocab_map is None else model.vocab_map.numel()}
+            "tokenizer_vocab": None if model.vocab_map is None else model.vocab_map.numel(),
+            "vocab_owner": getattr(model, "vocab_owner", None) is not None}
 
 
 def apply_structure(model, spec: dict) -> None:
@@ -151,3 +182,5 @@ def apply_structure(model, spec: dict) -> None:
             keep_neurons(model, i, list(range(n)))
     if spec.get("tokenizer_vocab"):
         model.vocab_map = torch.zeros(spec["tokenizer_vocab"], dtype=torch.int32)
+    if spec.get("vocab_owner"):
+        model.vocab_owner = torch.zeros(model.encoder.config.vocab_size, dtype=torch.int32)

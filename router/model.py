@@ -49,6 +49,7 @@ class RouterModel(ExpertModel):
         router = cls(model.encoder.config, cls.head_config(model.head_config.max_length))
         router.encoder = model.encoder
         router.vocab_map = model.vocab_map
+        router.vocab_owner = model.vocab_owner
         return router
 
     def reset_exits(self) -> None:

@@ -86,14 +86,46 @@ def test_pruned_model_reloads_from_its_artifact(kind, tokenizer, tmp_path):
     model.save(tmp_path)
     again = load_expert_model(tmp_path)
     assert st.structure(again) == {"heads": [2, 1], "ffn": [128, 32],
-                                   "tokenizer_vocab": tokenizer.vocab_size}
+                                   "tokenizer_vocab": tokenizer.vocab_size,
+                                   "vocab_owner": True}
     assert again.encoder.embeddings.word_embeddings.num_embeddings == len(
         set(used) | {tokenizer.unk_token_id})
     with torch.no_grad():
         assert torch.equal(again(**x), ref)
-    # a word never seen in the domain corpus maps to [UNK], not to some other row
-    unseen = tokenizer.convert_tokens_to_ids("giraffe")
-    assert int(again.vocab_map[unseen]) == int(again.vocab_map[tokenizer.unk_token_id])
+    assert torch.equal(again.vocab_owner, model.vocab_owner)
+
+
+def test_pruned_vocabulary_reads_unseen_words_as_their_nearest_kept_word(tokenizer):
+    """A word the domain corpus never used reads the kept row most like its own embedding
+    (not [UNK]); kept words keep their own rows."""
+    model = _tiny("classify")
+    table = model.encoder.embeddings.word_embeddings.weight.data
+    kept = tokenizer.convert_tokens_to_ids(["brake", "pad", "rotor", "spark"])
+    unseen = tokenizer.convert_tokens_to_ids("elephant")
+    assert unseen != tokenizer.unk_token_id
+    # make "elephant" a near-copy of "rotor", far from the rest
+    table[unseen] = table[kept[2]] + 0.01 * torch.randn(table.shape[1])
+    st.keep_vocab(model, [*tokenizer.all_special_ids, *kept], tokenizer.unk_token_id)
+    rotor_row = int(model.vocab_map[kept[2]])
+    assert int(model.vocab_map[unseen]) == rotor_row != int(
+        model.vocab_map[tokenizer.unk_token_id])
+    assert int(model.vocab_owner[rotor_row]) == kept[2]
+    assert st.borrowed_ids(model, [unseen, *kept], tokenizer.unk_token_id) == [unseen]
+    rows = model.vocab_map[torch.tensor(kept)].tolist()
+    assert len(set(rows)) == len(kept)  # every kept word has a row of its own
+
+
+def test_artifacts_pruned_to_unk_still_extend(tokenizer):
+    """Models pruned before nearest-row mapping (no vocab_owner; unused ids read [UNK]) still
+    know which ids lack a row."""
+    model = _tiny("classify")
+    kept = tokenizer.convert_tokens_to_ids(["brake", "pad"])
+    st.keep_vocab(model, [*tokenizer.all_special_ids, *kept], tokenizer.unk_token_id)
+    unk_row = int(model.vocab_map[tokenizer.unk_token_id])
+    unseen = tokenizer.convert_tokens_to_ids("elephant")
+    model.vocab_map[unseen] = unk_row
+    model.vocab_owner = None
+    assert st.borrowed_ids(model, [unseen, *kept], tokenizer.unk_token_id) == [unseen]
 
 
 def test_dropping_layers_reloads(tokenizer, tmp_path):
