@@ -128,3 +128,57 @@ def test_symptom_lines_are_training_only_and_name_known_codes(small_ontology):
                and "Misfire" not in r.text and "misfire" not in r.text.lower()]
     counts = {c: sum(r.label == c for r in misfire) for c in ("P0300", "P0304")}
     assert counts["P0300"] > counts["P0304"] > 0
+
+
+def test_seller_year_spans_and_engines_keep_what_decides_fitment():
+    """Every way of writing a year range names both ends (or lists every year), and every
+    engine phrase keeps the displacement that tells engines apart."""
+    import random
+    import re
+
+    from experts.data.product_text import engine_phrase, year_span
+
+    rng = random.Random(0)
+    spans = {year_span(2007, 2010, rng) for _ in range(300)}
+    assert len(spans) >= 8
+    for s in spans:
+        years = re.findall(r"\d+", s)
+        assert years[0][-2:] == "07" and years[-1][-2:] == "10", s
+    engines = {engine_phrase("2.5L I4", rng) for _ in range(300)}
+    assert len(engines) >= 8 and all("2.5" in e for e in engines)
+    assert {"4 cyl", "I4"} & {e.split(" ", 1)[-1] for e in engines}
+    assert any("turbo" in engine_phrase("1.5L I4 Turbo", rng).lower() for _ in range(50))
+
+
+def test_a_listing_that_names_no_engine_fits_every_engine_of_its_models_and_years(
+        small_ontology):
+    """Engine-free listings: the positive is any vehicle of the listed models and years (any
+    engine), the negative lies outside them; the listing names no displacement."""
+    import random
+    import re
+
+    from experts.data.product_text import engine_free_pairs, product_fields
+
+    rng = random.Random(1)
+    vehicles = small_ontology.by_type("vehicle")
+    checked = 0
+    for node in small_ontology.by_type("product"):
+        p = product_fields(node)
+        same_make = [v for v in vehicles if v.attrs["make"] == p["make"]]
+        pairs = engine_free_pairs(p, same_make, rng)
+        if not pairs:
+            continue
+        checked += 1
+        pos, neg = pairs
+        assert (pos.label, neg.label) == ("compatible", "incompatible")
+        disp = p["engine"].split()[0].removesuffix("L")
+        assert not re.search(rf"\b{re.escape(disp)}\b", pos.a + neg.a), pos.a
+    assert checked >= 5
+
+
+def test_compatibility_pairs_come_in_both_listing_styles(data_dir):
+    rows = load_expert_data("compatibility", data_dir).splits["train"]
+    with_field = sum("| Fits: " in r.a for r in rows) / len(rows)
+    labels = [r.label for r in rows]
+    assert 0.2 < with_field < 0.9
+    assert 0.4 < labels.count("compatible") / len(labels) < 0.6

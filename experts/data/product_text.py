@@ -78,23 +78,69 @@ def _model_variant(name: str, rng: random.Random) -> str:
     return rng.choice(MODEL_ALIASES.get(name, [name]) + [name])
 
 
-def vehicle_phrase(make: str, models: list[str], years: tuple[int, int], engine: str,
-                   rng: random.Random) -> str:
-    """A fitment span like '2012-2015 Honda Civic 1.8L' in one of many shapes."""
+def vehicle_phrase(make: str, models: list[str], years: tuple[int, int], engine: str | None,
+                   rng: random.Random, seller_shapes: bool = False) -> str:
+    """A fitment span like '2012-2015 Honda Civic 1.8L' in one of many shapes.
+
+    `engine` None: a fitment that names no engine. `seller_shapes`: also the other ways
+    sellers write year ranges and engines (`year_span`, `engine_phrase`) — the
+    compatibility listings use them; titles keep the original shapes.
+    """
     make_s = _model_variant(make, rng)
     model_s = "/".join(_model_variant(m, rng) for m in models[:3])
     y0, y1 = years
-    yrs = rng.choice([f"{y0}-{y1}", f"{y0}-{y1}", f"{str(y0)[2:]}-{str(y1)[2:]}",
-                      f"{y0} - {y1}", f"{y0} to {y1}"]) if y0 != y1 else str(y0)
-    disp = engine.split()[0]
-    eng = rng.choice([disp, engine, disp.replace("L", " L"), disp.replace("L", "-liter")])
+    if seller_shapes:
+        yrs = year_span(y0, y1, rng)
+        eng = engine_phrase(engine, rng) if engine else ""
+    else:
+        yrs = rng.choice([f"{y0}-{y1}", f"{y0}-{y1}", f"{str(y0)[2:]}-{str(y1)[2:]}",
+                          f"{y0} - {y1}", f"{y0} to {y1}"]) if y0 != y1 else str(y0)
+        disp = engine.split()[0]
+        eng = rng.choice([disp, engine, disp.replace("L", " L"),
+                          disp.replace("L", "-liter")])
     shapes = [
         f"{yrs} {make_s} {model_s} {eng}",
         f"{make_s} {model_s} {yrs} {eng}",
         f"{model_s} {yrs} {eng}",
         f"{make_s} {model_s} {eng} {yrs}",
     ]
+    return " ".join(rng.choice(shapes).split())
+
+
+def year_span(y0: int, y1: int, rng: random.Random) -> str:
+    """A model-year range as sellers write it: 2007-2011, 07-11, '07-'11, 2007 thru 2011,
+    or the years one by one."""
+    a, b = str(y0)[2:], str(y1)[2:]
+    if y0 == y1:
+        return rng.choice([str(y0), str(y0), f"'{a}"])
+    shapes = [f"{y0}-{y1}", f"{y0}-{y1}", f"{a}-{b}", f"{y0} - {y1}", f"{y0} to {y1}",
+              f"{y0} thru {y1}", f"{y0} through {y1}", f"'{a}-'{b}", f"{y0}-{b}"]
+    if y1 - y0 <= 4:
+        sep = rng.choice(["/", " ", ", "])
+        shapes.append(sep.join(str(y) for y in range(y0, y1 + 1)))
     return rng.choice(shapes)
+
+
+def cylinders(engine: str) -> str | None:
+    """'2.5L I4' -> 'I4' (also V6, V8, H4, ...), or None."""
+    m = re.search(r"\b([IVHW])(\d{1,2})\b", engine)
+    return m.group(0) if m else None
+
+
+def engine_phrase(engine: str, rng: random.Random) -> str:
+    """An engine as a listing or a driver writes it: '2.5L', '2.5', '2.5-liter', '2.5L I4',
+    '2.5 4cyl', 'v6 3.5' ... always with the displacement, which tells engines apart."""
+    disp = engine.split()[0]
+    bare = disp.removesuffix("L")
+    cyl = cylinders(engine)
+    forms = [disp, disp, engine, bare, f"{bare} L", f"{bare}-liter", f"{bare} liter"]
+    if cyl:
+        n = cyl[1:]
+        cyl_s = rng.choice([cyl, cyl.lower(), f"{n} cyl", f"{n}cyl", f"{n}-cylinder"])
+        forms += [f"{disp} {cyl_s}", f"{bare} {cyl_s}", f"{cyl_s} {bare}"]
+    if "turbo" in engine.lower():
+        forms += [f"{bare}t", f"{bare} turbo", f"{disp} Turbo"]
+    return rng.choice(forms)
 
 
 def product_fields(node: Node) -> dict:
@@ -114,8 +160,10 @@ def nouns_for(category: str, split: str) -> list[str]:
 
 
 def render_title(p: dict, template: str, rng: random.Random, split: str = "train",
-                 typo_rate: float = 0.03) -> tuple[list[str], list[str]]:
-    """Fill a template; return (words, BIO tags) that round-trip through split_words."""
+                 typo_rate: float = 0.03, seller_shapes: bool = False
+                 ) -> tuple[list[str], list[str]]:
+    """Fill a template; return (words, BIO tags) that round-trip through split_words.
+    `seller_shapes`: the vehicle span as `vehicle_phrase(seller_shapes=True)` writes it."""
     attrs = dict(p["attrs"])
     qty = attrs.pop("QUANTITY", None) if "{QTY}" in template else None
     noun = rng.choice(nouns_for(p["category"], split))
@@ -124,8 +172,8 @@ def render_title(p: dict, template: str, rng: random.Random, split: str = "train
         "PN": [(_pn_variant(p["pn"], rng), "PART_NUMBER")],
         "NOUN": [(add_typos(noun, rng, typo_rate * 3), "O")],
         "QTY": [(qty, "QUANTITY")] if qty else [],
-        "VEHICLE": [(vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng),
-                     "VEHICLE")],
+        "VEHICLE": [(vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng,
+                                    seller_shapes), "VEHICLE")],
     }
     items = list(attrs.items())
     rng.shuffle(items)
@@ -200,10 +248,56 @@ def vehicle_text(v: Node, rng: random.Random) -> str:
     return recase(text, rng)
 
 
-def listing_text(p: dict, rng: random.Random) -> str:
-    words, _ = render_title(p, rng.choice(TITLE_TEMPLATES[:9]), rng, typo_rate=0.01)
-    fit = vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng)
-    return f"{detokenize(words)} | Fits: {fit}"
+# trim levels a driver may add to the vehicle ("2013 civic lx"); they change no fitment
+TRIMS = ["LX", "EX", "EX-L", "SE", "LE", "XLE", "SEL", "GT", "Sport", "Limited", "Base",
+         "S", "SV", "SL", "XLT", "LT", "LS", "Touring", "Premium"]
+
+
+def buyer_vehicle_text(v: Node, rng: random.Random, with_engine: bool = True) -> str:
+    """One vehicle as a buyer types it: `vehicle_text`'s shapes, plus two-digit years, trim
+    levels, engines as cylinders + displacement, and (`with_engine=False`) no engine."""
+    a = v.attrs
+    make, model, year = _model_variant(a["make"], rng), _model_variant(a["model"], rng), a["year"]
+    yy = rng.choice([str(year), str(year), str(year)[2:], f"'{str(year)[2:]}"])
+    trim = rng.choice(TRIMS) if rng.random() < 0.35 else ""
+    maker = make if rng.random() < 0.5 else ""
+    if with_engine:
+        if rng.random() < 0.4:
+            return vehicle_text(v, rng)
+        eng = engine_phrase(str(a["engine"]), rng)
+        text = rng.choice([f"{yy} {maker} {model} {trim} {eng}", f"{yy} {model} {eng} {trim}",
+                           f"{maker} {model} {yy} {eng}", f"my {yy} {model} with the {eng}"])
+    else:
+        text = rng.choice([f"{yy} {maker} {model} {trim}", f"{maker} {model} {yy} {trim}",
+                           f"my {yy} {model}", f"{yy} {model}"])
+    return recase(" ".join(text.split()), rng, p_lower=0.45)
+
+
+def listing_text(p: dict, rng: random.Random, seller_shapes: bool = False) -> str:
+    """A listing that states its fitment in the title and, usually, a fitment field.
+
+    `seller_shapes`: the fitment field is optional and named in several ways, years and
+    engines come in `year_span`/`engine_phrase` shapes, and `p["engine"]` None gives a
+    listing that names no engine (it fits every engine of its models and years)."""
+    if not seller_shapes:
+        words, _ = render_title(p, rng.choice(TITLE_TEMPLATES[:9]), rng, typo_rate=0.01)
+        fit = vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng)
+        return f"{detokenize(words)} | Fits: {fit}"
+    words, _ = render_title(p, rng.choice(TITLE_TEMPLATES[:9]), rng, typo_rate=0.01,
+                            seller_shapes=True)
+    title = detokenize(words)
+    fit = vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng, seller_shapes=True)
+    if rng.random() < 0.5:
+        return title
+    field = rng.choice(["| Fits:", "| Fits", "- Fits", "| Compatible with:", "| Fitment:",
+                        "; for", "| Vehicle:"])
+    return f"{title} {field} {fit}"
+
+
+# compatibility pairs: the share whose listing and buyer text come in seller/buyer shapes
+# (`listing_text(seller_shapes=True)`, `buyer_vehicle_text`), and, of those, the share of
+# listings that name no engine
+SELLER_SHARE, ENGINE_FREE_SHARE = 0.6, 0.35
 
 
 def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
@@ -223,16 +317,13 @@ def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
             p = product_fields(node)
             fit_ids = set(fits.get(node.id, []))
             same_make = [v for v in vehicles if v.attrs["make"] == p["make"]]
-            hard = [v for v in same_make if v.id not in fit_ids]
             for _ in range(per_product[split]):
-                pos = by_id[rng.choice(sorted(fit_ids))]
-                rows.append(PairExample(listing_text(p, rng), vehicle_text(pos, rng),
-                                        LABEL_COMPATIBLE))
-                # hard negative: same make, usually the same model, wrong year or engine
-                same_model = [v for v in hard if v.attrs["model"] in p["models"]]
-                neg = rng.choice(same_model if same_model and rng.random() < 0.7 else hard)
-                rows.append(PairExample(listing_text(p, rng), vehicle_text(neg, rng),
-                                        LABEL_INCOMPATIBLE))
+                seller = rng.random() < SELLER_SHARE
+                if seller and rng.random() < ENGINE_FREE_SHARE:
+                    rows.extend(engine_free_pairs(p, same_make, rng))
+                else:
+                    rows.extend(engine_pairs(p, [by_id[i] for i in sorted(fit_ids)],
+                                              same_make, rng, seller))
             for other in compatible.get(node.id, []):
                 if other in in_split:
                     q = product_fields(by_id[other])
@@ -242,6 +333,52 @@ def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
         rng.shuffle(rows)
         out[split] = rows
     return out
+
+
+def _in_years(v: Node, p: dict) -> bool:
+    return p["years"][0] <= int(v.attrs["year"]) <= p["years"][1]
+
+
+def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: random.Random,
+                  seller: bool) -> list[PairExample]:
+    """A listing naming its engine with a vehicle it fits and a hard negative: same make,
+    usually the same model, wrong year or engine. A buyer may leave the engine out only
+    where the year or the model already rules the vehicle out."""
+    ids = {v.id for v in fitting}
+    hard = [v for v in same_make if v.id not in ids]
+    same_model = [v for v in hard if v.attrs["model"] in p["models"]]
+    pos = rng.choice(fitting)
+    neg = rng.choice(same_model if same_model and rng.random() < 0.7 else hard)
+    if not seller:
+        return [PairExample(listing_text(p, rng), vehicle_text(pos, rng), LABEL_COMPATIBLE),
+                PairExample(listing_text(p, rng), vehicle_text(neg, rng), LABEL_INCOMPATIBLE)]
+    ruled_out = neg.attrs["model"] not in p["models"] or not _in_years(neg, p)
+    return [PairExample(listing_text(p, rng, True), buyer_vehicle_text(pos, rng),
+                        LABEL_COMPATIBLE),
+            PairExample(listing_text(p, rng, True),
+                        buyer_vehicle_text(neg, rng, not (ruled_out and rng.random() < 0.4)),
+                        LABEL_INCOMPATIBLE)]
+
+
+def engine_free_pairs(p: dict, same_make: list[Node], rng: random.Random
+                       ) -> list[PairExample]:
+    """A listing that names no engine fits every engine of its models and years: a vehicle
+    inside them, and one outside (often the same model a year or two off, or a sibling
+    model of the make)."""
+    free = {**p, "engine": None}
+    inside = [v for v in same_make if v.attrs["model"] in p["models"] and _in_years(v, p)]
+    outside = [v for v in same_make if v not in inside]
+    if not inside or not outside:
+        return []
+    y0, y1 = p["years"]
+    near = [v for v in outside if v.attrs["model"] in p["models"]
+            and min(abs(int(v.attrs["year"]) - y0), abs(int(v.attrs["year"]) - y1)) <= 2]
+    pos = rng.choice(inside)
+    neg = rng.choice(near if near and rng.random() < 0.6 else outside)
+    return [PairExample(listing_text(free, rng, True),
+                        buyer_vehicle_text(pos, rng, rng.random() < 0.5), LABEL_COMPATIBLE),
+            PairExample(listing_text(free, rng, True),
+                        buyer_vehicle_text(neg, rng, rng.random() < 0.5), LABEL_INCOMPATIBLE)]
 
 
 def _companion_negatives(nodes: list[Node], compatible: dict[str, list[str]],
