@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from router.model import N_BITS, bit_probs, confidence, exit_confidence
+from router.model import N_BITS, bit_probs, chosen_sets, confidence, exit_confidence
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
 
@@ -31,8 +31,8 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def exact_match(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: every expert bit right."""
-    return ((bit_probs(logits) >= 0.5).float() == targets).all(dim=-1)
+    """(N,) bool: the chosen expert set (`chosen_sets`) is the wanted one."""
+    return (chosen_sets(logits) == targets.bool()).all(dim=-1)
 
 
 def threshold_for(conf: torch.Tensor, correct: torch.Tensor, target: float,
@@ -69,7 +69,7 @@ def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
 
 def same_decision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(N,) bool: the two logit sets choose the same expert set."""
-    return ((bit_probs(a) >= 0.5) == (bit_probs(b) >= 0.5)).all(dim=-1)
+    return (chosen_sets(a) == chosen_sets(b)).all(dim=-1)
 
 
 def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,

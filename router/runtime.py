@@ -21,7 +21,7 @@ from experts.core.stats import percentile
 from router import NAME
 from router.calibrate import ece, exact_match
 from router.data import INTENTS, OUTPUTS, Query
-from router.model import N_BITS, RouterModel, bit_probs, confidence
+from router.model import N_BITS, RouterModel, bit_probs, chosen_sets, confidence
 
 MAX_QUERY_CHARS = 2000
 
@@ -112,11 +112,12 @@ class Router:
                                        where=f"query {i}", fix=f"send at most {MAX_QUERY_CHARS}")
         logits, exits = self.decide(texts, early_exit)
         probs = bit_probs(logits)
+        sets = chosen_sets(logits).tolist()
         conf = confidence(logits)
         intents = logits[:, N_BITS:].softmax(-1)
         out = []
         for i in range(len(texts)):
-            chosen = [o for o, p in zip(OUTPUTS, probs[i].tolist(), strict=True) if p >= 0.5]
+            chosen = [o for o, c in zip(OUTPUTS, sets[i], strict=True) if c]
             abstained = float(conf[i]) < self.calibration["abstain_below"]
             experts = [o for o in chosen if o != "llm"]
             decision = ("abstain" if abstained else "llm" if "llm" in chosen and not experts
@@ -151,14 +152,15 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
         correct = exact_match(lg, targets)
         abstain = confidence(lg) < router.calibration["abstain_below"]
         oos = targets.sum(-1) == 0
-        said_none = (bit_probs(lg) < 0.5).all(-1) & ~abstain
+        sets = chosen_sets(lg)
+        said_none = ~sets.any(-1) & ~abstain
         intents = torch.tensor([INTENTS.index(q.intent) for q in rows])
         results[mode] = {
             "exact_match": float(correct.float().mean()),
             "intent_accuracy": float((lg[:, N_BITS:].argmax(-1) == intents).float().mean()),
             "out_of_scope_recall": float(said_none[oos].float().mean()) if oos.any() else None,
             "recall_by_expert": {  # of the queries needing it, the share that call it
-                o: float(((bit_probs(lg)[:, j] >= 0.5) & ~abstain)[targets[:, j] == 1]
+                o: float((sets[:, j] & ~abstain)[targets[:, j] == 1]
                          .float().mean())
                 for j, o in enumerate(OUTPUTS) if (targets[:, j] == 1).any()},
             "abstained": float(abstain.float().mean()),

@@ -136,7 +136,11 @@ def test_calibrate_gives_one_threshold_per_exit_and_no_abstain_when_accurate():
     which, targets = _set_targets(600, 2)
     good = (targets * 2 - 1) * 6  # confident and right
     noisy = good + torch.randn(600, 5, generator=g) * 6
-    logits = [_intent_logits(which, x) for x in (noisy, good)]
+    # the noisy exit's intent head names another intent, unsure, on a third of the rows
+    off = torch.rand(600, generator=g) < 1 / 3
+    noisy_exit = _intent_logits(torch.where(off, (which + 1) % len(INTENTS), which), noisy)
+    noisy_exit[off, len(OUTPUTS):] *= 0.2
+    logits = [noisy_exit, _intent_logits(which, good)]
     c = calibrate(logits, targets)
     assert len(c["thresholds"]) == 2 and c["thresholds"][-1] == 0.0
     assert c["validation_full_depth_accuracy"] == 1.0 and c["abstain_below"] == 0.0
@@ -157,8 +161,10 @@ def test_each_exit_is_calibrated_on_the_rows_that_reach_it():
     # the intent head at exit 1 is fooled too: it names whatever set the bits name there
     fooled = torch.tensor([INTENT_SETS.tolist().index(r) if r in INTENT_SETS.tolist() else 0
                            for r in (exit1[:, :5] > 0).float().tolist()])
-    logits = [_intent_logits(which, exit0), _intent_logits(fooled, exit1),
-              _intent_logits(which, sign * 4)]
+    # at exit 0 the hard rows' intent head is unsure and names another set
+    first = _intent_logits(which, exit0)
+    first[800:] = _intent_logits((which[800:] + 1) % len(INTENTS), exit0[800:], 0.5)
+    logits = [first, _intent_logits(fooled, exit1), _intent_logits(which, sign * 4)]
     c = calibrate(logits, targets, exit_agreement=0.9)
     conf = [exit_confidence(lg / t) for lg, t in zip(logits, c["temperatures"], strict=True)]
     leave0 = conf[0] >= c["thresholds"][0]
@@ -229,10 +235,11 @@ def _calib(layers=3, abstain=0.0, thresholds=None):
 
 def test_abstention_and_no_expert_paths(tokenizer):
     model = _router()
-    with torch.no_grad():  # bias the final head: every bit "no", so the set is empty
+    with torch.no_grad():  # bias the final head: every bit "no", intent out of scope
         model.classifier.weight.zero_()
         model.classifier.bias.zero_()
         model.classifier.bias[: len(OUTPUTS)] = -8.0
+        model.classifier.bias[len(OUTPUTS) + INTENTS.index("out_of_scope")] = 8.0
     r = Router(model, tokenizer, _calib())
     out = r.route(["how do I bake bread"])[0]
     assert out["decision"] == "no_expert" and out["experts"] == [] and not out["llm"]
@@ -420,3 +427,16 @@ def test_router_teacher_logits_are_the_teachers_last_layer_per_query(small_ontol
         direct = teacher(**inputs_of(encode_queries(tokenizer, rows[:8])))
     assert torch.allclose(torch.stack([soft[q.text] for q in rows[:8]]), direct, atol=1e-5)
     assert not torch.stack([soft[q.text] for q in rows[:8]]).is_inference()
+
+
+def test_the_answer_is_the_plan_of_the_top_intent_even_where_the_bits_disagree():
+    from router.calibrate import exact_match
+    from router.model import chosen_sets
+
+    fitment = INTENTS.index("fitment")
+    bits = torch.tensor([[6.0, -6.0, -6.0, -6.0, -6.0]])  # the bits say "category"
+    logits = _intent_logits(torch.tensor([fitment]), bits)
+    want = [o in INTENT_PLAN["fitment"][0] for o in OUTPUTS]
+    assert chosen_sets(logits).tolist() == [want]
+    assert bool(exact_match(logits, torch.tensor([want]).float()))
+    assert not bool(exact_match(logits, torch.tensor([[1.0, 0, 0, 0, 0]])))
