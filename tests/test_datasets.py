@@ -182,3 +182,22 @@ def test_compatibility_pairs_come_in_both_listing_styles(data_dir):
     labels = [r.label for r in rows]
     assert 0.2 < with_field < 0.9
     assert 0.4 < labels.count("compatible") / len(labels) < 0.6
+
+
+def test_attribute_values_come_in_the_shapes_sellers_write_them():
+    """The value keeps its number (and its words), only its shape changes."""
+    import random
+    import re
+
+    from experts.data.product_text import value_variant
+
+    rng = random.Random(0)
+    cases = {("QUANTITY", "Pack of 4"): "4", ("VOLTAGE", "12V"): "12",
+             ("SIZE", "350mm cable"): "350", ("THREAD", "M14x1.25"): "1.25",
+             ("MATERIAL", "Double Platinum"): "platinum"}
+    for (kind, value), keep in cases.items():
+        shapes = {value_variant(kind, value, rng) for _ in range(200)}
+        assert value in shapes and len(shapes) >= 3, (kind, shapes)
+        assert all(keep in s.lower() for s in shapes), (kind, shapes)
+    assert {value_variant("QUANTITY", "1 pc", rng) for _ in range(100)} >= {"single", "1 pc"}
+    assert all(re.search(r"\b12", value_variant("VOLTAGE", "12 Volt", rng)) for _ in range(50))

@@ -75,7 +75,7 @@ def apply_synonyms(text: str, table: list[tuple[str, list[str]]], rng: random.Ra
 
 
 _GLUE_LEFT = {",", ")", ":", ";", "]", "."}
-_GLUE_RIGHT = {"(", "["}
+_GLUE_RIGHT = {"(", "[", "'"}  # a leading apostrophe: '07
 
 
 def detokenize(tokens: list[str]) -> str:

@@ -143,6 +143,44 @@ def engine_phrase(engine: str, rng: random.Random) -> str:
     return rng.choice(forms)
 
 
+_UNITS = {"mm": ["mm", " mm", "MM"], "in": ["in", " in", " inch", "-inch"],
+          "cc": ["cc", " cc", "CC"], "psi": [" psi", "psi", " PSI"],
+          "bar": [" bar", "bar", " Bar"], "lph": [" LPH", "LPH", " lph", " L/h"]}
+
+
+def value_variant(kind: str, value: str, rng: random.Random) -> str:
+    """The same attribute value in another shape sellers write it, half the time: pack
+    sizes ("Pack of 4", "4 pcs", "4pk", "qty 4"), volts ("12V", "12 Volt", "12-volt"),
+    numbers and units together or apart ("14mm", "14 mm", '3"', "3-inch"), thread pitch
+    with spaces, colours and materials in any case."""
+    if rng.random() < 0.5:
+        return value
+    if kind == "QUANTITY":
+        m = re.search(r"\d+", value)
+        if not m or m.group(0) == "1":
+            return rng.choice(["1 pc", "single", "1 piece", "qty 1", "each"])
+        n = m.group(0)
+        return rng.choice([f"Pack of {n}", f"Set of {n}", f"{n} pcs", f"{n}-Pack", f"{n} pack",
+                           f"x{n}", f"{n}pk", f"qty {n}", f"{n} count", f"{n}pcs", f"{n} piece"])
+    if kind == "VOLTAGE":
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*-?\s*(?:V|v|Volts?|volts?)\b(.*)", value)
+        if not m:
+            return value
+        n, rest = m.groups()
+        return rng.choice([f"{n}V", f"{n}v", f"{n} Volt", f"{n}-volt", f"{n} V",
+                           f"{n} Volts"]) + rest
+    if kind in ("SIZE", "THREAD"):
+        def unit(m: re.Match) -> str:
+            return m.group(1) + rng.choice(_UNITS[m.group(2).lower()])
+        out = re.sub(r"(\d)\s?(mm|in|cc|psi|bar|lph)\b", unit, value, flags=re.IGNORECASE)
+        if kind == "THREAD":
+            out = re.sub(r"(M\d+)x(\d)", lambda m: rng.choice(
+                [f"{m.group(1)}x{m.group(2)}", f"{m.group(1)} x {m.group(2)}",
+                 f"{m.group(1)}X{m.group(2)}"]), out)
+        return out
+    return rng.choice([value.lower(), value.title(), value.upper(), value])
+
+
 def product_fields(node: Node) -> dict:
     a = node.attrs
     return {
@@ -160,10 +198,13 @@ def nouns_for(category: str, split: str) -> list[str]:
 
 
 def render_title(p: dict, template: str, rng: random.Random, split: str = "train",
-                 typo_rate: float = 0.03, seller_shapes: bool = False
+                 typo_rate: float = 0.03, seller_shapes: bool | None = None
                  ) -> tuple[list[str], list[str]]:
     """Fill a template; return (words, BIO tags) that round-trip through split_words.
-    `seller_shapes`: the vehicle span as `vehicle_phrase(seller_shapes=True)` writes it."""
+    `seller_shapes`: the vehicle span as `vehicle_phrase(seller_shapes=True)` writes it
+    (None: for half the titles)."""
+    if seller_shapes is None:
+        seller_shapes = rng.random() < 0.5
     attrs = dict(p["attrs"])
     qty = attrs.pop("QUANTITY", None) if "{QTY}" in template else None
     noun = rng.choice(nouns_for(p["category"], split))
@@ -185,7 +226,7 @@ def render_title(p: dict, template: str, rng: random.Random, split: str = "train
         prefix = rng.choice(ATTR_PREFIXES.get(kind, [""]))
         if prefix:
             attr_parts.append((prefix, "O"))
-        attr_parts.append((value, kind))
+        attr_parts.append((value_variant(kind, value, rng), kind))
     slots["ATTRS"] = attr_parts
     words: list[str] = []
     tags: list[str] = []
