@@ -17,8 +17,13 @@ def add_specialize(p: argparse.ArgumentParser) -> None:
                    help="recipe YAML (default: deploy/recipes/<expert>.yaml)")
     p.add_argument("--from", dest="from_version",
                    help="version to start from (default: the active one)")
-    p.add_argument("--sweep", help="instead of the whole recipe, run its distill step once "
-                                   "per value, e.g. beta=0,0.1,0.2,0.5 (writes CSV + PNG)")
+    p.add_argument("--sweep", help="run the recipe's distill step once per value, e.g. "
+                                   "beta=0,0.5,1,2 (CSV + PNG), choose the value on "
+                                   "validation, then run the whole recipe with it and "
+                                   "register the result")
+    p.add_argument("--sweep-only", action="store_true",
+                   help="with --sweep: the table only, nothing registered")
+    p.add_argument("--seed", type=int, help="the recipe's seed (default: the recipe's own)")
     p.add_argument("--out", type=Path, help="folder for sweep/report files "
                                             "(default: $TINYEXPERTS_HOME/reports)")
     p.add_argument("--quick", action="store_true",
@@ -40,17 +45,32 @@ def run_specialize(a: argparse.Namespace) -> int:
 
     get_spec(a.expert)  # an unknown expert is named as such, before looking for its recipe
     recipe = load_recipe(a.recipe, a.expert)
+    if a.seed is not None:
+        recipe = recipe.model_copy(update={"seed": a.seed})
+    if a.sweep_only and not a.sweep:
+        from experts.core.errors import TinyExpertsError
+
+        raise TinyExpertsError("--sweep-only needs --sweep", where="--sweep-only",
+                               fix="add e.g. --sweep beta=0,0.5,1,2")
     if a.sweep:
         from experts.core.report import markdown_table
-        from experts.specialize.sweep import beta_sweep, parse_sweep
+        from experts.specialize.sweep import beta_sweep, parse_sweep, with_beta
 
         _, betas = parse_sweep(a.sweep)
         out = _reports_dir(a.out)
         rows = beta_sweep(a.expert, recipe, betas, out=out, from_version=a.from_version,
                           quick=a.quick, progress=not a.json)
-        print_out(rows if a.json else markdown_table(rows) +
-                  f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'} and .png", a.json)
-        return 0
+        if a.sweep_only:
+            print_out(rows if a.json else markdown_table(rows) +
+                      f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'} and .png", a.json)
+            return 0
+        if not a.json:
+            print(markdown_table(rows) + f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'}"
+                  " and .png")
+        chosen = next(r["beta"] for r in rows if r["chosen"])
+        recipe = with_beta(recipe, chosen, betas)
+        if not a.json:
+            print(f"{a.expert}: {recipe.description}; running the recipe with it")
     from experts.core.report import markdown_table, report_rows
     from experts.specialize.pipeline import specialize
 
@@ -58,7 +78,7 @@ def run_specialize(a: argparse.Namespace) -> int:
                         activate=not a.no_activate, progress=not a.json,
                         log=(lambda *_: None) if a.json else print)
     if a.json:
-        print_out(result, True)
+        print_out({**result, "sweep": rows} if a.sweep else result, True)
     else:
         print(markdown_table(report_rows(result["report"])))
     return 0

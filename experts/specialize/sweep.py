@@ -3,7 +3,10 @@ once per beta, each run restored from the same saved initial student (SEEDS.md Â
 
 The initial student is written to a safetensors file once; before every run it is loaded
 back and its sha256 recorded, so the table shows that all runs started from one state.
-Nothing is registered; the table goes to CSV + PNG.
+Each run is scored on validation and test; the beta is chosen on **validation** only (the
+critical-type F1 for a tagger, else the main metric; ties go to the smaller beta), and
+`with_beta` writes it into the recipe that `specialize` then runs and registers. The table
+goes to CSV + PNG.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
     *_, teacher, data = load_start(name, from_version, root)
     step = next((s for s in recipe.steps if s.op == "distill"), Distill(op="distill"))
     test = data.splits["test"][:300] if quick else data.splits["test"]
+    validation = data.splits["validation"][:300] if quick else data.splits["validation"]
     rows = []
     with tempfile.TemporaryDirectory() as work:
         ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
@@ -78,14 +82,34 @@ def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
             t0 = time.perf_counter()
             ctx.train(student, step.model_copy(update={"beta": beta}), f"beta={beta}")
             seconds = time.perf_counter() - t0
-            q = quality(ctx.predictor(student), test)
+            predictor = ctx.predictor(student)
+            q, v = quality(predictor, test), quality(predictor, validation)
             row = {"beta": beta, "critical_mode": step.critical_mode,
-                   "seconds": round(seconds, 1), "initial_state_sha256": start_hash[:16]}
+                   "seconds": round(seconds, 1), "initial_state_sha256": start_hash[:16],
+                   "val_choice": v.get("f1_critical", v[spec.main_metric])}
             row.update({k: q[k] for k in ("precision", "recall", "f1", "precision_critical",
                                           "recall_critical", "f1_critical", "coverage",
                                           "accuracy", "macro_f1", "top1") if k in q})
             rows.append(row)
+    best = choose_beta(rows)
+    for row in rows:
+        row["chosen"] = row["beta"] == best
     write_csv(rows, out / f"{name}_sweep_beta.csv")
     plot_sweep(rows, out / f"{name}_sweep_beta.png",
                f"{name}: constrained KD, {step.critical_mode} mode")
     return rows
+
+
+def choose_beta(rows: list[dict]) -> float:
+    """The beta with the best validation score (`val_choice`); the smaller beta on a tie."""
+    return max(rows, key=lambda r: (round(r["val_choice"], 6), -r["beta"]))["beta"]
+
+
+def with_beta(recipe: Recipe, beta: float, tried: list[float]) -> Recipe:
+    """The recipe with `beta` in every step that distils (distill, freeze), saying why."""
+    steps = [s.model_copy(update={"beta": beta}) if s.op in ("distill", "freeze") else s
+             for s in recipe.steps]
+    note = (f"beta {beta:g} chosen on validation by a sweep over "
+            f"{', '.join(f'{b:g}' for b in tried)}")
+    description = f"{recipe.description}; {note}" if recipe.description else note
+    return recipe.model_copy(update={"steps": steps, "description": description})
