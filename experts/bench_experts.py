@@ -109,9 +109,42 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
         row["test_minus_baseline_pts"] = 100 * (q_s[m] - base_test[m])
     row.update(external_row(name, spec, data, teacher, student))
     if "f1_critical" in q_t and "f1_critical" in q_s:  # critical types declared
-        for k in ("f1_critical", "coverage"):
-            row[f"teacher_{k}"], row[f"student_{k}"] = q_t[k], q_s[k]
-            row[f"{k}_ratio"] = q_s[k] / q_t[k] if q_t[k] else float("nan")
+        row.update(critical_rows(registry, name, version, test, q_t, q_s))
+    return row
+
+
+def seed_siblings(registry: Registry, name: str, version: str) -> list[str]:
+    """`version` and, for each other seed, the newest registered student of the same teacher
+    made by the same recipe with that seed: the runs a seed mean is taken over."""
+    m = registry.manifest(name, version)
+
+    def same(recipe: dict | None) -> dict | None:
+        return None if recipe is None else {**recipe, "seed": None, "description": None}
+
+    by_seed: dict = {}
+    for v in registry.versions(name):
+        o = registry.manifest(name, v)
+        if o.parent_version == m.parent_version and same(o.recipe) == same(m.recipe):
+            by_seed[o.recipe.get("seed")] = v
+    by_seed[m.recipe.get("seed")] = version
+    return sorted(by_seed.values(), key=registry.versions(name).index)
+
+
+def critical_rows(registry: Registry, name: str, version: str, test, q_t: dict,
+                  q_s: dict) -> dict:
+    """Teacher vs student on the critical types (F1_critical, coverage). The ratios use the
+    mean over the student's seed siblings (`seed_siblings`), with their spread and count."""
+    seeds = seed_siblings(registry, name, version)
+    scores = [q_s if v == version else quality(load_predictor(registry, name, v), test)
+              for v in seeds]
+    row: dict = {"student_seeds": len(seeds)}
+    for k in ("f1_critical", "coverage"):
+        values = [q[k] for q in scores]
+        mean = statistics.fmean(values)
+        row[f"teacher_{k}"], row[f"student_{k}"] = q_t[k], q_s[k]
+        row[f"student_{k}_mean"] = mean
+        row[f"student_{k}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        row[f"{k}_ratio"] = mean / q_t[k] if q_t[k] else float("nan")
     return row
 
 
@@ -189,7 +222,7 @@ def run(registry: Registry, data_dir: Path, out: Path, experts: list[str] | None
             f"\n\nRoofline: FP32 GEMM ceiling measured {roof['gemm_ceiling_gflops']:.1f} "
             f"GFLOP/s; nominal peak {roof['nominal_peak_gflops']:.0f} GFLOP/s (clock x threads x "
             f"{roof['nominal_assumes_flops_per_cycle']} FLOPs/cycle).")
-        table += "\n\n" + quality_table(rows)
+        table += "\n\n" + quality_table(rows) + critical_table(rows)
         (out / "experts.md").write_text(table + "\n", encoding="utf-8")
         _plot(rows, out / "experts.png")
         result["table"] = table
@@ -214,6 +247,24 @@ def quality_table(rows: list[dict]) -> str:
                if e else "— | — | — | —")
         lines.append(f"| {r['expert']} | {m} | {cell(r, f'teacher_{m}')} | "
                      f"{cell(r, f'student_{m}')} | {cell(r, f'baseline_test_{m}')} | {ext} |")
+    return "\n".join(lines)
+
+
+def critical_table(rows: list[dict]) -> str:
+    """The critical types of taggers: teacher vs the student's mean ± std over its seeds."""
+    rows = [r for r in rows if "student_seeds" in r]
+    if not rows:
+        return ""
+    lines = ["", "", "Critical types (test split): the student as the mean ± std over its "
+             "seeds (same recipe and teacher):", "",
+             "| expert | seeds | teacher F1_critical | student F1_critical | teacher coverage "
+             "| student coverage |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['expert']} | {r['student_seeds']} | {r['teacher_f1_critical']:.4f} | "
+            f"{r['student_f1_critical_mean']:.4f} ± {r['student_f1_critical_std']:.4f} | "
+            f"{r['teacher_coverage']:.4f} | {r['student_coverage_mean']:.4f} ± "
+            f"{r['student_coverage_std']:.4f} |")
     return "\n".join(lines)
 
 

@@ -83,3 +83,38 @@ def test_experts_bench_judges_every_target_from_the_rows_it_measured(home, tmp_p
     assert not judged["attributes.quality_ratio"]["met"]
     assert "Roofline: FP32 GEMM ceiling measured" in result["table"]
     assert (tmp_path / "out" / "experts.png").is_file()
+
+
+def test_the_critical_types_are_judged_on_the_mean_over_seed_siblings(home):
+    """Students of one teacher by one recipe with different seeds are siblings; a student
+    of another recipe is not. The bench's critical-type ratio uses the siblings' mean."""
+    from experts.bench_experts import critical_rows, seed_siblings
+    from experts.data.datasets import load_expert_data
+    from experts.evaluate import quality
+    from experts.specialize.pipeline import specialize
+    from experts.specialize.recipe import Recipe
+
+    def recipe(seed: int, epochs: int = 1) -> Recipe:
+        return Recipe.model_validate({
+            "expert": "attributes", "min_quality": 0.0, "seed": seed,
+            "steps": [{"op": "distill", "layers": [0], "epochs": epochs, "beta": 0.5,
+                       "critical_mode": "weighted_ce"},
+                      {"op": "quantize", "backend": "torch-int8"}]})
+
+    kw = dict(root=home.home, quick=True, progress=False, log=lambda *_: None,
+              activate=False)
+    made = [specialize("attributes", recipe(s), **kw)["version"] for s in (0, 1)]
+    other = specialize("attributes", recipe(0, epochs=2), **kw)["version"]
+    again = specialize("attributes", recipe(1), **kw)["version"]  # seed 1 once more
+    reg = Registry(home.registry)
+    assert seed_siblings(reg, "attributes", made[0]) == [made[0], again]  # newest per seed
+    assert seed_siblings(reg, "attributes", made[1]) == made
+    assert seed_siblings(reg, "attributes", other) == [other]
+    test = load_expert_data("attributes", home.data).splits["test"]
+    q_t = quality(load_predictor(reg, "attributes", "v1"), test)
+    q_s = [quality(load_predictor(reg, "attributes", v), test) for v in made]
+    row = critical_rows(reg, "attributes", made[1], test, q_t, q_s[1])
+    assert row["student_seeds"] == 2
+    for k in ("f1_critical", "coverage"):
+        assert row[f"student_{k}_mean"] == pytest.approx((q_s[0][k] + q_s[1][k]) / 2)
+        assert row[f"student_{k}"] == q_s[1][k]
