@@ -83,8 +83,8 @@ def vehicle_phrase(make: str, models: list[str], years: tuple[int, int], engine:
     """A fitment span like '2012-2015 Honda Civic 1.8L' in one of many shapes.
 
     `engine` None: a fitment that names no engine. `seller_shapes`: also the other ways
-    sellers write year ranges and engines (`year_span`, `engine_phrase`) — the
-    compatibility listings use them; titles keep the original shapes.
+    sellers write year ranges and engines (`year_span`, `engine_phrase`), as most
+    compatibility listings and half the titles (`render_title`) use them.
     """
     make_s = _model_variant(make, rng)
     model_s = "/".join(_model_variant(m, rng) for m in models[:3])
@@ -151,7 +151,7 @@ _UNITS = {"mm": ["mm", " mm", "MM"], "in": ["in", " in", " inch", "-inch"],
 def value_variant(kind: str, value: str, rng: random.Random) -> str:
     """The same attribute value in another shape sellers write it, half the time: pack
     sizes ("Pack of 4", "4 pcs", "4pk", "qty 4"), volts ("12V", "12 Volt", "12-volt"),
-    numbers and units together or apart ("14mm", "14 mm", '3"', "3-inch"), thread pitch
+    numbers and units together or apart ("14mm", "14 mm", "3 inch", "3-inch"), thread pitch
     with spaces, colours and materials in any case."""
     if rng.random() < 0.5:
         return value
