@@ -130,13 +130,14 @@ def borrowed_ids(model, token_ids: list[int], unk_id: int) -> list[int]:
     model (they read a neighbour's row, or [UNK]'s in models pruned before neighbours)."""
     if model.vocab_map is None:
         return []
-    rows = model.vocab_map[torch.tensor(sorted(set(token_ids)), dtype=torch.long)].long()
+    ids = sorted(set(token_ids))
+    rows = model.vocab_map[torch.tensor(ids, dtype=torch.long)].long()
     if model.vocab_owner is None:  # older artifacts: every id without a row reads [UNK]
         unk_row = int(model.vocab_map[unk_id])
-        return [i for i, r in zip(sorted(set(token_ids)), rows.tolist(), strict=True)
+        return [i for i, r in zip(ids, rows.tolist(), strict=True)
                 if r == unk_row and i != unk_id]
     owners = model.vocab_owner[rows].tolist()
-    return [i for i, o in zip(sorted(set(token_ids)), owners, strict=True) if o != i]
+    return [i for i, o in zip(ids, owners, strict=True) if o != i]
 
 
 def extend_vocab(model, token_ids: list[int], source, unk_id: int) -> int:

@@ -60,13 +60,13 @@ def run_specialize(a: argparse.Namespace) -> int:
         out = _reports_dir(a.out)
         rows = beta_sweep(a.expert, recipe, betas, out=out, from_version=a.from_version,
                           quick=a.quick, progress=not a.json)
+        table = (markdown_table(rows) +
+                 f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'} and .png")
         if a.sweep_only:
-            print_out(rows if a.json else markdown_table(rows) +
-                      f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'} and .png", a.json)
+            print_out(rows if a.json else table, a.json)
             return 0
         if not a.json:
-            print(markdown_table(rows) + f"\n\nwritten: {out / f'{a.expert}_sweep_beta.csv'}"
-                  " and .png")
+            print(table)
         chosen = next(r["beta"] for r in rows if r["chosen"])
         recipe = with_beta(recipe, chosen, betas)
         if not a.json:
