@@ -100,11 +100,13 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
               validation: list[Example], *, quick: bool = False, seed: int = 0,
               progress: bool = True, loss_fn: LossFn = cross_entropy,
               epochs: int | None = None, lr: float | None = None,
-              desc: str = "train") -> TrainResult:
+              desc: str = "train", steps: int | None = None) -> TrainResult:
     """Train `predictor.model` in place; keeps the best validation state.
 
     Parameters with `requires_grad=False` stay as they are (frozen modules); word
     embeddings are always frozen. `loss_fn` replaces the cross-entropy (distillation).
+    `steps` fixes the budget in optimizer steps instead of epochs (as many epochs as that
+    takes, the last one cut short; validation and early stopping still run per epoch).
     """
     cfg = spec.train
     seed_everything(seed)
@@ -114,6 +116,9 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
     epochs = 1 if quick else (epochs or cfg.epochs)
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     total = min(cfg.quick_max_steps, steps_per_epoch) if quick else steps_per_epoch * epochs
+    if steps is not None:
+        total = steps
+        epochs = -(-steps // steps_per_epoch)
     model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     head = [p for p in model.classifier.parameters() if p.requires_grad]
     body = [p for n, p in model.named_parameters()

@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = Path("docs/bench/summary.json")
 BENCHMARKS = Path("BENCHMARKS.md")
 SUITE_ORDER = ("experts", "router", "merge", "update", "llm", "imported", "serving", "answers",
-               "build")
+               "build", "ablation")
 DROP_KEYS = ("examples", "environment")  # sample answers are large; the machine is top-level
 
 

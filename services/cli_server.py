@@ -291,7 +291,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                         "/v1/query answer accuracy (generated + hand-written questions) and "
                         "per-stage latency; build: `tinyexperts run` on an empty home, "
                         "time to first answer and to the full system (not part of all); "
-                        "all (default)")
+                        "ablation: ontology-relevance pruning vs magnitude pruning vs uniform "
+                        "layer drop vs a same-size student, same size and budget, every "
+                        "expert, --seeds seeds (about 40 min; not part of all); all (default)")
     p.add_argument("--questions", type=int,
                    help="llm suite: evaluate only the first N held-out questions")
     p.add_argument("--rounds", type=int, default=5,
@@ -304,7 +306,12 @@ def add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=2,
                    help="update suite: seeds, each an update and a rebuild; llm suite: the "
                         "registered projector plus one trained per further seed, also for the "
-                        "imported suite (default 2)")
+                        "imported suite; ablation suite: seeds per expert and arm (default 2)")
+    p.add_argument("--steps", type=int, default=300,
+                   help="ablation suite: optimizer steps of distillation and of recovery "
+                        "per arm (default 300)")
+    p.add_argument("--experts", default=None,
+                   help="ablation suite: comma-separated experts (default: all four)")
     p.add_argument("--no-publish", action="store_true",
                    help="write the summary only to --out, not to BENCHMARKS.md and "
                         "docs/bench/summary.json (smoke runs)")
@@ -317,8 +324,8 @@ def add_bench(p: argparse.ArgumentParser) -> None:
 
 
 SUITES = ("experts", "router", "merge", "update", "llm", "imported", "serving", "answers",
-          "build")
-NOT_IN_ALL = ("build",)  # builds the whole system from nothing: only when asked for
+          "build", "ablation")
+NOT_IN_ALL = ("build", "ablation")  # builds the whole system from nothing: only when asked for
 
 
 def run_bench(a: argparse.Namespace) -> int:
@@ -333,7 +340,7 @@ def run_bench(a: argparse.Namespace) -> int:
     runners = {"experts": _bench_experts, "router": _bench_router, "merge": _bench_merge,
                "update": _bench_update, "llm": _bench_llm, "imported": _bench_imported,
                "serving": _bench_serving,
-               "answers": _bench_answers, "build": _bench_build}
+               "answers": _bench_answers, "build": _bench_build, "ablation": _bench_ablation}
     for suite in SUITES:
         if a.suite == suite or (a.suite == "all" and suite not in NOT_IN_ALL):
             t0 = time.perf_counter()
@@ -441,6 +448,34 @@ def _bench_build(a: argparse.Namespace) -> dict:
     if not a.json:
         print_table_and_targets(result)
     print(f"wrote {a.out}/build.csv, build.json, build.png", file=sys.stderr)
+    return result
+
+
+def _bench_ablation(a: argparse.Namespace) -> dict:
+    from experts.bench_ablation import run
+    from experts.core.targets import SPECIALIZED_EXPERTS
+
+    if not 1 <= a.seeds <= 10:
+        raise TinyExpertsError(f"--seeds {a.seeds} out of range", where="--seeds",
+                               fix="use 1..10 (the targets need at least 2)")
+    if not 10 <= a.steps <= 20000:
+        raise TinyExpertsError(f"--steps {a.steps} out of range", where="--steps",
+                               fix="use 10..20000")
+    experts = a.experts.split(",") if a.experts else list(SPECIALIZED_EXPERTS)
+    unknown = [e for e in experts if e not in SPECIALIZED_EXPERTS]
+    if unknown:
+        raise TinyExpertsError(f"unknown expert(s) {', '.join(unknown)}", where="--experts",
+                               fix=f"choose from {', '.join(SPECIALIZED_EXPERTS)}")
+    for name in experts:
+        if not registry().versions(name):
+            raise TinyExpertsError(f"{name} has no registered version", where="--experts",
+                                   fix="run `tinyexperts build` first")
+    result = run(a.out, seeds=a.seeds, steps=a.steps, experts=experts,
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    if not a.json:
+        print_table_and_targets(result)
+    print(f"wrote {a.out}/ablation.csv, ablation.json, ablation.md, ablation.png",
+          file=sys.stderr)
     return result
 
 

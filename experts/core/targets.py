@@ -127,6 +127,12 @@ TARGETS: tuple[Target, ...] = (
            "routed /v1/query without the LLM over HTTP, p50 (worse of 2 passes)"),
     Target("answers", "query_p99_ms", "<=", 80.0,
            "routed /v1/query without the LLM over HTTP, p99 (worse of 2 passes)"),
+    Target("ablation", "experts", ">=", 4,
+           "experts the pruning ablation ran on (all four specialized experts)"),
+    Target("ablation", "seeds", ">=", 2, "seeds per expert and arm"),
+    Target("ablation", "recipes_follow_winner", "==", 1,
+           "1 when every default recipe prunes by the criterion that won the ablation "
+           "(mean quality vs teacher, test and external sets, all experts and seeds)"),
     Target("serving", "overhead_ms", "<=", 5.0,
            "HTTP predict p50 minus direct in-process p50, batch 1, the default ingress"),
     Target("serving", "grpc_overhead_ms", "<=", 5.0,

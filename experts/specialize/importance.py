@@ -179,3 +179,31 @@ def unit_scores(model, in_domain: list[dict], out_of_domain: list[dict],
                  "head_selectivity": [t.tolist() for t in h_sig[2]],
                  "layer_taylor": taylor_l.tolist(),
                  "ffn_selectivity_mean": [float(t.mean()) for t in f_sig[2]]})
+
+
+@torch.no_grad()
+def magnitude_scores(model) -> UnitScores:
+    """Generic, data-free unit scores: the L2 norm of the weights a unit owns.
+
+    A head owns its query/key/value rows and its columns of the attention output; an FFN
+    neuron its row of the up-projection and its column of the down-projection; a layer all
+    of them. The baseline that ontology relevance (`unit_scores`) is measured against in
+    `bench --suite ablation`.
+    """
+    d = head_size(model)
+    heads, ffn, per_layer = [], [], []
+    for lay in layers(model):
+        att = lay.attention
+        n = att.self.num_attention_heads
+        sq = sum(m.weight.view(n, d, -1).pow(2).sum(dim=(1, 2))
+                 for m in (att.self.query, att.self.key, att.self.value))
+        sq = sq + att.output.dense.weight.view(-1, n, d).pow(2).sum(dim=(0, 2))
+        heads.append(sq.sqrt())
+        up, down = lay.intermediate.dense.weight, lay.output.dense.weight
+        ffn.append((up.pow(2).sum(dim=1) + down.pow(2).sum(dim=0)).sqrt())
+        per_layer.append(float((heads[-1].pow(2).sum() + ffn[-1].pow(2).sum()).sqrt()))
+    padded = torch.full((len(heads), max(h.numel() for h in heads)), float("inf"))
+    for i, h in enumerate(heads):
+        padded[i, : h.numel()] = h
+    return UnitScores(heads=padded, ffn=ffn, layers=torch.tensor(per_layer),
+                      signals={"criterion": "magnitude", "layer_norm": per_layer})

@@ -37,8 +37,11 @@ class Distill(_Step):
 
 
 class Prune(_Step):
-    """Ontology-relevance structured pruning (fractions of units to remove)."""
+    """Structured pruning (fractions of units to remove), by ontology relevance (in-domain
+    task impact, variance and selectivity against out-of-domain probes) or by weight
+    magnitude (generic, data-free; the ablation's baseline)."""
     op: Literal["prune"]
+    criterion: Literal["relevance", "magnitude"] = "relevance"
     gate: bool = False  # measured before its recovery step (freeze), so no gate by default
     heads: float = Field(0.0, ge=0.0, lt=1.0)
     ffn: float = Field(0.0, ge=0.0, lt=1.0)

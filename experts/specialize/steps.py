@@ -28,7 +28,7 @@ from experts.specialize.distill import (
     kd_loss,
     student_from_teacher,
 )
-from experts.specialize.importance import unit_scores
+from experts.specialize.importance import magnitude_scores, unit_scores
 from experts.specialize.probes import probe_texts
 from experts.specialize.recipe import Distill, Freeze, Prune, Quantize
 from experts.specs import ExpertSpec
@@ -50,6 +50,7 @@ class StepContext:
     critical: tuple[str, ...] | None = None  # the teacher's critical types (manifest)
     # the teacher's logits per training row, shared by every KD step of the recipe
     teacher_logits: TeacherLogits | None = None
+    steps: int | None = None  # a fixed budget of optimizer steps per training step (ablation)
 
     def __post_init__(self) -> None:
         if self.teacher_logits is None:
@@ -69,7 +70,7 @@ class StepContext:
         res = fine_tune(self.predictor(model), self.spec, self.data.splits["train"],
                         self.data.splits["validation"], quick=self.quick, seed=self.seed,
                         progress=self.progress, loss_fn=self.kd(cfg), epochs=cfg.epochs,
-                        lr=cfg.lr, desc=desc)
+                        lr=cfg.lr, desc=desc, steps=self.steps)
         return {"train_seconds": round(res.seconds, 1), "train_steps": res.steps,
                 "history": res.history}
 
@@ -192,12 +193,17 @@ def ood_batches(tokenizer, source: str, n_batches: int, seed: int) -> list[dict]
 
 def prune(model: ExpertModel, cfg: Prune, ctx: StepContext):
     model = copy.deepcopy(model)
-    scores = unit_scores(model, ctx.labelled_batches(cfg.batches),
-                         ood_batches(ctx.tokenizer, cfg.probes, cfg.batches, ctx.seed),
-                         cfg.weights)
-    details: dict = {"signals": scores.signals, "before": st.structure(model)}
-    details.update(prune_by_scores(model, scores, heads=cfg.heads, ffn=cfg.ffn,
-                                   drop_layers=cfg.drop_layers))
+    details: dict = {"criterion": cfg.criterion, "before": st.structure(model)}
+    if cfg.heads or cfg.ffn or cfg.drop_layers:
+        if cfg.criterion == "magnitude":
+            scores = magnitude_scores(model)
+        else:
+            scores = unit_scores(model, ctx.labelled_batches(cfg.batches),
+                                 ood_batches(ctx.tokenizer, cfg.probes, cfg.batches, ctx.seed),
+                                 cfg.weights)
+        details["signals"] = scores.signals
+        details.update(prune_by_scores(model, scores, heads=cfg.heads, ffn=cfg.ffn,
+                                       drop_layers=cfg.drop_layers))
     if cfg.vocab:
         before = model.encoder.embeddings.word_embeddings.num_embeddings
         st.keep_vocab(model, sorted(ctx.domain_token_ids()), ctx.tokenizer.unk_token_id)
