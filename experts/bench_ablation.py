@@ -159,7 +159,7 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run(out: Path, *, seeds: int = 2, steps: int = 300, experts: list[str] | None = None,
+def run(out: Path, *, seeds: int = 2, steps: int = 150, experts: list[str] | None = None,
         root: Path | None = None, progress: bool = False, log: Callable = print) -> dict:
     experts = experts or list(SPECIALIZED_EXPERTS)
     rows: list[dict] = []

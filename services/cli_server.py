@@ -307,9 +307,9 @@ def add_bench(p: argparse.ArgumentParser) -> None:
                    help="update suite: seeds, each an update and a rebuild; llm suite: the "
                         "registered projector plus one trained per further seed, also for the "
                         "imported suite; ablation suite: seeds per expert and arm (default 2)")
-    p.add_argument("--steps", type=int, default=300,
+    p.add_argument("--steps", type=int, default=150,
                    help="ablation suite: optimizer steps of distillation and of recovery "
-                        "per arm (default 300)")
+                        "per arm (default 150)")
     p.add_argument("--experts", default=None,
                    help="ablation suite: comma-separated experts (default: all four)")
     p.add_argument("--no-publish", action="store_true",
