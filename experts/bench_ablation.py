@@ -153,7 +153,7 @@ def plot(summary: dict, path: Path) -> None:
                       rotation=15)
         ax.set_title(f"quality / teacher, {title}")
         ax.set_ylim(0.0, 1.1)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
