@@ -25,7 +25,7 @@ from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
-from experts.data.datasets import load_expert_data
+from experts.data.datasets import load_expert_data, recorded_data
 from experts.data.external import any_hit, read_external
 from experts.evaluate import critical_of, quality, quality_external
 from experts.latency import measure_latency
@@ -72,7 +72,7 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
         return None
     teacher = load_predictor(registry, name, manifest.parent_version)
     student = load_predictor(registry, name, version)
-    data = load_expert_data(name, data_dir)
+    data = data_of(registry, name, manifest.parent_version, data_dir)
     test = data.splits["test"]
     q_t, q_s = quality(teacher, test), quality(student, test)
     t1, s1, r1 = paired_latency(teacher.model, student.model, teacher.tokenizer, test, 1,
@@ -111,6 +111,26 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     if "f1_critical" in q_t and "f1_critical" in q_s:  # critical types declared
         row.update(critical_rows(registry, name, version, test, q_t, q_s))
     return row
+
+
+def data_of(registry: Registry, name: str, teacher_version: str, data_dir: Path):
+    """The data the teacher was made from (a user's corpus too); the home's datasets for a
+    version that records none."""
+    try:
+        return recorded_data(registry.manifest(name, teacher_version), name)
+    except TinyExpertsError:
+        return load_expert_data(name, data_dir)
+
+
+def external_fits(ext, labels: list[str]) -> bool:
+    """Whether the external set is about this model's labels: a model trained on another
+    corpus (other entity types, other categories) is not scored on the project's set."""
+    if ext.label_sets is not None:
+        return True  # any-label lines: a hit needs only one of them
+    gold = set()
+    for ex in ext.examples:
+        gold.update(getattr(ex, "tags", None) or [getattr(ex, "label", "")])
+    return gold <= set(labels)
 
 
 def seed_siblings(registry: Registry, name: str, version: str) -> list[str]:
@@ -156,6 +176,9 @@ def external_row(name: str, spec, data, teacher, student) -> dict:
         ext = read_external(name, spec.kind)
     except TinyExpertsError:
         return {}
+    if not external_fits(ext, teacher.labels):
+        return {"external_metric": None, "external_note": "the external set's labels are "
+                "not this model's (trained on another corpus)"}
     q_t, q_s = quality_external(teacher, ext), quality_external(student, ext)
     if ext.label_sets is not None:
         key = "top5"
