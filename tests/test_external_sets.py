@@ -75,3 +75,17 @@ def test_the_description_lookup_finds_the_code_whose_text_matches():
     assert ranked[0][0] == "P0420"
     assert ranked[1][0] == "P0171"
     assert len(ranked[0]) == 2
+
+
+def test_an_external_set_is_scored_only_for_a_model_with_its_labels():
+    from experts.bench_experts import external_fits
+
+    tags = read_external("attributes", "tag")
+    own = sorted({t for ex in tags.examples for t in ex.tags})
+    assert external_fits(tags, own)
+    # a tagger trained on another corpus (social-media types) has none of these types
+    assert not external_fits(tags, ["O", "B-person", "I-person", "B-geo-loc", "I-geo-loc"])
+    cats = read_external("category", "classify")
+    assert not external_fits(cats, sorted({e.label for e in cats.examples})[1:])
+    # any-label lines (fault codes) count a hit on any one label: always scored
+    assert external_fits(read_external("fault_codes", "classify"), ["P0300"])

@@ -306,6 +306,31 @@ def test_beta_sweep_restores_the_same_initial_student(tiny_home, tmp_path):
     assert (tmp_path / "attributes_sweep_beta.png").stat().st_size > 1000
 
 
+def test_the_sweep_protects_the_teachers_own_critical_types(tiny_home, tmp_path, monkeypatch):
+    """A teacher built from a user's corpus declares its own critical types; the sweep's KD
+    and scores must use them (it once fell back to the defaults, so on a corpus without
+    PART_NUMBER and VEHICLE every beta trained the same student)."""
+    import experts.specialize.sweep as sweep
+
+    real_load, real_ctx, seen = sweep.load_start, sweep.StepContext, []
+
+    def load(*args, **kwargs):
+        out = real_load(*args, **kwargs)
+        out[4].critical = ("BRAND",)  # the teacher predictor, as its manifest would say
+        return out
+
+    def ctx(**kwargs):
+        seen.append(kwargs.get("critical"))
+        return real_ctx(**kwargs)
+
+    monkeypatch.setattr(sweep, "load_start", load)
+    monkeypatch.setattr(sweep, "StepContext", ctx)
+    rows = sweep.beta_sweep("attributes", _recipe("attributes", [STEP_CFGS["distill"]]),
+                            [1.0], out=tmp_path, root=tiny_home, quick=True, progress=False,
+                            log=lambda *_: None)
+    assert seen == [("BRAND",)] and "f1_critical" in rows[0]
+
+
 def test_the_sweep_chooses_on_validation_and_writes_the_beta_into_the_recipe():
     from experts.specialize.sweep import choose_beta, with_beta
 

@@ -69,7 +69,7 @@ def beta_sweep(name: str, recipe: Recipe, betas: list[float], *, out: Path,
     with tempfile.TemporaryDirectory() as work:
         ctx = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
                           teacher=teacher.model, data=data, workdir=Path(work), quick=quick,
-                          seed=recipe.seed, progress=progress)
+                          seed=recipe.seed, progress=progress, critical=teacher.critical)
         seed_everything(recipe.seed)
         initial = student_from_teacher(teacher.model, step.layers)
         init_file = Path(work) / "initial_student.safetensors"
