@@ -22,6 +22,13 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
+def score(d: dict) -> float:
+    """Quality vs the teacher, test and external weighing the same (test alone without an
+    external ratio)."""
+    return statistics.fmean([d["test_ratio"]] + ([d["external_ratio"]]
+                                                 if "external_ratio" in d else []))
+
+
 def ratios(rows: list[dict]) -> list[dict]:
     """Each arm row with its quality relative to its expert's teacher (test, external)."""
     teacher = {r["expert"]: r for r in rows if r["arm"] == "teacher"}
@@ -33,9 +40,7 @@ def ratios(rows: list[dict]) -> list[dict]:
         row = dict(r, test_ratio=r["test"] / t["test"] if t["test"] else float("nan"))
         if "external" in r and t.get("external"):
             row["external_ratio"] = r["external"] / t["external"]
-        parts = [row["test_ratio"]] + ([row["external_ratio"]] if "external_ratio" in row
-                                       else [])
-        row["score"] = statistics.fmean(parts)  # test and external weigh the same
+        row["score"] = score(row)
         out.append(row)
     return out
 
@@ -70,10 +75,7 @@ def summarise(rows: list[dict]) -> dict:
                      for s in seeds)
     by_expert = {}
     for e in experts:
-        cells = {c["arm"]: statistics.fmean([c["test_ratio"]] + ([c["external_ratio"]]
-                                                                  if "external_ratio" in c
-                                                                  else []))
-                 for c in table if c["expert"] == e}
+        cells = {c["arm"]: score(c) for c in table if c["expert"] == e}
         by_expert[e] = max(cells, key=cells.get)
     return {"table": table, "score_per_seed": per_seed, "score": overall, "winner": winner,
             "winner_on_every_seed": every_seed, "winner_per_expert": by_expert,

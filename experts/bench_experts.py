@@ -26,7 +26,7 @@ from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
 from experts.data.datasets import load_expert_data, recorded_data
-from experts.data.external import any_hit, read_external
+from experts.data.external import any_hit, external_fits, read_external
 from experts.evaluate import critical_of, quality, quality_external
 from experts.latency import measure_latency
 from experts.predictor import load_predictor
@@ -120,17 +120,6 @@ def data_of(registry: Registry, name: str, teacher_version: str, data_dir: Path)
         return recorded_data(registry.manifest(name, teacher_version), name)
     except TinyExpertsError:
         return load_expert_data(name, data_dir)
-
-
-def external_fits(ext, labels: list[str]) -> bool:
-    """Whether the external set is about this model's labels: a model trained on another
-    corpus (other entity types, other categories) is not scored on the project's set."""
-    if ext.label_sets is not None:
-        return True  # any-label lines: a hit needs only one of them
-    gold = set()
-    for ex in ext.examples:
-        gold.update(getattr(ex, "tags", None) or [getattr(ex, "label", "")])
-    return gold <= set(labels)
 
 
 def seed_siblings(registry: Registry, name: str, version: str) -> list[str]:

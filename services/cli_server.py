@@ -466,8 +466,9 @@ def _bench_ablation(a: argparse.Namespace) -> dict:
     if unknown:
         raise TinyExpertsError(f"unknown expert(s) {', '.join(unknown)}", where="--experts",
                                fix=f"choose from {', '.join(SPECIALIZED_EXPERTS)}")
+    reg = registry()
     for name in experts:
-        if not registry().versions(name):
+        if not reg.versions(name):
             raise TinyExpertsError(f"{name} has no registered version", where="--experts",
                                    fix="run `tinyexperts build` first")
     result = run(a.out, seeds=a.seeds, steps=a.steps, experts=experts,

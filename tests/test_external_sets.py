@@ -9,7 +9,7 @@ import pytest
 from experts.baselines import description_lookup
 from experts.core.errors import TinyExpertsError
 from experts.data import external
-from experts.data.external import FILES, any_hit, read_external
+from experts.data.external import FILES, any_hit, external_fits, read_external
 from experts.specs import get_spec
 from router.data import OUTPUTS, read_external_router
 
@@ -78,8 +78,6 @@ def test_the_description_lookup_finds_the_code_whose_text_matches():
 
 
 def test_an_external_set_is_scored_only_for_a_model_with_its_labels():
-    from experts.bench_experts import external_fits
-
     tags = read_external("attributes", "tag")
     own = sorted({t for ex in tags.examples for t in ex.tags})
     assert external_fits(tags, own)

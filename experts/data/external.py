@@ -44,6 +44,17 @@ def external_path(name: str) -> Path:
     return path
 
 
+def external_fits(ext: ExternalSet, labels: list[str]) -> bool:
+    """Whether the external set is about this model's labels: a model trained on another
+    corpus (other entity types, other categories) is not scored on the project's set."""
+    if ext.label_sets is not None:
+        return True  # any-label lines: a hit needs only one of them
+    gold = set()
+    for ex in ext.examples:
+        gold.update(getattr(ex, "tags", None) or [getattr(ex, "label", "")])
+    return gold <= set(labels)
+
+
 def read_external(name: str, kind: TaskKind) -> ExternalSet:
     """The external set of expert `name` (malformed lines stop with file:line)."""
     path = external_path(name)

@@ -26,8 +26,11 @@ from pathlib import Path
 import torch
 
 from experts import structure as st
+from experts.core.assets import home
 from experts.core.errors import TinyExpertsError
-from experts.data.external import read_external
+from experts.core.paths import Paths
+from experts.core.registry import Registry
+from experts.data.external import external_fits, read_external
 from experts.evaluate import quality, quality_external
 from experts.latency import measure_latency
 from experts.ontology.schema import domain_text_at
@@ -155,10 +158,6 @@ def teacher_of(registry, name: str) -> str:
 def run_expert(name: str, seeds: list[int], steps: int, root: Path | None = None,
                progress: bool = False, log: Callable = print) -> list[dict]:
     """One row per (seed, arm) plus one teacher row, for one expert."""
-    from experts.core.assets import home
-    from experts.core.paths import Paths
-    from experts.core.registry import Registry
-
     recipe = load_recipe(None, name)
     registry = Registry(Paths(root or home()).registry)
     paths, _, version, _, teacher, data = load_start(name, teacher_of(registry, name), root)
@@ -167,6 +166,8 @@ def run_expert(name: str, seeds: list[int], steps: int, root: Path | None = None
         external = read_external(name, spec.kind)
     except TinyExpertsError:
         external = None
+    if external is not None and not external_fits(external, teacher.labels):
+        external = None  # a model of another corpus: not scored on the project's set
     base = StepContext(spec=spec, tokenizer=teacher.tokenizer, labels=teacher.labels,
                        teacher=teacher.model, data=data, workdir=paths.home,
                        extra_domain_text=domain_text_at(paths.ontology), progress=progress,
