@@ -38,6 +38,7 @@ from experts.data.fault_text import (
 from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
 from experts.data.product_text import (
     TITLE_TEMPLATES,
+    buyer_vehicle_text,
     product_fields,
     render_title,
     vehicle_text,
@@ -51,10 +52,13 @@ OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
 HELD_OUT = {"validation": 0.15, "test": 0.25}  # share of each phrasing list
 
-# Slots: {p} a product (a listing title or brand + part number + noun), {pn} its bare part
-# number, {vehicle}, {attr} an attribute name, {log} a fault log line or a driver's/mechanic's
-# symptom report, {desc} a fault description, {code} ({lcode} lower case), {code2},
-# {component}, {category}, {city}, {city2}, {topic}, {food}, {sport}, {country}.
+# Slots: {p} a product (`product_mention`: a listing title, brand + part number (+ noun) or
+# the bare part number), {pn} its bare part number, {vehicle} (as a catalog or a buyer writes
+# it), {attr} an attribute name, {log} a fault log line or a driver's/mechanic's symptom
+# report, {desc} a fault description, {code} ({lcode} lower case), {code2}, {component},
+# {component2}, {category} (plural), {cat} and {cat2} (two categories, singular),
+# {appliance} and {ecode} (another machine and its error code), {city}, {city2}, {topic},
+# {food}, {sport}, {country}.
 # skill -> (asks naming the product, asks referring back to it with "it"/"its").
 SKILLS: dict[str, tuple[list[str], list[str]]] = {
     "category": ([
@@ -79,6 +83,12 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "is {p} a sensor, a filter, a pump or something else?",
         "what would a parts store call {p}", "the product category of {p}, please",
         "map {p} to a category", "{p} -> category?", "which catalog category is {p}",
+        # shorthand and either-or questions, as shoppers type them
+        "is {p} a {cat} or a {cat2}?", "{p}: {cat} or {cat2}?", "{cat} or {cat2}? {p}",
+        "which one is {p}, a {cat} or a {cat2}", "{p} type?", "{p} what is it",
+        "{pn} is what kind of part", "what is {pn}", "what's a {pn} exactly",
+        "{p} = what part?", "cat for {pn}?", "{pn} - {cat}? or something else",
+        "is the {pn} a {cat}", "what part is {pn} even", "{p} which dept",
     ], [
         "what category is it", "what kind of part is it", "which department sells it",
         "what type of part is this", "which category does it go in",
@@ -108,6 +118,12 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "list every field you can find in {p}", "what thread does {p} use",
         "extract brand / part number / {attr} from {p}", "which attributes are in {p}",
         "what are the key specs of {p}", "{p} -> specs?", "fill in the spec fields for {p}",
+        # shorthand: the attribute first, the product after, little else
+        "{attr} {p}", "{attr} on {p}?", "{attr} for {p}", "{p} {attr}?", "{attr}? {p}",
+        "{attr} of {pn}", "{p} - {attr} pls", "need {attr}: {pn}", "what {attr} {p}",
+        "{attr} on the {pn}", "{pn} {attr}", "{attr} spec for {p}", "mfr and part # on {p}",
+        "brand + pn from {p}", "{pn}: {attr} and brand?", "is {p} {attr} listed",
+        "how many in a pack, {p}", "{attr} rating of the {pn}?",
     ], [
         "what {attr} is it", "what are its specs", "give me its attributes",
         "list its {attr}", "what {attr} does it have", "tell me its {attr}",
@@ -139,6 +155,12 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "{p} ok on a {vehicle}?", "{vehicle} - {pn} ok?", "{pn} on {vehicle}??",
         "{p} for my {vehicle}?", "will {pn} fit {vehicle}", "{pn} -> {vehicle}, fits?",
         "{vehicle}? {pn}", "{pn} good for {vehicle}?", "{p}, {vehicle}, fit?",
+        "{p} {vehicle}", "{p} for {vehicle}?", "{p} right for {vehicle}?",
+        "{p} compat w/ {vehicle}?", "{pn} -> {vehicle}, y/n", "{vehicle} {p} fit?",
+        "{p} ok w/ {vehicle}", "{p} fit {vehicle}?", "{p} fitment {vehicle}",
+        "{pn} {vehicle} fitment?", "{p} / {vehicle} - fits?", "{p} correct for {vehicle}?",
+        "fit check {pn} {vehicle}", "{vehicle} - {p} compatible?", "{p} w/ {vehicle} ok?",
+        "does a {vehicle} take {p}", "{vehicle} use {p}?", "same {cat} for {vehicle}? {pn}",
     ], [
         "does it fit a {vehicle}", "will it work on my {vehicle}",
         "is it compatible with {vehicle}", "can I put it on a {vehicle}",
@@ -188,6 +210,16 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "why is {code} set and how do I clear it", "what's {code} about",
         "explain how the {component} works", "what is connected to the {component}",
         "which parts fit my {vehicle}", "what does a faulty {component} do to a {vehicle}",
+        "{component} vs {component2}, what's the difference",
+        "is a {component} the same thing as a {component2}", "what does a {component} actually do",
+        "how do I know if my {component} is bad", "why do {category} wear out",
+        "how often should {category} be replaced", "{code} vs {code2}?",
+        "difference between a {component} and a {component2}?",
+        "are aftermarket {category} as good as OEM", "what is the job of the {component}",
+        "where is the {component} usually located", "can I drive with a bad {component}",
+        "{component} - how does it work?", "why would the {component} fail",
+        "do I need to replace both {category} at once", "{lcode} what does it mean",
+        "is {code} serious or can it wait", "what's the point of a {component}",
     ], []),
     "none": ([
         "what's the weather like in {city} tomorrow?", "write a short poem about {topic}",
@@ -206,6 +238,14 @@ SKILLS: dict[str, tuple[list[str], list[str]]] = {
         "who painted the mona lisa", "give me a workout plan for {sport}",
         "what movies are playing in {city}", "how do I reset my email password",
         "what rhymes with {topic}", "draw me a picture of {topic}",
+        # other machines' troubles: near the fault and parts vocabulary, not about cars
+        "my {appliance} shows error {ecode}", "{appliance} error {ecode}, how to fix",
+        "{appliance} won't turn on", "my {appliance} keeps shutting off",
+        "how do I reset my {appliance}", "{appliance} making a grinding noise",
+        "what does code {ecode} mean on a {appliance}", "{appliance} battery drains fast",
+        "best {appliance} to buy this year", "is it worth repairing a {appliance}",
+        "replacement part for my {appliance}", "{appliance} fault code {ecode}",
+        "does this charger fit my {appliance}", "{appliance} keeps beeping, why",
     ], []),
 }
 
@@ -222,7 +262,9 @@ NEGATIONS: dict[str, tuple[list[str], list[str]]] = {
     ], [
         "not asking what category it is - ", "I know what kind of part it is; ",
         "no need to classify this. ", "forget the category: ", "not a category question: ",
-        "I don't need the part type, ",
+        "I don't need the part type, ", "don't need to know what it is, ",
+        "whatever the part type is, ", "never mind what it's called - ",
+        "skip the classification, ", "the category is not my question; ",
     ]),
     "attributes": ([
         ", I don't need the specs", " - not asking about the specs", ", never mind the size",
@@ -232,6 +274,8 @@ NEGATIONS: dict[str, tuple[list[str], list[str]]] = {
     ], [
         "not asking about specs - ", "I have the specs already; ", "no attributes needed: ",
         "forget the size and thread, ", "not a spec question: ", "skip the specs. ",
+        "don't care about the specs, ", "never mind brand or size - ", "no need for dimensions, ",
+        "brand and size aside, ", "not worried about the specs; ", "no spec sheet needed, ",
     ]),
     "compatibility": ([
         ", not asking whether it fits", " - fitment is not the question",
@@ -242,10 +286,12 @@ NEGATIONS: dict[str, tuple[list[str], list[str]]] = {
     ], [
         "not asking if it fits - ", "no fitment question here: ",
         "I don't need a compatibility check; ", "forget fitment, ",
-        "not about my car, just ", "fitment aside, ",
+        "not about my car, just ", "fitment aside, ", "skip the fitment check, ",
+        "no need to tell me whether it fits - ", "don't care what it fits, ",
+        "never mind fitment; ", "not a does-it-fit question: ", "leave compatibility out, ",
     ]),
 }
-NEGATION_SHARE = 0.15  # of the queries of an intent that leaves a negatable skill out
+NEGATION_SHARE = 0.25  # of the queries of an intent that leaves a negatable skill out
 
 # intent -> (experts it needs, the skills it combines, fused phrasings)
 INTENT_PLAN: dict[str, tuple[tuple[str, ...], tuple[str, ...], list[str]]] = {
@@ -309,8 +355,19 @@ TOPICS = ["the sea", "autumn", "friendship", "mountains", "coffee", "jazz", "the
 FOODS = ["sourdough bread", "banana cake", "lasagna", "pancakes", "a bagel", "an apple pie"]
 SPORTS = ["football", "basketball", "hockey", "baseball", "cricket"]
 COUNTRIES = ["Peru", "Kenya", "Norway", "Vietnam", "Portugal", "Egypt", "Canada"]
-ATTR_WORDS = {"THREAD": "thread size", "SIZE": "size", "COLOR": "color", "VOLTAGE": "voltage",
-              "MATERIAL": "material", "QUANTITY": "pack size"}
+# each attribute type a product has, as people name it
+ATTR_WORDS = {"THREAD": ["thread size", "thread pitch", "thread"],
+              "SIZE": ["size", "dimensions", "length", "width"],
+              "COLOR": ["color", "colour", "finish"],
+              "VOLTAGE": ["voltage", "volts", "amperage", "wattage"],
+              "MATERIAL": ["material", "construction"],
+              "QUANTITY": ["pack size", "quantity", "qty", "count per box"]}
+# other machines, for out-of-scope asks that sound like a fault or a part question
+APPLIANCES = ["dishwasher", "washing machine", "laptop", "phone", "printer", "bicycle",
+              "e-bike", "game controller", "furnace", "air conditioner", "smart tv",
+              "coffee maker", "fridge", "wifi router", "dryer", "vacuum cleaner"]
+APPLIANCE_CODES = ["E24", "F21", "0x80070005", "E4", "error 5", "code 12", "H20", "E:01",
+                   "F5 E2", "LE", "404"]
 
 
 @dataclass(frozen=True)
@@ -368,26 +425,45 @@ def _symptom_report(parts: dict, phr: dict, split: str, rng: random.Random) -> s
     return symptom_line(rng.choice(phr["symptoms"][split]), cond, rng)
 
 
+def singular(category: str) -> str:
+    return category[:-1] if category.endswith("s") else category
+
+
+def product_mention(p: dict, title: str, rng: random.Random) -> str:
+    """How a query names a product: its listing title, brand + part number + noun, brand +
+    part number, or the bare part number (people who know the part type less)."""
+    r = rng.random()
+    if r < 0.5:
+        return title
+    if r < 0.75:
+        return f"{p['brand']} {p['pn']} {singular(p['category'])}"
+    return f"{p['brand']} {p['pn']}" if r < 0.92 else p["pn"]
+
+
 def _slots(parts: dict, phr: dict, split: str, rng: random.Random) -> dict[str, str]:
     p = product_fields(rng.choice(parts["products"][split]))
     code, code2 = rng.sample(parts["codes"], 2)
     words, _ = render_title(p, rng.choice(TITLE_TEMPLATES), rng, split)
     title = detokenize(words)
-    short = f"{p['brand']} {p['pn']} {p['category'].rstrip('s')}"
     attrs = [k for k in p["attrs"] if k in ATTR_WORDS]
+    cat, cat2 = rng.sample(parts["categories"], 2)
+    component, component2 = rng.sample(parts["components"], 2)
+    vehicle = rng.choice(parts["vehicles"])
     desc = paraphrase(str(code.attrs["description"]), rng)
     log_t = rng.choice(WITH_CODE if rng.random() < 0.35 else WITHOUT_CODE)
     return {
-        "title": title, "p": title if rng.random() < 0.55 else short,
-        "vehicle": vehicle_text(rng.choice(parts["vehicles"]), rng),
-        "attr": ATTR_WORDS[rng.choice(attrs)] if attrs else "size",
+        "title": title, "p": product_mention(p, title, rng),
+        "vehicle": vehicle_text(vehicle, rng) if rng.random() < 0.5
+        else buyer_vehicle_text(vehicle, rng, with_engine=rng.random() < 0.6),
+        "attr": rng.choice(ATTR_WORDS[rng.choice(attrs)] if attrs else ATTR_WORDS["SIZE"]),
         "log": _symptom_report(parts, phr, split, rng) if rng.random() < SYMPTOM_SHARE
         else log_t.format(ts=log_timestamp(rng), code=code.name, lcode=code.name.lower(),
                           desc=desc),
         "lcode": code.name.lower(), "pn": p["pn"],
         "desc": desc, "code": code.name, "code2": code2.name,
-        "component": rng.choice(parts["components"]).name,
-        "category": rng.choice(parts["categories"]).name,
+        "component": component.name, "component2": component2.name,
+        "category": cat.name, "cat": singular(cat.name), "cat2": singular(cat2.name),
+        "appliance": rng.choice(APPLIANCES), "ecode": rng.choice(APPLIANCE_CODES),
         "city": rng.choice(CITIES), "city2": rng.choice(CITIES), "topic": rng.choice(TOPICS),
         "food": rng.choice(FOODS), "sport": rng.choice(SPORTS),
         "country": rng.choice(COUNTRIES), "ood": rng.choice(parts["ood"][split]),

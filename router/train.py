@@ -53,7 +53,10 @@ class RouterTrainConfig:
     head_lr: float = 2e-3
     batch_size: int = 32
     quick_steps: int = 40
-    common_vocab: int = 2000  # most frequent English wordpieces the student keeps
+    common_vocab: int = 2000  # most frequent English wordpieces the student may keep
+    # the student's size limit: after the heads and FFN are pruned, the vocabulary keeps
+    # every wordpiece of the training text and as many of the commonest English ones as fit
+    max_params: int = 5_000_000
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
@@ -149,7 +152,13 @@ def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
                          loss_fn=loss_fn)
     details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
-    keep = vocabulary_to_keep(tokenizer, texts) | frequent_wordpieces(tokenizer, cfg.common_vocab)
+    keep = vocabulary_to_keep(tokenizer, texts)
+    emb = student.encoder.embeddings.word_embeddings
+    rows_allowed = (cfg.max_params - student.num_params()) // emb.embedding_dim + emb.num_embeddings
+    for piece in sorted(frequent_wordpieces(tokenizer, cfg.common_vocab)):  # commonest first
+        if len(keep) >= rows_allowed:
+            break
+        keep.add(piece)
     st.keep_vocab(student, sorted(keep), tokenizer.unk_token_id)
     details["structure"] = st.structure(student)
     details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
