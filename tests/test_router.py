@@ -440,3 +440,39 @@ def test_the_answer_is_the_plan_of_the_top_intent_even_where_the_bits_disagree()
     assert chosen_sets(logits).tolist() == [want]
     assert bool(exact_match(logits, torch.tensor([want]).float()))
     assert not bool(exact_match(logits, torch.tensor([[1.0, 0, 0, 0, 0]])))
+
+
+def test_student_vocabulary_fills_the_parameter_budget(small_ontology, tokenizer):
+    from experts.model import ExpertModel
+    from experts.specialize.steps import vocabulary_to_keep
+    from router.train import RouterTrainConfig, build_student
+
+    torch.manual_seed(0)
+    teacher = RouterModel.from_expert(ExpertModel(tiny_encoder_config(tokenizer.vocab_size),
+                                                  RouterModel.head_config())).eval()
+    data = router_datasets(small_ontology, 0,
+                           per_intent={"train": 50, "validation": 5, "test": 5})
+    texts = [q.text for s in ("train", "validation") for q in data[s]]
+    # a budget under the data's own wordpieces keeps them all and nothing more
+    tight, d0 = build_student(teacher, tokenizer, data,
+                              RouterTrainConfig(layers=(0, 1), max_params=0), [], 0)
+    assert d0["vocab"] == len(vocabulary_to_keep(tokenizer, texts))
+    hidden = tight.encoder.embeddings.word_embeddings.embedding_dim
+    budget = tight.num_params() + 50 * hidden  # room for 50 more rows
+    roomy, d1 = build_student(teacher, tokenizer, data,
+                              RouterTrainConfig(layers=(0, 1), max_params=budget), [], 0)
+    assert d1["vocab"] == d0["vocab"] + 50 and roomy.num_params() == budget  # same layers
+
+
+def test_products_are_named_the_ways_people_name_them():
+    import random
+
+    from router.data import product_mention
+
+    p = {"brand": "Bosch", "pn": "0242236541", "category": "spark plugs"}
+    rng = random.Random(0)
+    seen = collections.Counter(product_mention(p, "Bosch 0242236541 Spark Plug, Iridium", rng)
+                               for _ in range(400))
+    assert set(seen) == {"Bosch 0242236541 Spark Plug, Iridium", "Bosch 0242236541 spark plug",
+                         "Bosch 0242236541", "0242236541"}
+    assert seen["0242236541"] < seen["Bosch 0242236541"] < seen["Bosch 0242236541 spark plug"]
