@@ -8,6 +8,8 @@
   word embeddings as int8 rows with one scale per row, dequantized at load.
 - "onnx-int8": export to ONNX, then ONNX Runtime dynamic int8 (MatMul and the embedding
   Gather). Runs in an `OnnxExpertModel` that answers like an ExpertModel.
+Either can keep the word embeddings in float32 (`embeddings="fp32"`: a recipe's quantize
+step chooses it where int8 rows cost quality on validation).
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if isinstance(m, QLinear)}
 
 
-def save_torch_int8(q: ExpertModel, folder: Path, config: dict) -> None:
+def save_torch_int8(q: ExpertModel, folder: Path, config: dict, embeddings: str = "int8"
+                    ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     qlin = _quantized_linears(q)
@@ -106,7 +109,7 @@ def save_torch_int8(q: ExpertModel, folder: Path, config: dict) -> None:
     for key, value in q.state_dict().items():
         if not isinstance(value, torch.Tensor) or key.split("._packed_params")[0] in qlin:
             continue
-        if key == emb_key:
+        if key == emb_key and embeddings == "int8":
             scale = value.abs().amax(dim=1).clamp(min=1e-8) / 127.0
             tensors[f"{key}.int8"] = torch.round(value / scale[:, None]).to(torch.int8)
             tensors[f"{key}.row_scales"] = scale.contiguous()
@@ -161,7 +164,7 @@ def export_onnx(model: ExpertModel, path: Path) -> None:
                           dynamo=False)
 
 
-def save_onnx_int8(model: ExpertModel, folder: Path) -> None:
+def save_onnx_int8(model: ExpertModel, folder: Path, embeddings: str = "int8") -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic  # the onnx-int8 backend only
 
@@ -175,7 +178,8 @@ def save_onnx_int8(model: ExpertModel, folder: Path) -> None:
         # 0.05 with 7. Artifacts move between machines, so every one is made safe for both.
         quantize_dynamic(str(fp32), str(folder / "model.onnx"), weight_type=QuantType.QInt8,
                          per_channel=True, reduce_range=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
+                         op_types_to_quantize=["MatMul", "Gather"] if embeddings == "int8"
+                         else ["MatMul"])
     config = model.config_dict(backend="onnx-int8")
     (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
@@ -218,12 +222,17 @@ class OnnxExpertModel:
         return torch.from_numpy(self.session.run(["logits"], feed)[0])
 
 
-def save_quantized(model: ExpertModel, backend: str, folder: Path) -> ExpertModel | OnnxExpertModel:
-    """Write the int8 artifact files and return the model as the runtime will load it."""
+def save_quantized(model: ExpertModel, backend: str, folder: Path, embeddings: str = "int8"
+                   ) -> ExpertModel | OnnxExpertModel:
+    """Write the int8 artifact files and return the model as the runtime will load it;
+    `embeddings`: "int8" or "fp32" (the word embeddings; every Linear is int8 either way)."""
+    if embeddings not in ("int8", "fp32"):
+        raise ValueError(f"embeddings must be int8 or fp32, got {embeddings!r}")
     if backend == "torch-int8":
-        save_torch_int8(torch_dynamic_int8(model), folder, model.config_dict(backend))
+        save_torch_int8(torch_dynamic_int8(model), folder, model.config_dict(backend),
+                        embeddings)
     elif backend == "onnx-int8":
-        save_onnx_int8(model, folder)
+        save_onnx_int8(model, folder, embeddings)
     else:
         raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
     return load_quantized(folder, backend)

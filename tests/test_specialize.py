@@ -165,6 +165,31 @@ def test_int8_backends_save_reload_and_stay_close(backend, kind, tokenizer, tmp_
     assert json.loads((tmp_path / backend / "config.json").read_text())["backend"] == backend
 
 
+@pytest.mark.parametrize("backend", ["torch-int8", "onnx-int8"])
+def test_int8_can_keep_the_word_embeddings_fp32(backend, tokenizer, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    model = _tiny("tag")
+    emb = model.encoder.embeddings.word_embeddings.weight.detach()
+    save_quantized(model, backend, tmp_path / "int8")
+    save_quantized(model, backend, tmp_path / "fp32", embeddings="fp32")
+
+    def embedding_rows(folder):  # the word embeddings as stored, if stored in float32
+        if backend == "torch-int8":
+            return load_expert_model(folder).encoder.embeddings.word_embeddings.weight.detach()
+        graph = onnx.load(str(folder / "model.onnx")).graph
+        found = [numpy_helper.to_array(t) for t in graph.initializer
+                 if list(t.dims) == list(emb.shape) and t.data_type == onnx.TensorProto.FLOAT]
+        return torch.from_numpy(found[0].copy()) if found else None
+
+    assert torch.equal(embedding_rows(tmp_path / "fp32"), emb)
+    int8_rows = embedding_rows(tmp_path / "int8")
+    assert int8_rows is None or not torch.equal(int8_rows, emb)  # dequantized: rounded
+    with pytest.raises(ValueError, match="int8 or fp32"):
+        save_quantized(model, backend, tmp_path / "bad", embeddings="fp16")
+
+
 def test_taylor_score_ranks_a_dead_head_lowest(tokenizer, tiny_home):
     data = load_expert_data("category", Paths(tiny_home).data)
     model = _tiny("classify", labels=len(data.labels))

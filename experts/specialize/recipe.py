@@ -74,6 +74,7 @@ class Freeze(_Step):
 class Quantize(_Step):
     op: Literal["quantize"]
     backend: Literal["onnx-int8", "torch-int8"] = "onnx-int8"
+    embeddings: Literal["int8", "fp32"] = "int8"  # the word embeddings' rows
 
 
 Step = Annotated[Distill | Prune | Freeze | Quantize, Field(discriminator="op")]

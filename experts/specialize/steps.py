@@ -237,8 +237,8 @@ def freeze(model: ExpertModel, cfg: Freeze, ctx: StepContext):
 
 def quantize(model: ExpertModel, cfg: Quantize, ctx: StepContext):
     folder = ctx.workdir / f"quantized-{cfg.backend}"
-    return save_quantized(model, cfg.backend, folder), {"backend": cfg.backend,
-                                                        "files": str(folder)}
+    return save_quantized(model, cfg.backend, folder, cfg.embeddings), {
+        "backend": cfg.backend, "embeddings": cfg.embeddings, "files": str(folder)}
 
 
 STEPS: dict[str, Callable] = {"distill": distill, "prune": prune, "freeze": freeze,
