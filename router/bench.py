@@ -46,12 +46,14 @@ def run(registry, data_dir: Path, out: Path, rounds: int = 5, log=print) -> dict
     e, f = quality["early_exit"], quality["full_depth"]
     summary = {
         "version": router.version, "params": router.model.num_params(),
+        "served_exact_match": e["served_exact_match"],
         "exact_match": e["exact_match"], "full_depth_exact_match": f["exact_match"],
         "early_vs_full_accuracy": quality["early_exit_vs_full_accuracy"],
         "intent_accuracy": e["intent_accuracy"], "out_of_scope_recall": e["out_of_scope_recall"],
         "abstained": e["abstained"], "ece": e["ece"], "mean_exit_layer": e["mean_exit_layer"],
         **{f"exact_match_{k}": v for k, v in e["exact_match_by_phrasing"].items()},
         "external_n": len(external),
+        "external_served_exact_match": quality_external["early_exit"]["served_exact_match"],
         "external_exact_match": quality_external["early_exit"]["exact_match"],
         "external_out_of_scope_recall": quality_external["early_exit"]["out_of_scope_recall"],
         **{f"external_recall_{k}": v

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from router.data import OUTPUTS
 from router.model import N_BITS, bit_probs, chosen_sets, confidence, exit_confidence
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
@@ -72,8 +73,31 @@ def same_decision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (chosen_sets(a) == chosen_sets(b)).all(dim=-1)
 
 
+def abstain_threshold(conf: torch.Tensor, correct: torch.Tensor, fallback_right: torch.Tensor
+                      ) -> float:
+    """Abstain below tau, where tau maximises exact match *as served* on validation: an
+    abstained query goes to the free-form path alone, which is right only for the queries
+    that want exactly that (`fallback_right`), so the router abstains only on the least
+    confident queries where that fallback is right more often than its own choice. Ties go
+    to fewer abstentions; 0.0 means never.
+
+    The earlier rule (abstain until the answered queries reach 0.95) counted none of what
+    abstaining costs: on data with more negation and shorthand it abstained on 27 % of the
+    test queries, and served exact match fell 3.5 points under the chosen sets' own."""
+    order = torch.argsort(conf)  # least confident first
+    c, f, sorted_conf = correct[order].float(), fallback_right[order].float(), conf[order]
+    # served(k) = fallback right on the k least confident + router right on the rest
+    served = torch.cat([torch.zeros(1), torch.cumsum(f - c, 0)]) + c.sum()
+    # a cut inside a run of equal confidences is not a threshold: only cut between runs
+    cuttable = torch.ones(len(c) + 1, dtype=torch.bool)
+    cuttable[1:-1] = sorted_conf[1:] > sorted_conf[:-1]
+    served[~cuttable] = -1.0
+    k = int(torch.argmax(served))  # the first (fewest abstentions) of the best
+    return 0.0 if k == 0 else float(sorted_conf[k]) if k < len(c) else float("inf")
+
+
 def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
-              exit_agreement: float = 0.995, answer_target: float = 0.95) -> dict:
+              exit_agreement: float = 0.995) -> dict:
     """Temperatures, exit thresholds and the abstain threshold from validation logits.
 
     Exits are calibrated in order, each on the validation rows still in the batch when it
@@ -94,9 +118,8 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
         thresholds.append(tau)
         left &= conf < tau
     final_conf = confidence(scaled[-1])
-    # abstain below tau only if needed so that answered queries reach answer_target
-    abstain = threshold_for(final_conf, full_correct, answer_target) if full_acc < \
-        answer_target else 0.0
+    llm_only = torch.tensor([1.0 if o == "llm" else 0.0 for o in OUTPUTS])
+    abstain = abstain_threshold(final_conf, full_correct, (targets == llm_only).all(-1))
     return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
             "exit_agreement_with_full_depth": exit_agreement,
             "validation_full_depth_accuracy": full_acc,

@@ -151,12 +151,16 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
         lg, ex = torch.cat(logits), torch.cat(exits)
         correct = exact_match(lg, targets)
         abstain = confidence(lg) < router.calibration["abstain_below"]
+        # what is served: an abstained query goes to the free-form path (llm) alone
+        llm_only = torch.tensor([1.0 if o == "llm" else 0.0 for o in OUTPUTS]).bool()
+        served = torch.where(abstain[:, None], llm_only, chosen_sets(lg))
         oos = targets.sum(-1) == 0
         sets = chosen_sets(lg)
         said_none = ~sets.any(-1) & ~abstain
         intents = torch.tensor([INTENTS.index(q.intent) for q in rows])
         results[mode] = {
-            "exact_match": float(correct.float().mean()),
+            "exact_match": float(correct.float().mean()),  # the chosen set, abstained or not
+            "served_exact_match": float((served == targets.bool()).all(-1).float().mean()),
             "intent_accuracy": float((lg[:, N_BITS:].argmax(-1) == intents).float().mean()),
             "out_of_scope_recall": float(said_none[oos].float().mean()) if oos.any() else None,
             "recall_by_expert": {  # of the queries needing it, the share that call it

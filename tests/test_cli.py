@@ -79,7 +79,7 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
     env = {"cpu": "test cpu", "cores": 2, "torch_threads": 2, "python": "3.11",
            "libraries": {"torch": "x"}}
     router = {"table": "| exact_match |\n|---|\n| 0.9612 |",
-              "targets": judge("router", {"exact_match": 0.9612, "p50_b1_ms": 7.5})}
+              "targets": judge("router", {"served_exact_match": 0.9612, "p50_b1_ms": 7.5})}
     publish({"router": router}, {"router": 12.0}, env, "tinyexperts bench --suite router",
             tmp_path / "out1", root)
     (tmp_path / "out2").mkdir()
@@ -97,7 +97,7 @@ def test_bench_summary_keeps_every_suite_and_every_target(tmp_path):
                      for t in targets_of(s)]  # missed ones and suites not run yet too
     assert {t["measured"] for t in summary["targets"] if t["suite"] == "merge"} == {False}
     by = {(t["suite"], t["name"]): t for t in summary["targets"]}
-    assert by["router", "exact_match"]["met"] is True
+    assert by["router", "served_exact_match"]["met"] is True
     assert by["router", "p50_b1_ms"]["met"] is False  # 7.5 ms > 5 ms
     assert by["router", "speedup_b1"]["value"] is None and not by["router", "speedup_b1"]["met"]
     assert by["serving", "overhead_ms"]["met"] is True

@@ -21,7 +21,7 @@ from router.model import (
     row_exit_confidence,
     run_layer,
 )
-from router.runtime import Router, fast_tokenizer
+from router.runtime import Router, evaluate_router, fast_tokenizer
 
 
 def _router(seed=0, layers=3) -> RouterModel:
@@ -476,3 +476,30 @@ def test_products_are_named_the_ways_people_name_them():
     assert set(seen) == {"Bosch 0242236541 Spark Plug, Iridium", "Bosch 0242236541 spark plug",
                          "Bosch 0242236541", "0242236541"}
     assert seen["0242236541"] < seen["Bosch 0242236541"] < seen["Bosch 0242236541 spark plug"]
+
+
+def test_the_router_abstains_only_where_the_free_form_path_is_right_more_often():
+    from router.calibrate import abstain_threshold
+
+    conf = torch.linspace(0.01, 1.0, 100)
+    correct = conf > 0.3  # the 30 least confident are wrong
+    wants_llm = torch.zeros(100, dtype=torch.bool)
+    wants_llm[:20] = True  # of those, the 20 least confident want the free-form path alone
+    tau = abstain_threshold(conf, correct, wants_llm)
+    assert (conf < tau).sum() == 20  # abstaining on more would lose right answers or gain none
+    assert abstain_threshold(conf, correct, torch.zeros(100, dtype=torch.bool)) == 0.0
+    assert abstain_threshold(conf, torch.ones(100, dtype=torch.bool), wants_llm) == 0.0
+    ties = torch.tensor([0.2, 0.2, 0.2, 0.9])  # a run of equal confidences is never split
+    assert abstain_threshold(ties, torch.tensor([False, True, True, True]),
+                             torch.tensor([True, False, False, False])) == 0.0
+
+
+def test_served_exact_match_counts_an_abstention_as_the_free_form_path(tokenizer):
+    from router.data import Query
+
+    router = Router(_router(), tokenizer, _calib(abstain=2.0))
+    rows = [Query("what does P0301 mean", ("llm",), "ask"),
+            Query("does it fit a civic", ("compatibility",), "fitment")]
+    rep = evaluate_router(router, rows)["early_exit"]
+    assert rep["abstained"] == 1.0  # confidence is never above 2
+    assert rep["served_exact_match"] == 0.5  # the llm question is right as served, the other not
