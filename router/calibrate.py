@@ -18,8 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from router.data import OUTPUTS
-from router.model import N_BITS, bit_probs, chosen_sets, confidence, exit_confidence
+from router.model import (
+    ABSTAINED_SET,
+    N_BITS,
+    bit_probs,
+    chosen_sets,
+    confidence,
+    exit_confidence,
+)
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
 
@@ -83,7 +89,8 @@ def abstain_threshold(conf: torch.Tensor, correct: torch.Tensor, fallback_right:
 
     The earlier rule (abstain until the answered queries reach 0.95) counted none of what
     abstaining costs: on data with more negation and shorthand it abstained on 27 % of the
-    test queries, and served exact match fell 3.5 points under the chosen sets' own."""
+    test queries, and on the external queries served exact match was 0.56 while the chosen
+    sets were right 0.79 of the time (router v4)."""
     order = torch.argsort(conf)  # least confident first
     c, f, sorted_conf = correct[order].float(), fallback_right[order].float(), conf[order]
     # served(k) = fallback right on the k least confident + router right on the rest
@@ -118,8 +125,8 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
         thresholds.append(tau)
         left &= conf < tau
     final_conf = confidence(scaled[-1])
-    llm_only = torch.tensor([1.0 if o == "llm" else 0.0 for o in OUTPUTS])
-    abstain = abstain_threshold(final_conf, full_correct, (targets == llm_only).all(-1))
+    abstain = abstain_threshold(final_conf, full_correct,
+                                (targets.bool() == ABSTAINED_SET).all(-1))
     return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
             "exit_agreement_with_full_depth": exit_agreement,
             "validation_full_depth_accuracy": full_acc,

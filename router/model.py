@@ -216,6 +216,10 @@ def chosen_sets(logits: torch.Tensor) -> torch.Tensor:
     return INTENT_SETS[logits[..., N_BITS:].argmax(-1)].bool()
 
 
+# the expert set an abstained query is served with: the free-form path (GraphLLM) alone
+ABSTAINED_SET = torch.tensor([o == "llm" for o in OUTPUTS])
+
+
 def confidence(logits: torch.Tensor) -> torch.Tensor:
     """How sure the expert-set decision is: the least certain of its yes/no bits."""
     p = bit_probs(logits)

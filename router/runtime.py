@@ -21,7 +21,14 @@ from experts.core.stats import percentile
 from router import NAME
 from router.calibrate import ece, exact_match
 from router.data import INTENTS, OUTPUTS, Query
-from router.model import N_BITS, RouterModel, bit_probs, chosen_sets, confidence
+from router.model import (
+    ABSTAINED_SET,
+    N_BITS,
+    RouterModel,
+    bit_probs,
+    chosen_sets,
+    confidence,
+)
 
 MAX_QUERY_CHARS = 2000
 
@@ -151,9 +158,7 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
         lg, ex = torch.cat(logits), torch.cat(exits)
         correct = exact_match(lg, targets)
         abstain = confidence(lg) < router.calibration["abstain_below"]
-        # what is served: an abstained query goes to the free-form path (llm) alone
-        llm_only = torch.tensor([1.0 if o == "llm" else 0.0 for o in OUTPUTS]).bool()
-        served = torch.where(abstain[:, None], llm_only, chosen_sets(lg))
+        served = torch.where(abstain[:, None], ABSTAINED_SET, chosen_sets(lg))
         oos = targets.sum(-1) == 0
         sets = chosen_sets(lg)
         said_none = ~sets.any(-1) & ~abstain
