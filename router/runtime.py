@@ -158,9 +158,9 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
         lg, ex = torch.cat(logits), torch.cat(exits)
         correct = exact_match(lg, targets)
         abstain = confidence(lg) < router.calibration["abstain_below"]
-        served = torch.where(abstain[:, None], ABSTAINED_SET, chosen_sets(lg))
-        oos = targets.sum(-1) == 0
         sets = chosen_sets(lg)
+        served = torch.where(abstain[:, None], ABSTAINED_SET, sets)
+        oos = targets.sum(-1) == 0
         said_none = ~sets.any(-1) & ~abstain
         intents = torch.tensor([INTENTS.index(q.intent) for q in rows])
         results[mode] = {
