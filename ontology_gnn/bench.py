@@ -131,35 +131,39 @@ def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
 
 
 def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
-                 log=print) -> dict:
-    """The graph path and the text path, each trained from scratch on the same questions
-    for the same steps (graph: the projector; text: LoRA on the attention projections),
-    both in the training dtype, scored on the same held-out questions with chosen answers."""
+                 arms: tuple[str, ...] = ("graph", "text", "graph+lora"), log=print) -> dict:
+    """Paths trained from scratch on the same questions for the same steps, scored on the
+    same held-out questions with chosen answers, all in the training dtype:
+    `graph` trains the projector alone, `text` LoRA on the LLM's attention projections,
+    `graph+lora` the projector and the same LoRA together."""
     g = answerer.gllm
     qa = answerer.source.questions(n_per_kind, seed)
     test = qa["test"][:n_test]
     cfg = ProjectorTrainConfig(epochs=1, seed=seed)
     out: dict = {"seed": seed, "train_questions": len(qa["train"]), "test_questions": len(test)}
-    for mode in ("graph", "text"):
+    for arm_name in arms:
+        mode = "text" if arm_name == "text" else "graph"
         llm, tok = load_llm(training=True)
-        params = add_text_lora(llm) if mode == "text" else None
+        lora = add_text_lora(llm) if arm_name in ("text", "graph+lora") else []
         torch.manual_seed(seed)
         arm = GraphLLM(llm, tok, GraphTokenProjector(g.projector.cfg), g.kg, g.vectors, g.types,
                        g.system)
-        what = "graph tokens" if mode == "graph" else "text LoRA"
+        params = lora + (list(arm.projector.parameters()) if mode == "graph" else [])
         report = train_projector(arm, training_examples(arm, answerer.index, qa["train"], mode),
-                                 cfg, progress=True, log=log, params=params, what=what)
+                                 cfg, progress=True, log=log, params=params, what=arm_name)
         quality = evaluate_modes(arm, answerer.index, test, variants=((mode, "choose"),),
                                  progress=True)[mode]
-        n_params = (sum(p.numel() for p in params) if params is not None
-                    else arm.projector.num_params())
-        out[mode] = {"accuracy": quality["accuracy"], "per_kind": quality["per_kind"],
-                     "prompt_tokens": quality["prompt_tokens_mean"],
-                     "trained_params": n_params, "train_seconds": report["seconds"],
-                     "steps": report["steps"]}
+        out[arm_name] = {"accuracy": quality["accuracy"], "per_kind": quality["per_kind"],
+                         "prompt_tokens": quality["prompt_tokens_mean"],
+                         "trained_params": sum(p.numel() for p in params),
+                         "train_seconds": report["seconds"], "steps": report["steps"]}
         del arm, llm
-    out["graph_minus_trained_text_pts"] = round(
-        100 * (out["graph"]["accuracy"] - out["text"]["accuracy"]), 1)
+    if "graph" in out and "text" in out:
+        out["graph_minus_trained_text_pts"] = round(
+            100 * (out["graph"]["accuracy"] - out["text"]["accuracy"]), 1)
+    if "graph+lora" in out and "text" in out:
+        out["graph_lora_minus_trained_text_pts"] = round(
+            100 * (out["graph+lora"]["accuracy"] - out["text"]["accuracy"]), 1)
     return out
 
 
@@ -198,6 +202,8 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
              ("accuracy", "min_kind_accuracy", "graph_minus_question_pts",
               "graph_minus_text_pts", "text_over_graph_prompt_tokens")}
     worst["graph_minus_trained_text_pts"] = min(f["graph_minus_trained_text_pts"] for f in fair)
+    worst["graph_lora_minus_trained_text_pts"] = min(f["graph_lora_minus_trained_text_pts"]
+                                                     for f in fair)
     gnn = lp[EncoderConfig().kind]["mrr"]
     summary = {
         "graph_llm": answerer.versions.get("graph_llm"),
@@ -232,7 +238,8 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
                                 "prompt_tokens": f[m]["prompt_tokens"],
                                 "trained_params": f[m]["trained_params"],
                                 "train_seconds": f[m]["train_seconds"]}
-                               for f in fair for m in ("graph", "text")]) + "\n\n"
+                               for f in fair for m in ("graph", "graph+lora", "text")
+                               if m in f]) + "\n\n"
              + markdown_table(lat_row) + "\n\n" + markdown_table(link_rows))
     (out / "llm.md").write_text(table + "\n", encoding="utf-8")
     (out / "llm.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
