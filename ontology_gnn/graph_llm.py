@@ -167,6 +167,7 @@ class GraphLLM:
         self.fixed_text = self._render(SLOT).split(SLOT)[0]
         self.fixed_ids = self._ids(self.fixed_text)
         self._fixed_cache = None
+        self._training_cache = None  # the same, computed with autograd allowed (training)
 
     # ---- prompts ----------------------------------------------------------------------
 
@@ -235,12 +236,14 @@ class GraphLLM:
         where `candidates` (the names the answer is chosen from) are given and hold the
         answer, `choice_weight` x a softmax over the allowed tokens at each branch point of
         the candidate trie (what constrained decoding decides). The LM head runs on the
-        answer positions only."""
+        answer positions only. With the LLM frozen, the fixed prefix's keys and values come
+        from a cache (`_cached_prefix`)."""
+        n = self._cached_prefix(prompts)
         seqs, labels = [], []
         for p, a in zip(prompts, answers, strict=True):
             ids = self.answer_ids(a)
-            seqs.append(self._embed(p, ids))
-            labels.append([-100] * p.length + ids)
+            seqs.append(self._embed(p, ids)[n:])
+            labels.append([-100] * (p.length - n) + ids)
         width = max(s.shape[0] for s in seqs)
         hidden = seqs[0].shape[1]
         x = torch.zeros(len(seqs), width, hidden, dtype=self.dtype)
@@ -250,7 +253,13 @@ class GraphLLM:
             x[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = 1
             y[i, : len(lab)] = torch.tensor(lab)
-        states = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        if n:
+            mask = torch.cat([torch.ones(len(seqs), n, dtype=torch.long), mask], 1)
+            states = self.llm.base_model(inputs_embeds=x, attention_mask=mask, use_cache=True,
+                                         cache=self._training_prefix(len(seqs))
+                                         ).last_hidden_state
+        else:
+            states = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
         target = y[:, 1:]
         where = (target != -100).nonzero()  # (P, 2): position j predicts token j + 1
         logits = self.llm.get_output_embeddings()(states[:, :-1][where[:, 0], where[:, 1]])
@@ -266,12 +275,36 @@ class GraphLLM:
             if tuple(gold) not in trie.sequences:
                 continue
             for k, allowed in trie.branch_points(gold):
-                row = logits[row_of[(b, p.length - 1 + k)]]
+                row = logits[row_of[(b, p.length - n - 1 + k)]]
                 terms.append(F.cross_entropy(row[allowed][None],
                                              torch.tensor([allowed.index(gold[k])])))
         if terms:
             loss = loss + choice_weight * torch.stack(terms).mean()
         return loss
+
+    def _cached_prefix(self, prompts: list[Prompt]) -> int:
+        """How many leading tokens of every prompt training reads from a cache: the fixed
+        prefix (system prompt, start of the user turn; 26 of about 63 tokens of a graph
+        question with its answer) when no LLM weight trains — its keys and values then
+        depend on nothing trained, so computing them once is exact and every step skips
+        those positions forward and backward. 0 when LLM weights train (LoRA)."""
+        n = len(self.fixed_ids)
+        if any(p.requires_grad for p in self.llm.parameters()):
+            return 0
+        return n if all(p.prefix[:n] == self.fixed_ids for p in prompts) else 0
+
+    def _training_prefix(self, batch: int):
+        """The fixed prefix's KV cache for a training batch (autograd may read it; the
+        inference cache of `prefill` is made in inference mode, which autograd refuses)."""
+        if self._training_cache is None:
+            with torch.no_grad():
+                emb = self.llm.get_input_embeddings()
+                self._training_cache = self.llm.base_model(
+                    inputs_embeds=emb(torch.tensor(self.fixed_ids))[None], use_cache=True
+                ).cache
+        cache = copy.deepcopy(self._training_cache)
+        cache.batch_repeat_interleave(batch)
+        return cache
 
     # ---- generation -------------------------------------------------------------------
 

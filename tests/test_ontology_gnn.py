@@ -424,6 +424,33 @@ def test_choose_answers_with_a_candidate_name_as_decoding_token_by_token_would(
         tiny_gllm.choose(prompt, [])
 
 
+def test_training_reads_the_fixed_prefix_from_a_cache_with_the_same_loss_and_gradients(
+        tiny_gllm, index, kg, monkeypatch):
+    from ontology_gnn.answer_choice import candidate_names
+
+    sub = index.subgraph(["code:P0420"])
+    names = [n for _, n in candidate_names(kg, sub)]
+    prompts = [tiny_gllm.prompt(q, sub, "graph") for q in
+               ("Which component does P0420 point to?", "P0420: which part?")]
+    answers = [names[0], names[-1]]  # different lengths: right padding in the batch
+    assert tiny_gllm._cached_prefix(prompts) == len(tiny_gllm.fixed_ids) > 0
+
+    def loss_and_grads():
+        tiny_gllm.projector.zero_grad()
+        loss = tiny_gllm.loss(prompts, answers, [names, names])
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in tiny_gllm.projector.parameters()
+                             if p.grad is not None]
+
+    cached, g_cached = loss_and_grads()
+    monkeypatch.setattr(tiny_gllm, "_cached_prefix", lambda prompts: 0)
+    full, g_full = loss_and_grads()
+    assert cached == pytest.approx(full, rel=1e-5)
+    assert len(g_cached) == len(g_full) > 0
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(g_cached, g_full))
+    tiny_gllm.projector.zero_grad()
+
+
 def test_the_choice_loss_teaches_the_decoder_to_pick_the_gold_name(tiny_gllm, index, kg):
     from ontology_gnn.answer_choice import candidate_names
     from ontology_gnn.graph_llm import GraphTokenProjector
