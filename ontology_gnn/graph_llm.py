@@ -297,7 +297,7 @@ class GraphLLM:
         """The fixed prefix's KV cache for a training batch (autograd may read it; the
         inference cache of `prefill` is made in inference mode, which autograd refuses)."""
         if self._training_cache is None:
-            with torch.no_grad():
+            with torch.inference_mode(False), torch.no_grad():  # even if called under one
                 emb = self.llm.get_input_embeddings()
                 self._training_cache = self.llm.base_model(
                     inputs_embeds=emb(torch.tensor(self.fixed_ids))[None], use_cache=True
