@@ -447,7 +447,8 @@ def test_training_reads_the_fixed_prefix_from_a_cache_with_the_same_loss_and_gra
     full, g_full = loss_and_grads()
     assert cached == pytest.approx(full, rel=1e-5)
     assert len(g_cached) == len(g_full) > 0
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(g_cached, g_full))
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+               for a, b in zip(g_cached, g_full, strict=True))
     tiny_gllm.projector.zero_grad()
 
 
