@@ -22,13 +22,14 @@ STATUS_FILE = "build_status.json"
 TIMES_FILE = "build_times.json"
 
 # Wall seconds per stage of a full build on the reference machine (2 cores, no GPU), from
-# the full build of 2026-12-04 (teacher logits computed once; docs/experiments.md). A quick
-# stage is estimated at a tenth.
+# the full build of 2026-12-04 (teacher logits computed once; docs/experiments.md), the
+# ontology stage from its own build of 2026-12-05 (the projector's training reads the fixed
+# prompt prefix from a cache). A quick stage is estimated at a tenth.
 REFERENCE_S = {
     "category teacher": 165, "attributes teacher": 215, "compatibility teacher": 330,
     "fault_codes teacher": 490, "category student": 175, "attributes student": 280,
     "compatibility student": 300, "fault_codes student": 615, "router": 940,
-    "ontology": 1475,
+    "ontology": 856,
 }
 QUICK_SHARE = 0.1
 UNKNOWN_S = 300.0
