@@ -167,7 +167,6 @@ class GraphLLM:
         self.fixed_text = self._render(SLOT).split(SLOT)[0]
         self.fixed_ids = self._ids(self.fixed_text)
         self._fixed_cache = None
-        self._training_cache = None  # the same, computed with autograd allowed (training)
 
     # ---- prompts ----------------------------------------------------------------------
 
@@ -256,7 +255,7 @@ class GraphLLM:
         if n:
             mask = torch.cat([torch.ones(len(seqs), n, dtype=torch.long), mask], 1)
             states = self.llm.base_model(inputs_embeds=x, attention_mask=mask, use_cache=True,
-                                         cache=self._training_prefix(len(seqs))
+                                         cache=self._prefix_cache(len(seqs))
                                          ).last_hidden_state
         else:
             states = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
@@ -293,17 +292,19 @@ class GraphLLM:
             return 0
         return n if all(p.prefix[:n] == self.fixed_ids for p in prompts) else 0
 
-    def _training_prefix(self, batch: int):
-        """The fixed prefix's KV cache for a training batch (autograd may read it; the
-        inference cache of `prefill` is made in inference mode, which autograd refuses)."""
-        if self._training_cache is None:
-            with torch.inference_mode(False), torch.no_grad():  # even if called under one
+    def _prefix_cache(self, batch: int = 1):
+        """A fresh copy of the fixed prefix's keys and values, repeated for `batch` rows,
+        for answering (`prefill`) and training alike. It is computed once, outside inference
+        mode even when asked for inside it, so autograd may read it too."""
+        if self._fixed_cache is None:
+            with torch.inference_mode(False), torch.no_grad():
                 emb = self.llm.get_input_embeddings()
-                self._training_cache = self.llm.base_model(
+                self._fixed_cache = self.llm.base_model(
                     inputs_embeds=emb(torch.tensor(self.fixed_ids))[None], use_cache=True
                 ).cache
-        cache = copy.deepcopy(self._training_cache)
-        cache.batch_repeat_interleave(batch)
+        cache = copy.deepcopy(self._fixed_cache)
+        if batch > 1:
+            cache.batch_repeat_interleave(batch)
         return cache
 
     # ---- generation -------------------------------------------------------------------
@@ -316,12 +317,7 @@ class GraphLLM:
         n = len(self.fixed_ids)
         if prompt.prefix[:n] != self.fixed_ids:
             raise ValueError("the prompt does not start with the fixed prefix")
-        if self._fixed_cache is None:
-            emb = self.llm.get_input_embeddings()
-            self._fixed_cache = self.llm.base_model(
-                inputs_embeds=emb(torch.tensor(self.fixed_ids))[None], use_cache=True
-            ).cache
-        cache = copy.deepcopy(self._fixed_cache)
+        cache = self._prefix_cache()
         x = self._embed(prompt)[n:][None]
         out = self.llm.base_model(inputs_embeds=x, cache=cache, use_cache=True,
                                   attention_mask=torch.ones(1, prompt.length, dtype=torch.long))
