@@ -31,7 +31,13 @@ from experts.specialize.steps import (
     prune_by_scores,
     vocabulary_to_keep,
 )
-from experts.train import adamw_with_warmup, fit_on_cached, optimizer_step, seed_everything
+from experts.train import (
+    adamw_with_warmup,
+    fit_on_cached,
+    mixed_precision,
+    optimizer_step,
+    seed_everything,
+)
 from router.calibrate import calibrate
 from router.data import INTENTS, OUTPUTS, Query
 from router.model import RouterModel, router_loss
@@ -100,8 +106,9 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
             chunk = order[i: i + cfg.batch_size]
             batch = encode_queries(tokenizer, chunk)
             t_logits = None if soft is None else torch.stack([soft[q.text] for q in chunk])
-            outs = model.all_exits(**inputs_of(batch))
-            outs = outs if all_exits else outs[-1:]
+            with mixed_precision():
+                outs = model.all_exits(**inputs_of(batch))
+            outs = [o.float() for o in (outs if all_exits else outs[-1:])]
             loss = sum(router_loss(o, batch["targets"], batch["intents"], t_logits)
                        for o in outs) / len(outs)
             losses.append(optimizer_step(loss, opt, sched, body + heads))
