@@ -1,5 +1,5 @@
-"""A teacher: MiniLM + a task head, fine-tuned on one expert's data, evaluated next to its
-baseline and registered as that expert's first version."""
+"""A teacher: MiniLM + a task head, fine-tuned on one expert's data, evaluated (and
+next to its baseline when asked) and registered as that expert's first version."""
 
 from __future__ import annotations
 
@@ -55,11 +55,14 @@ def encode_texts(model: ExpertModel, tokenizer, texts: list[str], batch: int = 1
 
 def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool = False,
                   seed: int = 0, progress: bool = True, log: Callable = print,
-                  encoder_config=None, with_baseline: bool = True,
+                  encoder_config=None, with_baseline: bool = False,
                   critical: list[str] | None = None, head_only: bool | None = None) -> dict:
     """Train, evaluate (teacher + baseline) and register one expert; activate it.
     `critical`: a tagger's critical entity types (default: see `critical_types`).
-    `head_only` (default: `quick`): train only the head on the frozen encoder's outputs."""
+    `head_only` (default: `quick`): train only the head on the frozen encoder's outputs.
+    `with_baseline`: also train the TF-IDF baseline and record its test scores. Off by
+    default, the build's case: a baseline is a comparison, not part of the system (fault
+    codes' 2,025-class SVM takes ~170 s); `bench --suite experts` trains it when absent."""
     spec = get_spec(name)
     data = load_expert_data(name, data_dir)
     crit = critical_types(name, data, critical)
