@@ -53,7 +53,7 @@ def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
                         llm=llm, source=source)
     done.append({"expert": g["expert"], "version": g["version"],
                  "metrics": {"test": {m: g["test"][m]["accuracy"]
-                                      for m in ("question", "text", "graph")}}})
+                                      for m in ("question", "graph")}}})
     return done
 
 
