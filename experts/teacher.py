@@ -102,6 +102,6 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     base = metrics.get("baseline_test", {}).get(spec.main_metric)
     log(f"{name}: registered {manifest.version} — test {spec.main_metric}="
         f"{test[spec.main_metric]:.4f}" + (f" (baseline {base:.4f})" if base is not None
-                                           else " (quick: head only, no baseline)")
+                                           else " (quick: head only)" if head_only else "")
         + f", train {result.seconds:.0f}s")
     return {"expert": name, "version": manifest.version, "metrics": metrics}
