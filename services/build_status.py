@@ -22,14 +22,13 @@ STATUS_FILE = "build_status.json"
 TIMES_FILE = "build_times.json"
 
 # Wall seconds per stage of a full build on the reference machine (2 cores, no GPU), from
-# the full build of 2026-12-04 (teacher logits computed once; docs/experiments.md), the
-# ontology stage from its own build of 2026-12-05 (the projector's training reads the fixed
-# prompt prefix from a cache). A quick stage is estimated at a tenth.
+# the full build of 2026-12-05 (bf16 training, no baselines; docs/experiments.md). A quick
+# stage is estimated at a tenth.
 REFERENCE_S = {
-    "category teacher": 165, "attributes teacher": 215, "compatibility teacher": 330,
-    "fault_codes teacher": 490, "category student": 175, "attributes student": 280,
-    "compatibility student": 300, "fault_codes student": 615, "router": 940,
-    "ontology": 856,
+    "category teacher": 67, "attributes teacher": 110, "compatibility teacher": 185,
+    "fault_codes teacher": 221, "category student": 100, "attributes student": 204,
+    "compatibility student": 199, "fault_codes student": 395, "router": 626,
+    "ontology": 789,
 }
 QUICK_SHARE = 0.1
 UNKNOWN_S = 300.0
