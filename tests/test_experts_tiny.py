@@ -136,3 +136,33 @@ def test_fit_head_with_no_epochs_keeps_the_initial_head(tiny_predictor):
     head = p.model.classifier.weight.detach().clone()
     result = fit_head(p, EXPERTS["category"], examples, epochs=0, progress=False)
     assert result.steps == 0 and torch.equal(head, p.model.classifier.weight)
+
+
+@pytest.mark.parametrize("setting, dtype", [("float32", torch.float32),
+                                            ("bfloat16", torch.bfloat16)])
+def test_training_forward_runs_in_the_chosen_dtype(setting, dtype, monkeypatch):
+    from experts.train import mixed_precision, train_dtype
+
+    monkeypatch.setenv("TINYEXPERTS_TRAIN_DTYPE", setting)
+    assert train_dtype() == dtype
+    layer = torch.nn.Linear(4, 3)
+    with mixed_precision():
+        out = layer(torch.randn(2, 4))
+    assert out.dtype == dtype and layer.weight.dtype == torch.float32  # fp32 master weights
+
+
+def test_the_default_training_dtype_follows_the_cpu(monkeypatch):
+    from experts.core.environment import native_bf16
+    from experts.train import train_dtype
+
+    monkeypatch.delenv("TINYEXPERTS_TRAIN_DTYPE", raising=False)
+    assert train_dtype() == (torch.bfloat16 if native_bf16() else torch.float32)
+
+
+def test_an_unknown_training_dtype_is_refused_with_the_fix(monkeypatch):
+    from experts.core.errors import TinyExpertsError
+    from experts.train import train_dtype
+
+    monkeypatch.setenv("TINYEXPERTS_TRAIN_DTYPE", "fp16")
+    with pytest.raises(TinyExpertsError, match="TINYEXPERTS_TRAIN_DTYPE.*float32, bfloat16"):
+        train_dtype()
