@@ -57,7 +57,7 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
                   seed: int = 0, progress: bool = True, log: Callable = print,
                   encoder_config=None, with_baseline: bool = False,
                   critical: list[str] | None = None, head_only: bool | None = None) -> dict:
-    """Train, evaluate (teacher + baseline) and register one expert; activate it.
+    """Train, evaluate (and its baseline when asked) and register one expert; activate it.
     `critical`: a tagger's critical entity types (default: see `critical_types`).
     `head_only` (default: `quick`): train only the head on the frozen encoder's outputs.
     `with_baseline`: also train the TF-IDF baseline and record its test scores. Off by
