@@ -101,9 +101,8 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
     for who, cfg, t in (("teacher", t_cfg, t32), ("student", s_cfg, s32)):
         row[f"{who}_b32_gflops"] = achieved_gflops(cfg, 32, t["seq_len"], t["p50_ms"])
         row[f"{who}_roofline_pct"] = 100 * row[f"{who}_b32_gflops"] / gemm_gflops
-    # the baseline on the same test split: recorded when the teacher was built alone
-    # (`train_teacher`), else trained here on the teacher's training rows (the system build
-    # leaves it out: fault_codes' 2,025-class SVM takes ~170 s)
+    # the baseline on the same test split, trained here on the teacher's training rows
+    # (teachers registered before 2026-12-05 recorded it in their manifest)
     base_test = registry.manifest(name, manifest.parent_version).metrics.get(
         "baseline_test") or baseline(spec.kind, data.splits["train"], test, critical_of(teacher))
     if m in base_test:

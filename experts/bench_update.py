@@ -69,8 +69,7 @@ def run(home: Path, out: Path, *, seeds: tuple[int, ...] = SEEDS, quick: bool = 
         f"{' + '.join(OLD_SITES)}")
     reg = Registry(Paths(current).registry)
     t0 = time.perf_counter()
-    train_teacher(SITE_EXPERT, old.parent, reg, quick=quick, progress=False, log=quiet,
-                  with_baseline=False)
+    train_teacher(SITE_EXPERT, old.parent, reg, quick=quick, progress=False, log=quiet)
     before = specialize(SITE_EXPERT, recipe, root=current, quick=quick, progress=False,
                         log=quiet)["version"]
     log(f"update bench: {SITE_EXPERT} {before} serves {' + '.join(OLD_SITES)} "
@@ -141,7 +140,7 @@ def _rebuild(home: Path, sites: Path, recipe, seed: int, quick: bool) -> tuple[f
     reg = Registry(Paths(home).registry)
     t0 = time.perf_counter()
     teacher = train_teacher(SITE_EXPERT, everything.parent, reg, quick=quick, seed=seed,
-                            progress=False, log=quiet, with_baseline=False)
+                            progress=False, log=quiet)
     teacher_seconds = time.perf_counter() - t0
     student = specialize(SITE_EXPERT, recipe.model_copy(update={"seed": seed}),
                          from_version=teacher["version"], root=home, quick=quick,

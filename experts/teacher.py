@@ -1,5 +1,6 @@
-"""A teacher: MiniLM + a task head, fine-tuned on one expert's data, evaluated (and
-next to its baseline when asked) and registered as that expert's first version."""
+"""A teacher: MiniLM + a task head, fine-tuned on one expert's data, evaluated and
+registered as that expert's first version. Its baseline is trained where it is compared:
+`bench --suite experts` (experts/bench_experts.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from experts.baselines import baseline
 from experts.core.assets import minilm_dir
 from experts.core.registry import Registry
 from experts.data.datasets import critical_types, load_expert_data
@@ -55,14 +55,12 @@ def encode_texts(model: ExpertModel, tokenizer, texts: list[str], batch: int = 1
 
 def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool = False,
                   seed: int = 0, progress: bool = True, log: Callable = print,
-                  encoder_config=None, with_baseline: bool = False,
+                  encoder_config=None,
                   critical: list[str] | None = None, head_only: bool | None = None) -> dict:
-    """Train, evaluate (and its baseline when asked) and register one expert; activate it.
+    """Train, evaluate and register one expert; activate it. No baseline: it is a
+    comparison, not part of the system (fault codes' 2,025-class SVM takes ~170 s).
     `critical`: a tagger's critical entity types (default: see `critical_types`).
-    `head_only` (default: `quick`): train only the head on the frozen encoder's outputs.
-    `with_baseline`: also train the TF-IDF baseline and record its test scores. Off by
-    default, the build's case: a baseline is a comparison, not part of the system (fault
-    codes' 2,025-class SVM takes ~170 s); `bench --suite experts` trains it when absent."""
+    `head_only` (default: `quick`): train only the head on the frozen encoder's outputs."""
     spec = get_spec(name)
     data = load_expert_data(name, data_dir)
     crit = critical_types(name, data, critical)
@@ -87,9 +85,6 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
                "validation": {} if head_only else {spec.main_metric: result.best_metric},
                "train": {"seconds": round(result.seconds, 1), "steps": result.steps,
                          "quick": quick, "history": result.history}}
-    if with_baseline and not quick:  # on the same training rows the teacher saw
-        metrics["baseline_test"] = baseline(spec.kind, data.splits["train"],
-                                            data.splits["test"], crit)
     manifest = registry.register(
         name, predictor.save, task=spec.kind, base_model=BASE_MODEL if encoder_config is None
         else "random tiny encoder", labels=data.labels,
@@ -99,9 +94,7 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
               "seed": seed, "quick": quick},
     )
     registry.activate(name, manifest.version)
-    base = metrics.get("baseline_test", {}).get(spec.main_metric)
     log(f"{name}: registered {manifest.version} — test {spec.main_metric}="
-        f"{test[spec.main_metric]:.4f}" + (f" (baseline {base:.4f})" if base is not None
-                                           else " (quick: head only)" if head_only else "")
-        + f", train {result.seconds:.0f}s")
+        f"{test[spec.main_metric]:.4f}{' (quick: head only)' if head_only else ''}"
+        f", train {result.seconds:.0f}s")
     return {"expert": name, "version": manifest.version, "metrics": metrics}

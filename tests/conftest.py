@@ -71,5 +71,5 @@ def tiny_home(tmp_path_factory, small_ontology, tokenizer):
     for name in ("category", "attributes", "compatibility"):
         train_teacher(name, paths.data, reg, quick=True, progress=False, log=lambda *_: None,
                       encoder_config=tiny_encoder_config(tokenizer.vocab_size),
-                      with_baseline=False, head_only=False)  # a random encoder: tune it
+                      head_only=False)  # a random encoder: tune it
     return root
