@@ -29,6 +29,7 @@ from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from experts.core.errors import ArtifactError
 from experts.core.registry import MANIFEST
+from experts.encoding import TEXT_FORMS
 from experts.model import ExpertModel, HeadConfig, read_config
 
 BACKENDS = ("torch-int8", "onnx-int8")
@@ -46,9 +47,15 @@ def backend_of(folder: Path) -> str:
 def load_expert_model(folder: Path):
     """Any backend an artifact records: torch fp32, torch dynamic int8, ONNX Runtime int8."""
     backend = backend_of(folder)
-    if backend == "torch-fp32":
-        return ExpertModel.load(folder)
-    return load_quantized(folder, backend)
+    model = ExpertModel.load(folder) if backend == "torch-fp32" else load_quantized(folder,
+                                                                                   backend)
+    if model.head_config.text_form not in TEXT_FORMS:
+        raise ArtifactError(f"the model reads its input rewritten as "
+                            f"{model.head_config.text_form!r}, which this tinyexperts does not "
+                            f"know", where=str(folder / "config.json"),
+                            fix=f"rewrites known: {sorted(TEXT_FORMS)}; re-register the model "
+                                f"with a current tinyexperts")
+    return model
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 

@@ -9,26 +9,35 @@ from __future__ import annotations
 import torch
 
 from experts.data.formats import Example, PairExample, TagExample, TextExample, split_words
+from experts.data.model_years import spell_out_years
 from experts.specs import TaskKind
 
 IGNORE = -100
 
+# input rewrites a model can be trained and served with (HeadConfig.text_form); tagging
+# keeps its words as they are, so these apply to texts and pairs
+TEXT_FORMS = {"": lambda text: text, "years": spell_out_years}
+
 
 def encode(tokenizer, kind: TaskKind, examples: list[Example], max_length: int,
-           label_to_id: dict[str, int] | None = None) -> dict[str, torch.Tensor]:
-    """Tokenise a batch; adds `labels` when `label_to_id` is given.
+           label_to_id: dict[str, int] | None = None, text_form: str = ""
+           ) -> dict[str, torch.Tensor]:
+    """Tokenise a batch; adds `labels` when `label_to_id` is given. `text_form` names the
+    rewrite the model was trained with (`TEXT_FORMS`; its HeadConfig records it).
 
     For tagging also returns `word_index` (B, T): the word each first sub-token starts,
     -1 elsewhere, so predictions map back to words.
     """
     if kind == "tag":
         return _encode_tags(tokenizer, examples, max_length, label_to_id)
+    form = TEXT_FORMS[text_form]
     if kind == "pair":
-        batch = tokenizer([e.a for e in examples], [e.b for e in examples], padding=True,
+        batch = tokenizer([form(e.a) for e in examples], [form(e.b) for e in examples],
+                          padding=True,
                           truncation="longest_first", max_length=max_length,
                           return_tensors="pt")
     else:
-        batch = tokenizer([e.text for e in examples], padding=True, truncation=True,
+        batch = tokenizer([form(e.text) for e in examples], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt")
     out = dict(batch)
     if label_to_id is not None:

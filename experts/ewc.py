@@ -40,7 +40,7 @@ def fisher_diagonal(predictor: Predictor, examples: list[Example], samples: int,
     model.eval()  # no dropout: the gradient of the model as it is
     for ex in tqdm(rows, desc="fisher", disable=not progress, unit="ex"):
         batch = encode(predictor.tokenizer, predictor.kind, [ex], model.head_config.max_length,
-                       label_to_id)
+                       label_to_id, model.head_config.text_form)
         model.zero_grad(set_to_none=True)
         cross_entropy(model(**model_inputs(batch)), batch).backward()
         for n, p in names.items():

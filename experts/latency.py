@@ -23,7 +23,9 @@ def measure_latency(model, tokenizer, examples: list[Example], batch_size: int,
     """Milliseconds per forward pass of `batch_size` examples."""
     model.eval()
     batch = [examples[i % len(examples)] for i in range(batch_size)]
-    inputs = model_inputs(encode(tokenizer, model.task, batch, model.head_config.max_length))
+    head = model.head_config
+    inputs = model_inputs(encode(tokenizer, model.task, batch, head.max_length,
+                                 text_form=head.text_form))
     for _ in range(warmup):
         model(**inputs)
     means, singles = [], []

@@ -33,6 +33,9 @@ class HeadConfig:
     task: TaskKind
     num_labels: int
     max_length: int
+    # how the text is rewritten before tokenising: "" as it is, "years" model years spelled
+    # out (experts.data.model_years); set from the expert's spec when its teacher is made
+    text_form: str = ""
 
 
 class ExpertModel(nn.Module):

@@ -51,7 +51,9 @@ class Predictor:
         out: list[torch.Tensor] = []
         for i in range(0, len(examples), self.batch_size):
             chunk = examples[i : i + self.batch_size]
-            batch = encode(self.tokenizer, self.kind, chunk, self.model.head_config.max_length)
+            head = self.model.head_config
+            batch = encode(self.tokenizer, self.kind, chunk, head.max_length,
+                           text_form=head.text_form)
             logits = self.model(**model_inputs(batch))
             if self.kind != "tag":
                 out.extend(logits)

@@ -38,6 +38,8 @@ class ExpertSpec:
     # Initialise the classifier rows from the encoded label descriptions (fault codes: 2k
     # classes, so a zero-shot start matters more than for 33 categories).
     prototype_head: bool = False
+    # the input rewrite its models are trained and served with (encoding.TEXT_FORMS)
+    text_form: str = ""
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -58,6 +60,8 @@ EXPERTS: dict[str, ExpertSpec] = {
     "compatibility": ExpertSpec(
         name="compatibility", kind="pair", max_length=112, main_metric="accuracy",
         description="(listing, vehicle or listing) -> compatible / incompatible",
+        # "07-11" vs "2009" becomes a token match (experts.data.model_years)
+        text_form="years",
         train=TrainConfig(epochs=2, lr=6e-5, batch_size=32),
     ),
     "fault_codes": ExpertSpec(

@@ -28,7 +28,8 @@ def new_teacher(name: str, labels: list[str], label_info: dict, tokenizer,
                 encoder_dir: Path | None = None, encoder_config=None) -> Predictor:
     """MiniLM (or a given config, for tests) + a head for this expert's labels."""
     spec = get_spec(name)
-    head = HeadConfig(task=spec.kind, num_labels=len(labels), max_length=spec.max_length)
+    head = HeadConfig(task=spec.kind, num_labels=len(labels), max_length=spec.max_length,
+                      text_form=spec.text_form)
     if encoder_config is not None:
         model = ExpertModel(encoder_config, head)
     else:

@@ -165,7 +165,8 @@ def fine_tune(predictor: Predictor, spec: ExpertSpec, train: list[Example],
         for chunk in length_bucketed(train, cfg.batch_size, rng):
             if step >= total:
                 break
-            batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id)
+            batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id,
+                           model.head_config.text_form)
             with mixed_precision():
                 logits = model(**model_inputs(batch))
             loss = loss_fn(logits.float(), batch)
@@ -198,7 +199,8 @@ def frozen_features(predictor: Predictor, spec: ExpertSpec, examples: list[Examp
     label_to_id = {lab: i for i, lab in enumerate(predictor.labels)}
     out = []
     for chunk in length_bucketed(examples, batch_size, random.Random(0)):
-        batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id)
+        batch = encode(predictor.tokenizer, spec.kind, chunk, spec.max_length, label_to_id,
+                       model.head_config.text_form)
         out.append((model.embed(**model_inputs(batch)), batch))
     return out
 

@@ -18,7 +18,7 @@ from experts import structure as st
 from experts.artifact import save_quantized
 from experts.data.datasets import ExpertData
 from experts.data.formats import TextExample
-from experts.encoding import encode
+from experts.encoding import TEXT_FORMS, encode
 from experts.evaluate import critical_of
 from experts.model import ExpertModel
 from experts.predictor import Predictor
@@ -79,20 +79,21 @@ class StepContext:
         random.Random(self.seed).shuffle(rows)
         label_to_id = {lab: i for i, lab in enumerate(self.labels)}
         return [encode(self.tokenizer, self.spec.kind, rows[i : i + batch_size],
-                       self.spec.max_length, label_to_id)
+                       self.spec.max_length, label_to_id, self.teacher.head_config.text_form)
                 for i in range(0, min(len(rows), n * batch_size), batch_size)]
 
     def domain_token_ids(self) -> set[int]:
         """Token ids to keep: the domain corpus (train + validation text, ontology text)."""
         texts = list(self.extra_domain_text)
+        form = TEXT_FORMS[self.teacher.head_config.text_form]  # the words the model reads
         for split in ("train", "validation"):
             for ex in self.data.splits[split]:
                 if hasattr(ex, "tokens"):
                     texts.append(" ".join(ex.tokens))
                 elif hasattr(ex, "a"):
-                    texts.extend([ex.a, ex.b])
+                    texts.extend([form(ex.a), form(ex.b)])
                 else:
-                    texts.append(ex.text)
+                    texts.append(form(ex.text))
         return vocabulary_to_keep(self.tokenizer, texts)
 
 
