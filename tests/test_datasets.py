@@ -172,7 +172,9 @@ def test_a_listing_that_names_no_engine_fits_every_engine_of_its_models_and_year
         pos, neg = pairs
         assert (pos.label, neg.label) == ("compatible", "incompatible")
         disp = p["engine"].split()[0].removesuffix("L")
-        assert not re.search(rf"\b{re.escape(disp)}\b", pos.a + neg.a), pos.a
+        # a thread pitch (M22 x 1.5) may share the displacement's number
+        listings = re.sub(r"M\d+\s*x\s*[\d.]+", "", pos.a + " " + neg.a, flags=re.I)
+        assert not re.search(rf"\b{re.escape(disp)}\b", listings), pos.a
     assert checked >= 5
 
 
@@ -201,3 +203,30 @@ def test_attribute_values_come_in_the_shapes_sellers_write_them():
         assert all(keep in s.lower() for s in shapes), (kind, shapes)
     assert {value_variant("QUANTITY", "1 pc", rng) for _ in range(100)} >= {"single", "1 pc"}
     assert all(re.search(r"\b12", value_variant("VOLTAGE", "12 Volt", rng)) for _ in range(50))
+
+
+def test_hard_negatives_spread_over_year_model_and_engine(small_ontology):
+    """No single cue decides: among the negatives of listings that name an engine, some are
+    ruled out by the year only, some by the model only, some by the engine only."""
+    import collections
+    import random
+
+    from experts.data.product_text import _in_years, hard_negative, product_fields
+
+    rng = random.Random(0)
+    vehicles = small_ontology.by_type("vehicle")
+    fits = small_ontology.neighbors("fits")
+    cues: collections.Counter = collections.Counter()
+    for node in small_ontology.by_type("product"):
+        p = product_fields(node)
+        fit_ids = set(fits.get(node.id, []))
+        same_make = [v for v in vehicles if v.attrs["make"] == p["make"]]
+        for _ in range(10):
+            v = hard_negative(p, same_make, fit_ids, rng)
+            assert v.id not in fit_ids and v.attrs["make"] == p["make"]
+            listed, in_years = v.attrs["model"] in p["models"], _in_years(v, p)
+            cues["year" if listed and not in_years else "model" if in_years and not listed
+                  else "engine" if listed and in_years else "both"] += 1
+    total = sum(cues.values())
+    for cue in ("year", "model", "engine"):
+        assert cues[cue] / total > 0.15, cues

@@ -380,16 +380,39 @@ def _in_years(v: Node, p: dict) -> bool:
     return p["years"][0] <= int(v.attrs["year"]) <= p["years"][1]
 
 
+def hard_negative(p: dict, same_make: list[Node], fit_ids: set[str], rng: random.Random
+                  ) -> Node:
+    """A vehicle of the listing's make that it does not fit, told apart by one cue chosen
+    evenly among those the make offers: the year (a listed model outside the years, most
+    often by one or two), the model (a sibling model within the listed years) or the engine
+    (a listed model and year with another engine; only when the listing names one). With
+    the cues spread evenly no single one (the buyer's year appearing in the listing, say)
+    is enough to say that a part fits."""
+    out = [v for v in same_make if v.id not in fit_ids]
+    listed = [v for v in out if v.attrs["model"] in p["models"]]
+    y0, y1 = p["years"]
+    cues = {"year": [v for v in listed if not _in_years(v, p)],
+            "model": [v for v in out if v.attrs["model"] not in p["models"] and _in_years(v, p)],
+            "engine": [v for v in listed if _in_years(v, p)] if p["engine"] else []}
+    offered = sorted(c for c, pool in cues.items() if pool)
+    if not offered:
+        return rng.choice(out)
+    cue = rng.choice(offered)
+    pool = cues[cue]
+    if cue == "year" and rng.random() < 0.6:
+        near = [v for v in pool
+                if min(abs(int(v.attrs["year"]) - y0), abs(int(v.attrs["year"]) - y1)) <= 2]
+        pool = near or pool
+    return rng.choice(pool)
+
+
 def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: random.Random,
                   seller: bool) -> list[PairExample]:
-    """A listing naming its engine with a vehicle it fits and a hard negative: same make,
-    usually the same model, wrong year or engine. A buyer may leave the engine out only
-    where the year or the model already rules the vehicle out."""
-    ids = {v.id for v in fitting}
-    hard = [v for v in same_make if v.id not in ids]
-    same_model = [v for v in hard if v.attrs["model"] in p["models"]]
+    """A listing naming its engine with a vehicle it fits and a hard negative
+    (`hard_negative`). A buyer may leave the engine out only where the year or the model
+    already rules the vehicle out."""
     pos = rng.choice(fitting)
-    neg = rng.choice(same_model if same_model and rng.random() < 0.7 else hard)
+    neg = hard_negative(p, same_make, {v.id for v in fitting}, rng)
     if not seller:
         return [PairExample(listing_text(p, rng), vehicle_text(pos, rng), LABEL_COMPATIBLE),
                 PairExample(listing_text(p, rng), vehicle_text(neg, rng), LABEL_INCOMPATIBLE)]
@@ -404,18 +427,13 @@ def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: rando
 def engine_free_pairs(p: dict, same_make: list[Node], rng: random.Random
                        ) -> list[PairExample]:
     """A listing that names no engine fits every engine of its models and years: a vehicle
-    inside them, and one outside (often the same model a year or two off, or a sibling
-    model of the make)."""
+    inside them, and one outside (`hard_negative`: the year or the model rules it out)."""
     free = {**p, "engine": None}
     inside = [v for v in same_make if v.attrs["model"] in p["models"] and _in_years(v, p)]
-    outside = [v for v in same_make if v not in inside]
-    if not inside or not outside:
+    if not inside or len(inside) == len(same_make):
         return []
-    y0, y1 = p["years"]
-    near = [v for v in outside if v.attrs["model"] in p["models"]
-            and min(abs(int(v.attrs["year"]) - y0), abs(int(v.attrs["year"]) - y1)) <= 2]
     pos = rng.choice(inside)
-    neg = rng.choice(near if near and rng.random() < 0.6 else outside)
+    neg = hard_negative(free, same_make, {v.id for v in inside}, rng)
     return [PairExample(listing_text(free, rng, True),
                         buyer_vehicle_text(pos, rng, rng.random() < 0.5), LABEL_COMPATIBLE),
             PairExample(listing_text(free, rng, True),
