@@ -211,7 +211,7 @@ def test_hard_negatives_spread_over_year_model_and_engine(small_ontology):
     import collections
     import random
 
-    from experts.data.product_text import _in_years, hard_negative, product_fields
+    from experts.data.product_text import hard_negative, in_listed_years, product_fields
 
     rng = random.Random(0)
     vehicles = small_ontology.by_type("vehicle")
@@ -224,7 +224,7 @@ def test_hard_negatives_spread_over_year_model_and_engine(small_ontology):
         for _ in range(10):
             v = hard_negative(p, same_make, fit_ids, rng)
             assert v.id not in fit_ids and v.attrs["make"] == p["make"]
-            listed, in_years = v.attrs["model"] in p["models"], _in_years(v, p)
+            listed, in_years = v.attrs["model"] in p["models"], in_listed_years(v, p)
             cues["year" if listed and not in_years else "model" if in_years and not listed
                   else "engine" if listed and in_years else "both"] += 1
     total = sum(cues.values())

@@ -376,7 +376,7 @@ def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
     return out
 
 
-def _in_years(v: Node, p: dict) -> bool:
+def in_listed_years(v: Node, p: dict) -> bool:
     return p["years"][0] <= int(v.attrs["year"]) <= p["years"][1]
 
 
@@ -391,9 +391,10 @@ def hard_negative(p: dict, same_make: list[Node], fit_ids: set[str], rng: random
     out = [v for v in same_make if v.id not in fit_ids]
     listed = [v for v in out if v.attrs["model"] in p["models"]]
     y0, y1 = p["years"]
-    cues = {"year": [v for v in listed if not _in_years(v, p)],
-            "model": [v for v in out if v.attrs["model"] not in p["models"] and _in_years(v, p)],
-            "engine": [v for v in listed if _in_years(v, p)] if p["engine"] else []}
+    cues = {"year": [v for v in listed if not in_listed_years(v, p)],
+            "model": [v for v in out
+                      if v.attrs["model"] not in p["models"] and in_listed_years(v, p)],
+            "engine": [v for v in listed if in_listed_years(v, p)] if p["engine"] else []}
     offered = sorted(c for c, pool in cues.items() if pool)
     if not offered:
         return rng.choice(out)
@@ -416,7 +417,7 @@ def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: rando
     if not seller:
         return [PairExample(listing_text(p, rng), vehicle_text(pos, rng), LABEL_COMPATIBLE),
                 PairExample(listing_text(p, rng), vehicle_text(neg, rng), LABEL_INCOMPATIBLE)]
-    ruled_out = neg.attrs["model"] not in p["models"] or not _in_years(neg, p)
+    ruled_out = neg.attrs["model"] not in p["models"] or not in_listed_years(neg, p)
     return [PairExample(listing_text(p, rng, True), buyer_vehicle_text(pos, rng),
                         LABEL_COMPATIBLE),
             PairExample(listing_text(p, rng, True),
@@ -429,7 +430,7 @@ def engine_free_pairs(p: dict, same_make: list[Node], rng: random.Random
     """A listing that names no engine fits every engine of its models and years: a vehicle
     inside them, and one outside (`hard_negative`: the year or the model rules it out)."""
     free = {**p, "engine": None}
-    inside = [v for v in same_make if v.attrs["model"] in p["models"] and _in_years(v, p)]
+    inside = [v for v in same_make if v.attrs["model"] in p["models"] and in_listed_years(v, p)]
     if not inside or len(inside) == len(same_make):
         return []
     pos = rng.choice(inside)
