@@ -56,6 +56,8 @@ def load_expert_model(folder: Path):
                             fix=f"rewrites known: {sorted(TEXT_FORMS)}; re-register the model "
                                 f"with a current tinyexperts")
     return model
+
+
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
