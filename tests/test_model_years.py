@@ -87,3 +87,4 @@ def test_an_unknown_text_form_is_refused_at_load(tokenizer, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArtifactError, match="leetspeak"):
         load_expert_model(tmp_path)
+
