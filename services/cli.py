@@ -14,7 +14,7 @@ from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
 from services.cli_adapt import add_adapt, add_merge, add_update, run_adapt, run_merge, run_update
-from services.cli_common import expert_names, print_out, registry
+from services.cli_common import expert_names, print_out, registry, stop_on_signals
 from services.cli_ontology import add_ask, add_ontology, run_ask, run_ontology
 from services.cli_router import add_route, run_route
 from services.cli_server import (
@@ -62,6 +62,7 @@ def add_build(p: argparse.ArgumentParser) -> None:
 def run_build(a: argparse.Namespace) -> int:
     from services.system_build import build
 
+    stop_on_signals()  # `kill` or Ctrl-C marks the stage interrupted; the next build resumes
     if a.data_dir is not None and not a.data_dir.is_dir():
         raise TinyExpertsError("data directory not found", where=str(a.data_dir),
                                fix="pass a folder holding <expert>/train.jsonl etc.")

@@ -27,3 +27,12 @@ def registry():
 
 def expert_names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, even when started in the background
+    (where a shell leaves SIGINT ignored), so a long command stops cleanly either way."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

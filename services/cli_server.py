@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from experts.core.errors import TinyExpertsError
-from services.cli_common import expert_names, print_out, registry
+from services.cli_common import expert_names, print_out, registry, stop_on_signals
 from services.http_client import request_json, wait_healthy
 
 # ---- serve / query / status --------------------------------------------------------------
@@ -50,7 +50,7 @@ def run_serve(a: argparse.Namespace, *, after_start=None, before_stop=None) -> i
         print(f"warning: no model for {', '.join(missing)} — those experts answer 503; "
               "run `tinyexperts build` to build them", file=sys.stderr)
     url = runner.http_url(config)
-    _stop_on_signals()
+    stop_on_signals()
     try:
         try:
             runner.start(config, address=a.address, home=runner.home_from_env(),
@@ -60,7 +60,7 @@ def run_serve(a: argparse.Namespace, *, after_start=None, before_stop=None) -> i
                 raise
             runner.stop()
             _restart_with_proxy(err)
-        _stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
+        stop_on_signals()  # ray.init installs its own SIGTERM handler; ours must win
         health = wait_healthy(url)
         metrics = "" if a.address else f"; metrics: http://127.0.0.1:{a.metrics_port}/metrics"
         ingress = f"; ingress: {mode}" if mode else ""
@@ -142,15 +142,6 @@ def _restart_with_proxy(err: Exception) -> None:
           "(--ingress proxy)", file=sys.stderr, flush=True)
     args = [sys.executable, "-m", "services.cli", *sys.argv[1:], "--ingress", "proxy"]
     os.execv(sys.executable, args)
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, even when started in the background
-    (where a shell leaves SIGINT ignored)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _served_experts(config) -> list[str]:

@@ -62,3 +62,30 @@ def test_a_killed_build_resumes(quick_home, tmp_path, monkeypatch, capsys):
     state = read_status(home)
     assert not state["interrupted"] and not state["running"]
     assert [s["state"] for s in state["stages"]] == ["skipped", "done"]
+
+
+def test_a_terminated_background_build_stops_cleanly(quick_home, tmp_path):
+    """`kill` (SIGTERM) on a build started in the background, where the shell leaves SIGINT
+    ignored: the build stops at once, exits 130, marks the stage it was in as interrupted
+    and registers nothing half-made."""
+    home = tmp_path / "home"
+    shutil.copytree(quick_home, home)
+    shutil.rmtree(home / "registry" / "compatibility")
+    args = ["build", "--experts", "compatibility", "--quick", "--teachers-only"]
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
+                            env={**os.environ, "TINYEXPERTS_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 240
+    while _stage_state(home, "compatibility teacher") != "running":
+        assert proc.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.5)
+    time.sleep(5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    state = read_status(home)
+    assert not state["running"]
+    [stage] = state["stages"]
+    assert (stage["name"], stage["state"], stage["note"]) == (
+        "compatibility teacher", "failed", "interrupted")
+    assert Registry(home / "registry").versions("compatibility") == []
