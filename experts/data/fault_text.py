@@ -120,7 +120,7 @@ COMPONENT_TEMPLATES = [
 COMPONENT_ROWS_PER_CONDITION = 24
 CARS = ["2011 civic", "Silverado", "the truck", "my camry", "our minivan", "F-150",
         "2008 Accord", "the wife's SUV", "Corolla", "Jetta TDI", "Ram 2500", "old Ranger"]
-SYMPTOM_ROWS_PER_CONDITION = 60  # symptom-only lines, labelled with the condition's common codes
+SYMPTOM_ROWS_PER_CONDITION = 120  # symptom-only lines, labelled with the condition's common codes
 SYMPTOM_ROWS_PER_CODE = 2        # symptom + official description, for every matched code
 
 
