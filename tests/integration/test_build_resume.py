@@ -28,20 +28,26 @@ def _stage_state(home: Path, name: str) -> str | None:
     return next((s["state"] for s in stages if s["name"] == name), None)
 
 
+def _build_in_training(home: Path, args: list[str], stage: str, **popen) -> subprocess.Popen:
+    """`tinyexperts ARGS` in a child process, returned a few seconds into `stage`."""
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
+                            env={**os.environ, "TINYEXPERTS_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    deadline = time.monotonic() + 240
+    while _stage_state(home, stage) != "running":
+        assert proc.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.5)
+    time.sleep(5)  # inside training
+    return proc
+
+
 def test_a_killed_build_resumes(quick_home, tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     shutil.copytree(quick_home, home)
     shutil.rmtree(home / "registry" / "compatibility")  # the part still to build
     monkeypatch.setenv("TINYEXPERTS_HOME", str(home))
     args = ["build", "--experts", "category,compatibility", "--quick", "--teachers-only"]
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
-                            env={**os.environ, "TINYEXPERTS_HOME": str(home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while _stage_state(home, "compatibility teacher") != "running":
-        assert proc.poll() is None and time.monotonic() < deadline, "the build never started"
-        time.sleep(0.5)
-    time.sleep(5)  # inside training
+    proc = _build_in_training(home, args, "compatibility teacher")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     reg = Registry(home / "registry")
@@ -72,15 +78,8 @@ def test_a_terminated_background_build_stops_cleanly(quick_home, tmp_path):
     shutil.copytree(quick_home, home)
     shutil.rmtree(home / "registry" / "compatibility")
     args = ["build", "--experts", "compatibility", "--quick", "--teachers-only"]
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
-                            env={**os.environ, "TINYEXPERTS_HOME": str(home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.monotonic() + 240
-    while _stage_state(home, "compatibility teacher") != "running":
-        assert proc.poll() is None and time.monotonic() < deadline, "the build never started"
-        time.sleep(0.5)
-    time.sleep(5)
+    proc = _build_in_training(home, args, "compatibility teacher",
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     state = read_status(home)
