@@ -161,10 +161,10 @@ class Composer:
         the listing's own fitment is not asked: only the vehicles of the last sentence."""
         vehicles = plan.links.vehicles
         if not self._pasted_listing(plan) or plan.context_b:
-            return vehicles
+            return _distinct(vehicles)
         last = len(_without_last_sentence(plan.text))
         asked = [v for v in vehicles if v.start >= last] if last < len(plan.text) else []
-        return asked or vehicles[-1:]
+        return _distinct(asked or vehicles[-1:])
 
     @staticmethod
     def _pasted_listing(plan: Plan) -> bool:
@@ -216,7 +216,7 @@ class Composer:
         elif "code" in plan.asks:
             sentences += [self._code_sentence(c, facts) for c in codes[:MAX_LISTED]]
         if "parts" in plan.asks and codes:
-            sentences += self._parts(codes[0], links.vehicles, facts)
+            sentences += self._parts(codes[0], _distinct(links.vehicles), facts)
         return (" ".join(sentences) if sentences else None), facts
 
     # ---- the pieces -------------------------------------------------------------------
@@ -404,6 +404,12 @@ class Composer:
             else:
                 out.append(f"The catalog has none of these for the {vehicle.name}.")
         return out
+
+
+def _distinct(vehicles: list[VehicleMention]) -> list[VehicleMention]:
+    """One mention per vehicle as named ("2012 Honda Civic" said twice is asked once)."""
+    seen: set[str] = set()
+    return [v for v in vehicles if not (v.name in seen or seen.add(v.name))]
 
 
 def _without_last_sentence(text: str) -> str:

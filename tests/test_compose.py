@@ -112,6 +112,37 @@ def test_linker_does_not_read_fit_the_verb_as_the_honda_fit():
     assert links.vehicles == []  # "fit 2013" is a verb and a year, "civic" has no year
 
 
+def test_linker_reads_years_and_engines_as_buyers_type_them():
+    linker = OntologyLinker(_ontology())
+
+    def vehicles(text):
+        return [(v.year, v.engine, v.ids) for v in linker.link(text).vehicles]
+
+    assert vehicles("will it fit my 12 civic?") == [
+        (2012, None, ["vehicle:civic_2012_18", "vehicle:civic_2012_24"])]
+    assert vehicles("ok on a civic 13") == [(2013, None, ["vehicle:civic_2013_18"])]
+    # the engine after "with the", or after the cylinders
+    assert vehicles("my 12 civic with the 2.4?") == [(2012, "2.4", ["vehicle:civic_2012_24"])]
+    assert vehicles("2012 civic 4-cylinder 1.8") == [(2012, "1.8", ["vehicle:civic_2012_18"])]
+    assert vehicles("civic i4 2.4, 2012") == []  # no year beside the model: not a vehicle
+    # sizes and counts beside a model are not years
+    assert vehicles("NGK plug 14 mm for civic 12 volt, pack of 4") == []
+    assert vehicles("does it fit 12 models of the civic") == []
+
+
+def test_a_vehicle_named_in_a_pasted_listing_and_again_in_the_question_is_asked_as_asked(
+        composer):
+    """The listing's "2012 Civic" and the question's "Civic '12 2.4L" are two mentions: the
+    question's one, with its engine, is the vehicle asked about."""
+    text = "NGK 9723-B plug for 2012 Civic, 2012-2013. will it fit my Civic '12 2.4L?"
+    links = OntologyLinker(_ontology()).link(text)
+    assert [(v.year, v.engine) for v in links.vehicles] == [(2012, None), (2012, "2.4")]
+    plan, answer, facts = _answer(composer, text, ["compatibility"])
+    assert [v.name for v in composer.asked_vehicles(plan)] == ["2012 Honda Civic 2.4L"]
+    assert answer.startswith("No: ")  # the plug fits the 1.8L only
+    assert [f.value for f in facts if f.kind == "fits"] == [False]
+
+
 def test_linker_reports_unknown_codes_parts_and_vehicles():
     links = OntologyLinker(_ontology()).link("Bosch 0242236541 plug for a 1999 Civic, P1234?")
     assert links.unknown_parts == ["0242236541"] and links.products == []

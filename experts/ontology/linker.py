@@ -11,8 +11,10 @@ the answer can say so instead of guessing.
 - part numbers: the catalog's numbers, compared without case, spaces or hyphens
   (`0 986 515 900` = `0986515900`); a product of the named brand wins over another brand's;
 - vehicles: `<year> [make] model` or `[make] model <year>`, with an optional engine size
-  (`1.8L`, `2.0 liter`); a model that is also an English word (Fit, Focus, Escape) needs its
-  year or its make beside it;
+  (`1.8L`, `2.0 liter`, `with the 5.7`); a year may be written `2012`, `'12` or, as buyers
+  type it, `12` ("my 17 grand cherokee", "outback 18"); a model that is also an English word
+  (Fit, Focus, Escape) needs its year or its make beside it; a vehicle named twice (in a
+  pasted listing and in the question after it) is a mention at each place;
 - brands and part categories: their names and the synonyms in the category's text;
 - attribute questions: "what thread", "how many", "what size/gap" … → the attribute kind.
 """
@@ -28,9 +30,17 @@ from experts.ontology.schema import Node, Ontology
 CODE_RE = re.compile(r"(?<![\w-])([PBCUpbcu])([0-9][0-9A-Fa-f]{3})\b")
 YEAR = r"(?:19[89]\d|20[0-4]\d)"
 VEHICLE_YEAR = r"(?:19[89]\d|20[0-4]\d|['’]\d\d)"  # "2012" or "'12"
+# A bare two-digit year ("my 17 grand cherokee", "outback 18"): only beside a model, and
+# not a size or a count ("civic 12 volt", "14 mm", "pack of 4").
+BARE_YEAR = r"(?:[89]\d|[0-4]\d)"
+NOT_A_UNIT = (r"(?![\w-])(?!\s*(?:v|volts?|mm|cm|in|inch(?:es)?|\"|ft|pcs|pieces|pack|pk|psi|"
+              r"amps?|ah|w|watts?|oz|lbs?|%|x|ohms?|bar)(?![a-z]))")
 ENGINE_RE = re.compile(r"\b(\d\.\d)\s?-?(?:l\b|liters?\b|litres?\b|\s?(?=v\d|i\d|h\d))", re.I)
-# Right after a vehicle, a bare displacement is an engine too: "2010 f150 5.0", "civic 1.5 turbo"
-ENGINE_AFTER_RE = re.compile(r"^[\s,(]*(\d\.\d)(?!\d)", re.I)
+# Right after a vehicle, a bare displacement is an engine too: "2010 f150 5.0", "civic 1.5
+# turbo", "my 18 tacoma with the 4.0", "w/ 3.5", the cylinders first: "v6 3.6", "8-cylinder 5.7"
+ENGINE_AFTER_RE = re.compile(r"^[\s,(]*(?:(?:with|w/)(?:\s+(?:the|a|an))?\s*)?"
+                             r"(?:(?:[vih]\d{1,2}|\d{1,2}\s?-?cyl(?:inder)?s?)[\s,]+)?"
+                             r"(\d\.\d)(?!\d)", re.I)
 QUESTION_WORD = re.compile(r"\b(what|whats|what's|which|how|tell me|need to know)\b", re.I)
 # A token that looks like a part number: digits, maybe letters, hyphens, dots or spaces
 # inside, at least 4 characters of letters/digits.
@@ -143,6 +153,11 @@ class OntologyLinker:
                            rf"(?P<model>{model_alt})(?![\w-])", re.I),
                 re.compile(rf"(?<![\w-])(?:(?P<make>{make_alt})\s+)?(?P<model>{model_alt})"
                            rf"[\s,]+(?:\(?)(?P<year>{VEHICLE_YEAR})(?![\w-])", re.I),
+                # bare two-digit years: after the 4-digit and apostrophe forms
+                re.compile(rf"(?<![\w.'’-])(?P<year>{BARE_YEAR})\s+(?:(?P<make>{make_alt})\s+)?"
+                           rf"(?P<model>{model_alt})(?![\w-])", re.I),
+                re.compile(rf"(?<![\w-])(?:(?P<make>{make_alt})\s+)?(?P<model>{model_alt})"
+                           rf"\s+(?P<year>{BARE_YEAR}){NOT_A_UNIT}", re.I),
                 re.compile(rf"(?<![\w-])(?P<make>{make_alt})\s+(?P<model>{model_alt})(?![\w-])",
                            re.I),
             ]
@@ -185,7 +200,10 @@ class OntologyLinker:
                 _add(out.unknown_codes, code)
 
     def _link_vehicles(self, text: str, out: Links, taken: list[tuple[int, int]]) -> None:
-        seen: set[tuple[str, str, int | None]] = set()
+        """Every vehicle mention, each at its own place: a listing's "'20 ford escape" and
+        the question's "Ford Escape '20 1.5-liter" after it are two mentions (the question's
+        one carries the engine asked about). Patterns run most specific first; a later
+        pattern never reads text an earlier mention took."""
         for which, pattern in enumerate(self._vehicle_res):
             for m in pattern.finditer(text):
                 if _overlaps(m.span(), taken):
@@ -193,16 +211,12 @@ class OntologyLinker:
                 model_text, make_text = m.group("model"), m.group("make")
                 year = _year(m.group("year")) if "year" in m.groupdict() and m.group("year") \
                     else None
-                if (which == 1 and model_text.lower() in ENGLISH_WORD_MODELS and not make_text
-                        and not model_text[0].isupper()):
+                if (which in (1, 3) and model_text.lower() in ENGLISH_WORD_MODELS
+                        and not make_text and not model_text[0].isupper()):
                     continue  # "does it fit 2012 …" is not a Honda Fit
                 make, model = self.models[model_text.lower()]
                 if make_text and self.makes[make_text.lower()] != make:
                     continue
-                key = (make, model, year)
-                if key in seen:
-                    continue
-                seen.add(key)
                 taken.append(m.span())
                 after = text[m.end(): m.end() + 16]
                 before = text[max(0, m.start() - 16): m.start()]
