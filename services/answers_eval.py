@@ -5,8 +5,11 @@ Two sets:
   splits, in phrasings of this module's own (not the router's training grammar): fitment
   yes/no for a named vehicle, an attribute value, a category (catalog part or a held-out
   listing), a code's meaning, the part category for a code, symptoms → code (the
-  fault_codes test split), a pasted listing against a vehicle (the compatibility test
-  split), two skills in one question, and unknown part numbers;
+  fault_codes test split), a pasted listing (a catalog product in the shapes sellers
+  write) against a vehicle named as buyers type it, two skills in one question, and
+  unknown part numbers. Every fitment gold is what the catalog says for every vehicle the
+  text could mean; a question whose vehicle could be one the part fits or one it does not
+  (no engine given, the part fits some) is left out;
 - **hand-written** (`services/eval/answers_handwritten.jsonl`): written by the tinyexperts
   team in the style people type (typos, shorthand, lower case), before the composer was
   tuned on anything, with gold answers looked up in the default ontology (seed 0).
@@ -21,6 +24,12 @@ import json
 import random
 from pathlib import Path
 
+from experts.data.product_text import (
+    buyer_vehicle_text,
+    engine_phrase,
+    listing_text,
+    product_fields,
+)
 from experts.ontology.schema import Ontology
 
 HANDWRITTEN = Path(__file__).resolve().parent / "eval" / "answers_handwritten.jsonl"
@@ -100,7 +109,16 @@ def generated_set(ontology: Ontology, data_dir: Path, per_kind: int = 40,
     def vehicle_text(v) -> str:
         return vehicle_named(v)[0]
 
-    def ask_vehicle(p) -> tuple:
+    def buyer_named(v) -> tuple[str, str | None]:
+        """The vehicle as a buyer types it ("my 17 grand cherokee", "outback 18"), with its
+        engine size after it half the time."""
+        text = buyer_vehicle_text(v, rng, with_engine=False)
+        if rng.random() < 0.5:
+            return text, None
+        engine = str(v.attrs["engine"])
+        return f"{text} {engine_phrase(engine, rng)}", engine.split()[0].removesuffix("L")
+
+    def ask_vehicle(p, named=vehicle_named) -> tuple:
         """A vehicle of the product's make and a gold fits value: half fit, half do not
         (the same make, so the question is not trivially no)."""
         fitting = sorted(fits.get(p.id, ()))
@@ -108,7 +126,7 @@ def generated_set(ontology: Ontology, data_dir: Path, per_kind: int = 40,
             v = nodes[rng.choice(fitting)]
         else:
             v = rng.choice(by_make[str(p.attrs["make"])])
-        text, engine = vehicle_named(v)
+        text, engine = named(v)
         # the gold is what the catalog says for every vehicle the text could mean
         same = [u.id for u in vehicles if u.attrs["make"] == v.attrs["make"]
                 and u.attrs["model"] == v.attrs["model"] and u.attrs["year"] == v.attrs["year"]
@@ -167,11 +185,16 @@ def generated_set(ontology: Ontology, data_dir: Path, per_kind: int = 40,
     for row in rng.sample(symptoms, per_kind):
         rows.append({"kind": "symptoms", "text": row["text"],
                      "gold": [{"kind": "symptom_code", "value": row["label"]}]})
-    pairs = read_jsonl(data_dir / "compatibility" / "test.jsonl")
-    for row in rng.sample(pairs, per_kind):
+    n = 0
+    while n < per_kind:
+        p = rng.choice(products)
+        text_v, gold = ask_vehicle(p, buyer_named)
+        if gold is None:
+            continue
+        listing = listing_text(product_fields(p), rng, seller_shapes=True).split(" | ")[0]
         rows.append({"kind": "pasted_listing", "text": rng.choice(PASTED_PHRASES).format(
-            a=row["a"].split(" | ")[0], b=row["b"]),
-            "gold": [{"kind": "fits", "value": row["label"] == "compatible"}]})
+            a=listing, b=text_v), "gold": [{"kind": "fits", "value": gold}]})
+        n += 1
     n = 0
     while n < per_kind:
         p = rng.choice(with_attrs)
