@@ -148,6 +148,9 @@ def test_linker_reports_unknown_codes_parts_and_vehicles():
     assert links.unknown_parts == ["0242236541"] and links.products == []
     assert links.unknown_codes == ["P1234"] and links.codes == []
     assert links.unknown_vehicles == ["1999 Honda Civic"] and links.vehicles == []
+    # a two-digit number before a year-like one is a part number, not a year range
+    other = OntologyLinker(_ontology()).link("will the 12-2045 work on my 2012-2013 civic")
+    assert other.unknown_parts == ["12-2045"]
     assert links.listing == "Bosch 0242236541 plug"
     assert links.categories == ["category:spark_plugs"]
 

@@ -348,8 +348,11 @@ def _part_like(token: str) -> bool:
     if len(compact) < 4 or digits < 2:
         return False
     pieces = [p for p in re.split(r"[\s\-]+", token.lower()) if p]
-    if all(re.fullmatch(rf"{YEAR}|\d\d|\d\.\d(l|liters?|litres?)?|l|liters?|litres?", p)
-           for p in pieces):
+    two_then_four = any(re.fullmatch(r"\d\d", a) and re.fullmatch(YEAR, b)
+                        for a, b in zip(pieces, pieces[1:], strict=False))
+    if not two_then_four and all(  # "12-2045" is no year range: a part number
+            re.fullmatch(rf"{YEAR}|\d\d|\d\.\d(l|liters?|litres?)?|l|liters?|litres?", p)
+            for p in pieces):
         return False  # years, year ranges and engine sizes: "2010-2012", "2011 3.5", "2.0-liter"
     return not re.fullmatch(r"M\d+X\d+(\.\d+)?|\d+(MM|V|A|W|CCA|AH|PCS|IN)", compact)
 
