@@ -151,6 +151,8 @@ def test_linker_reports_unknown_codes_parts_and_vehicles():
     # a two-digit number before a year-like one is a part number, not a year range
     other = OntologyLinker(_ontology()).link("will the 12-2045 work on my 2012-2013 civic")
     assert other.unknown_parts == ["12-2045"]
+    twice = OntologyLinker(_ontology()).link("fits 1999 Civic? my 1999 civic, I mean")
+    assert twice.unknown_vehicles == ["1999 Honda Civic"]
     assert links.listing == "Bosch 0242236541 plug"
     assert links.categories == ["category:spark_plugs"]
 

@@ -234,7 +234,7 @@ class OntologyLinker:
                 if ids:
                     out.vehicles.append(mention)
                 else:
-                    out.unknown_vehicles.append(mention.name)
+                    _add(out.unknown_vehicles, mention.name)  # named twice: said once
         out.vehicles.sort(key=lambda v: v.start)
 
     def _narrow_by_engine_words(self, ids: list[str], after: str) -> list[str]:
