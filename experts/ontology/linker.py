@@ -204,14 +204,15 @@ class OntologyLinker:
         the question's "Ford Escape '20 1.5-liter" after it are two mentions (the question's
         one carries the engine asked about). Patterns run most specific first; a later
         pattern never reads text an earlier mention took."""
-        for which, pattern in enumerate(self._vehicle_res):
+        for pattern in self._vehicle_res:
             for m in pattern.finditer(text):
                 if _overlaps(m.span(), taken):
                     continue
                 model_text, make_text = m.group("model"), m.group("make")
                 year = _year(m.group("year")) if "year" in m.groupdict() and m.group("year") \
                     else None
-                if (which in (1, 3) and model_text.lower() in ENGLISH_WORD_MODELS
+                year_after_model = year is not None and m.start("year") > m.start("model")
+                if (year_after_model and model_text.lower() in ENGLISH_WORD_MODELS
                         and not make_text and not model_text[0].isupper()):
                     continue  # "does it fit 2012 …" is not a Honda Fit
                 make, model = self.models[model_text.lower()]
