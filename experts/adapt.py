@@ -25,6 +25,7 @@ split (`forgetting` = parent score − adapted score there).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import random
@@ -52,6 +53,7 @@ from experts.data.datasets import (
 )
 from experts.evaluate import evaluate, quality
 from experts.ewc import EWC, fisher_diagonal
+from experts.forgetting import KeepParent, rebalance_new_labels
 from experts.model import canonical
 from experts.predictor import Predictor, load_predictor
 from experts.specs import ExpertSpec, get_spec
@@ -76,6 +78,8 @@ class AdaptConfig:
     hybrid_fraction: float = 0.2  # share of the data the hybrid's fine-tuning stage sees
     ewc: float = 0.0
     replay: float = 0.0  # share of the parent's training rows trained on again
+    lwf: float = 0.0  # weight of keeping the parent's distribution over its own labels (KD)
+    rebalance: bool = False  # offset the new labels' logits, chosen on validation
     fisher_samples: int = 256
     freeze: tuple[str, ...] = ()  # "embeddings", "layer.0", ... (finetune, lora, hybrid)
     quick: bool = False
@@ -104,6 +108,12 @@ class AdaptConfig:
         if not 0 <= self.replay <= 1:
             raise bad(f"--replay {self.replay} is outside 0..1",
                       "pass the share of the old training rows, e.g. --replay 0.2")
+        if not 0 <= self.lwf <= 100:
+            raise bad(f"--lwf {self.lwf} is outside 0..100",
+                      "pass the weight of the parent's distribution, e.g. --lwf 1 (0 = off)")
+        if self.rebalance and self.replay <= 0:
+            raise bad("--rebalance chooses the offset on old and new validation rows, which "
+                      "only replay brings in", "add --replay, e.g. --replay 0.2")
         if self.freeze and self.method == "prompt":
             raise bad("--freeze has nothing to freeze with --method prompt (the encoder is "
                       "frozen already)", "drop --freeze or use finetune / lora / hybrid")
@@ -238,6 +248,9 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     seed_everything(cfg.seed)
     parent_manifest = None if parent == BASE else registry.manifest(expert, parent)
     previous = previous_data(parent_manifest, expert) if parent_manifest else None
+    if cfg.lwf > 0 and parent_manifest is None:
+        raise TinyExpertsError("--lwf keeps a parent's outputs; --from base has no parent",
+                               where="--lwf", fix="drop --lwf, or adapt a registered version")
     for wanted, flag in ((cfg.ewc > 0, "--ewc"), (cfg.replay > 0, "--replay")):
         if wanted and previous is None:
             raise TinyExpertsError(
@@ -254,7 +267,11 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     # the parent as it served, before any head rows are added
     score_previous = score_previous and previous is not None
     before_prev = quality(predictor, previous.splits["test"]) if score_previous else None
+    parent_labels = list(predictor.labels)
+    parent_model = copy.deepcopy(predictor.model) if cfg.lwf > 0 else None
     new_labels = extend_head(predictor, data.labels, data.label_info)
+    keep_parent = KeepParent(parent_model, parent_labels, predictor.labels) \
+        if parent_model is not None else None
     model = predictor.model
 
     fisher, ewc = None, None
@@ -270,6 +287,8 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
 
     def loss_fn(logits, batch):
         loss = cross_entropy(logits, batch)
+        if keep_parent is not None:
+            loss = loss + cfg.lwf * keep_parent(logits, batch)
         return loss + ewc.penalty(model) if ewc else loss
 
     frozen = tuple(freeze_prefix(f, model.encoder.config.num_hidden_layers) for f in cfg.freeze)
@@ -309,12 +328,16 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
         result = run(train_rows, cfg.lr or DEFAULT_LR["prompt"], "prompt")
     for p in model.parameters():
         p.requires_grad_(True)
+    balance = rebalance_new_labels(predictor, new_labels, data.splits["validation"]) \
+        if cfg.rebalance and new_labels and predictor.kind != "tag" else None
     seconds = time.perf_counter() - t0
 
     test = evaluate(predictor, new_only.splits["test"])
     metrics: dict = {"test": test, "validation": {spec.main_metric: result.best_metric},
                      "train": {"seconds": round(seconds, 1), "stages": stages,
                                "quick": cfg.quick, "new_labels": len(new_labels)}}
+    if balance:
+        metrics["rebalance"] = balance
     if score_previous:
         after_prev = quality(predictor, previous.splits["test"])
         metrics["previous_test"] = {

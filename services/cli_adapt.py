@@ -45,6 +45,12 @@ def add_adapt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", type=float, default=0.0, metavar="SHARE",
                    help="also train on this share of the parent's training rows (0..1; "
                         "validation then covers old and new); default 0")
+    p.add_argument("--lwf", type=float, default=0.0, metavar="WEIGHT",
+                   help="learning without forgetting: keep the parent's distribution over its "
+                        "own labels on every training row (KD, this weight; 0 = off)")
+    p.add_argument("--rebalance", action="store_true",
+                   help="labels added by this data: offset their logits by the amount that "
+                        "scores best on validation (old and new rows; needs --replay)")
     p.add_argument("--freeze", help="comma-separated: embeddings, layer.0, layer.1, ...")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
@@ -85,7 +91,8 @@ def run_adapt(a: argparse.Namespace) -> int:
     cfg = AdaptConfig(method=a.method, epochs=a.epochs, lr=a.lr, rank=a.rank,
                       alpha=2 * a.rank, prompt_tokens=a.prompt_tokens,
                       hybrid_fraction=a.hybrid_fraction, ewc=a.ewc,
-                      replay=a.replay, fisher_samples=a.fisher_samples, seed=a.seed, quick=a.quick,
+                      replay=a.replay, lwf=a.lwf, rebalance=a.rebalance,
+                      fisher_samples=a.fisher_samples, seed=a.seed, quick=a.quick,
                       freeze=tuple(f.strip() for f in (a.freeze or "").split(",") if f.strip()))
     cfg.check(get_spec(a.expert))  # bad options fail before data or models load
     data = site_data(a.site) if a.site else a.data
@@ -153,6 +160,12 @@ def add_update(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", type=float, default=None, metavar="SHARE",
                    help="also train on this share of the parent's training rows, so the old "
                         "data is not forgotten (0..1, default 0.2)")
+    p.add_argument("--lwf", type=float, default=None, metavar="WEIGHT",
+                   help="learning without forgetting in the adapt and the warm re-compress: "
+                        "keep the parent's distribution over its labels (default 1; 0 = off)")
+    p.add_argument("--no-rebalance", action="store_true",
+                   help="do not offset the new labels' logits (by default the offset that "
+                        "scores best on validation is folded into the adapted head)")
     p.add_argument("--recompress", default="auto",
                    help="warm: start the new student from the active one (minutes); full: "
                         "the whole recipe from the teacher; auto (default): warm when it can")
@@ -205,6 +218,8 @@ def run_update(a: argparse.Namespace) -> int:
                        merge_method=a.merge_method, recipe=a.recipe,
                        recompress=a.recompress,
                        **({"replay": a.replay} if a.replay is not None else {}),
+                       **({"lwf": a.lwf} if a.lwf is not None else {}),
+                       rebalance=not a.no_rebalance,
                        **({"warm_epochs": a.warm_epochs} if a.warm_epochs is not None else {}),
                        max_old_drop=a.max_old_drop, max_new_drop=a.max_new_drop,
                        seed=a.seed, quick=a.quick)

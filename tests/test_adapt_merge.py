@@ -280,6 +280,8 @@ def test_a_merge_below_the_floor_is_not_registered(home, tmp_path, monkeypatch):
     (AdaptConfig(method="lora", freeze=("layer.x",)), "cannot freeze"),
     (AdaptConfig(ewc=-1.0), "negative"),
     (AdaptConfig(rank=0), "outside 1..256"),
+    (AdaptConfig(lwf=-1.0), "outside 0..100"),
+    (AdaptConfig(rebalance=True), "needs --replay|only replay brings in"),
 ])
 def test_bad_adapt_options_fail_before_training(home, cfg, message):
     reg = _reg(home)
@@ -287,6 +289,65 @@ def test_bad_adapt_options_fail_before_training(home, cfg, message):
         adapt("category", Paths(home).data / "category", cfg, reg, parent="v1",
               progress=False, log=quiet)
     assert reg.versions("category") == ["v1"]
+
+
+def test_lwf_from_base_is_refused(home):
+    with pytest.raises(TinyExpertsError, match="no parent"):
+        adapt("category", Paths(home).data / "category", AdaptConfig(lwf=1.0), _reg(home),
+              parent="base", progress=False, log=quiet)
+
+
+def test_keep_parent_compares_the_parents_labels_wherever_the_head_put_them(tiny_predictor):
+    import torch.nn.functional as F
+
+    from experts.encoding import encode, model_inputs
+    from experts.forgetting import KeepParent
+
+    parent = tiny_predictor("category", "classify", ["a", "b", "c"])
+    child = tiny_predictor("category", "classify", ["c", "a", "b", "new"], seed=1)
+    child.model.encoder.load_state_dict(parent.model.encoder.state_dict())
+    w, b = parent.model.classifier.weight, parent.model.classifier.bias
+    order = [2, 0, 1]  # the child's head: c, a, b (the parent's rows), then a new row
+    with torch.no_grad():
+        child.model.set_head(torch.cat([w[order], torch.randn(1, w.shape[1])]),
+                             torch.cat([b[order], torch.tensor([5.0])]))
+    from experts.data.formats import TextExample
+    rows = [TextExample(text=t, label="a") for t in ("spark plug 14mm", "brake pad set")]
+    batch = encode(parent.tokenizer, "classify", rows, 48, {"a": 0})
+    keep = KeepParent(parent.model, parent.labels, child.labels)
+    child.model.eval()
+    with torch.no_grad():
+        logits = child.model(**model_inputs(batch))
+    # the same distribution over a, b, c: nothing to keep, whatever the new label scores
+    assert float(keep(logits, batch)) == pytest.approx(0.0, abs=1e-5)
+    shifted = logits.clone()
+    shifted[:, 1] += 2.0  # the child now prefers "a" more than the parent did
+    with torch.no_grad():
+        target = parent.model(**model_inputs(batch))
+    T = keep.temperature
+    expected = F.kl_div(F.log_softmax(shifted[:, [1, 2, 0]] / T, -1),
+                        F.log_softmax(target / T, -1), log_target=True,
+                        reduction="batchmean") * T * T
+    assert float(keep(shifted, batch)) == pytest.approx(float(expected), rel=1e-4)
+    assert float(expected) > 0.01
+
+
+def test_rebalance_folds_the_smallest_best_offset_into_the_new_labels_bias(tiny_predictor):
+    from experts.data.formats import TextExample
+    from experts.forgetting import rebalance_new_labels
+
+    p = tiny_predictor("category", "classify", ["a", "b", "new"])
+    with torch.no_grad():  # logits = the bias alone: the new label wins every row by 3.1
+        p.model.classifier.weight.zero_()
+        p.model.classifier.bias.copy_(torch.tensor([0.5, 0.0, 3.6]))
+    rows = [TextExample(text=f"part {i}", label="a") for i in range(4)]
+    out = rebalance_new_labels(p, ["new"], rows)
+    # any offset below -3.1 hands every row back to "a"; -3.25 is the smallest on the grid
+    assert out == {"offset": -3.25, "validation_top1_before": 0.0,
+                   "validation_top1_after": 1.0, "old_rows_top1_before": 0.0,
+                   "old_rows_top1_after": 1.0, "rows": 4}
+    assert p.model.classifier.bias.tolist() == pytest.approx([0.5, 0.0, 0.35])
+    assert [r["label"] for r in p.predict(["any title"], top_k=1)] == ["a"]
 
 
 def test_ewc_from_base_is_refused(home):

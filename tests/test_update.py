@@ -82,6 +82,10 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
     assert len(seen.splits["test"]) == len(load_data_path("category", site).splits["test"]) + \
         len(old.splits["test"])  # the model is tested on old and new
     assert student.recipe["warm_start"]["from"] == "v2"
+    # both the adapt and the warm start kept their parent's outputs (learning without
+    # forgetting); the site brings no new labels, so no offset was chosen
+    assert adapted.recipe["adapt"]["lwf"] == student.recipe["warm_start"]["lwf"] == 1.0
+    assert adapted.recipe["adapt"]["rebalance"] and "rebalance" not in adapted.metrics
     assert student.labels == adapted.labels
     assert has_warm_start(reg.path("category", "v4"))  # the next update can start from it
     assert backend_of(reg.path("category", "v4")) == "torch-int8"

@@ -66,10 +66,14 @@ class StepContext:
                        critical=critical_ids(self.labels, critical_of(self.predictor(
                            self.teacher))))
 
-    def train(self, model, cfg, desc: str) -> dict:
+    def train(self, model, cfg, desc: str, extra: Callable | None = None) -> dict:
+        """Distil `model` from the teacher with `cfg`'s settings (+ `extra`(logits, batch))."""
+        kd = self.kd(cfg)
+        loss = kd if extra is None else (lambda logits, batch: kd(logits, batch)
+                                         + extra(logits, batch))
         res = fine_tune(self.predictor(model), self.spec, self.data.splits["train"],
                         self.data.splits["validation"], quick=self.quick, seed=self.seed,
-                        progress=self.progress, loss_fn=self.kd(cfg), epochs=cfg.epochs,
+                        progress=self.progress, loss_fn=loss, epochs=cfg.epochs,
                         lr=cfg.lr, desc=desc, steps=self.steps)
         return {"train_seconds": round(res.seconds, 1), "train_steps": res.steps,
                 "history": res.history}

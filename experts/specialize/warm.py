@@ -30,6 +30,7 @@ import torch
 
 from experts.artifact import load_warm_start
 from experts.core.errors import TinyExpertsError
+from experts.forgetting import KeepParent
 from experts.ontology.schema import domain_text_at
 from experts.specialize.pipeline import load_start, measure, register_student, step_summary
 from experts.specialize.recipe import Recipe
@@ -71,10 +72,11 @@ def align_head(student, student_labels: list[str], teacher, teacher_labels: list
 
 
 def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_version: str,
-               root: Path | None = None, epochs: int = WARM_EPOCHS, quick: bool = False,
-               progress: bool = True, log: Callable = print) -> dict:
+               root: Path | None = None, epochs: int = WARM_EPOCHS, lwf: float = 0.0,
+               quick: bool = False, progress: bool = True, log: Callable = print) -> dict:
     """A new student of `from_version` (an fp32 teacher), started from `student_version`;
-    registered, not activated."""
+    registered, not activated. `lwf` > 0 also keeps the starting student's own distribution
+    over its labels (`experts.forgetting.KeepParent`, that weight)."""
     spec = get_spec(expert)
     paths, registry, from_version, parent, teacher, data = load_start(expert, from_version,
                                                                       root)
@@ -105,10 +107,14 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
         vocab_rows = extend_vocab(model, sorted(ctx.domain_token_ids()), teacher.model,
                                   teacher.tokenizer.unk_token_id)
         new_labels = align_head(model, student_labels, teacher.model, teacher.labels)
+        keep = None
+        if lwf > 0:
+            old = KeepParent(start, student_labels, teacher.labels)
+            keep = lambda logits, batch: lwf * old(logits, batch)  # noqa: E731
         details = {"from": student_version, "new_labels": len(new_labels),
-                   "new_vocab_rows": vocab_rows, "epochs": epochs,
+                   "new_vocab_rows": vocab_rows, "epochs": epochs, "lwf": lwf,
                    **ctx.train(model, distill.model_copy(update={"epochs": epochs}),
-                               "warm-distill")}
+                               "warm-distill", extra=keep)}
         rows.append({"step": 1, "op": "warm-distill",
                      "seconds": round(time.perf_counter() - t0, 1),
                      **measure(model, ctx, teacher.label_info), "details": details})
@@ -132,7 +138,7 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
                          "details": q})
             log(f"{expert}:   {step_summary(rows[-1], spec.main_metric)}")
         record = {**recipe.model_dump(),
-                  "warm_start": {"from": student_version, "epochs": epochs,
+                  "warm_start": {"from": student_version, "epochs": epochs, "lwf": lwf,
                                  "new_labels": len(new_labels), "new_vocab_rows": vocab_rows}}
         manifest, report = register_student(
             registry, ctx, model, teacher, parent, rows, recipe=record, quantized=quantized,
