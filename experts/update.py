@@ -4,7 +4,9 @@ One flow, each step logged and registered as it finishes:
 
 1. **adapt** the expert's fp32 parent — the active version when it is fp32, else the teacher
    the active student was specialized from — on the new data plus a replayed share of the
-   data the parent saw (`experts.adapt`; the label set may grow: union head);
+   data the parent saw (`experts.adapt`; the label set may grow: union head), keeping the
+   parent's outputs (learning without forgetting) and offsetting the new labels' logits
+   (`experts.forgetting`);
 2. optionally **merge** the adapted version with named variants of the same base
    (`experts.merge.variants`);
 3. **re-compress** the adapted/merged teacher, on the data that teacher was made from:
@@ -50,8 +52,9 @@ RECOMPRESS = ("auto", "warm", "full")
 # and the old site's quality falls through the gate; a fifth of the old rows keeps it.
 REPLAY = 0.2
 # Replay alone still let the new labels take old queries (old test -4.7 points on the update
-# bench); learning without forgetting at its usual weight and the rebalanced new labels keep
-# them (docs/experiments.md, "the update chain forgets less").
+# bench); learning without forgetting at its usual weight, in the adapt and the warm start,
+# and the rebalanced new labels cut that to about -1.1 (docs/experiments.md, "the update
+# chain forgets less").
 LWF = 1.0
 
 
@@ -157,7 +160,8 @@ def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
     return {"expert": expert, "active": active, "adapt_from": parent,
             "data": str(Path(data).resolve()),
             "data_sizes": {k: len(v) for k, v in new.splits.items()},
-            "method": cfg.method, "ewc": cfg.ewc, "replay": cfg.replay,
+            "method": cfg.method, "ewc": cfg.ewc, "replay": cfg.replay, "lwf": cfg.lwf,
+            "rebalance": cfg.rebalance and cfg.replay > 0,
             "merge_with": cfg.merge_with,
             "merge_method": cfg.merge_method if cfg.merge_with else None,
             "recompress": how, "recompress_why": why,
