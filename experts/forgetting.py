@@ -37,6 +37,8 @@ class KeepParent:
         self.temperature = temperature
 
     def __call__(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        if not len(self.index):  # no label in common: nothing to keep
+            return logits.new_zeros(())
         with torch.no_grad(), mixed_precision():
             target = self.parent(**model_inputs(batch)).float().index_select(
                 -1, self.parent_index)
@@ -55,6 +57,8 @@ def rebalance_new_labels(predictor: Predictor, new_labels: list[str], validation
     before and after."""
     index = {lab: i for i, lab in enumerate(predictor.labels)}
     rows = [ex for ex in validation if ex.label in index]
+    if not rows:  # nothing to choose on: no offset
+        return {"offset": 0.0, "rows": 0}
     logits = torch.stack(predictor.logits(rows)).float()
     gold = torch.tensor([index[ex.label] for ex in rows])
     new = torch.zeros(len(predictor.labels), dtype=torch.bool)

@@ -347,6 +347,9 @@ def test_rebalance_folds_the_smallest_best_offset_into_the_new_labels_bias(tiny_
                    "validation_top1_after": 1.0, "old_rows_top1_before": 0.0,
                    "old_rows_top1_after": 1.0, "rows": 4}
     assert p.model.classifier.bias.tolist() == pytest.approx([0.5, 0.0, 0.35])
+    # no validation row to choose on: the head is left as it is
+    assert rebalance_new_labels(p, ["new"], []) == {"offset": 0.0, "rows": 0}
+    assert p.model.classifier.bias.tolist() == pytest.approx([0.5, 0.0, 0.35])
     assert [r["label"] for r in p.predict(["any title"], top_k=1)] == ["a"]
 
 
