@@ -270,7 +270,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     parent_labels = list(predictor.labels)
     parent_model = copy.deepcopy(predictor.model) if cfg.lwf > 0 else None
     new_labels = extend_head(predictor, data.labels, data.label_info)
-    keep_parent = KeepParent(parent_model, parent_labels, predictor.labels) \
+    keep_parent = KeepParent(parent_model, parent_labels, predictor.labels, cfg.lwf) \
         if parent_model is not None else None
     model = predictor.model
 
@@ -288,7 +288,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     def loss_fn(logits, batch):
         loss = cross_entropy(logits, batch)
         if keep_parent is not None:
-            loss = loss + cfg.lwf * keep_parent(logits, batch)
+            loss = loss + keep_parent(logits, batch)
         return loss + ewc.penalty(model) if ewc else loss
 
     frozen = tuple(freeze_prefix(f, model.encoder.config.num_hidden_layers) for f in cfg.freeze)

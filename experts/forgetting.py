@@ -24,12 +24,14 @@ OFFSETS = [x / 4 for x in range(-20, 9)]  # -5 .. +2 in steps of 0.25
 
 
 class KeepParent:
-    """KL(parent_T ‖ model_T)·T² over the labels both heads have (matched by name), on
-    every row; a `fine_tune` loss term. Costs one forward pass of the frozen parent."""
+    """weight · KL(parent_T ‖ model_T)·T² over the labels both heads have (matched by
+    name), on every row; a `fine_tune` loss term. Costs one forward pass of the frozen
+    parent."""
 
     def __init__(self, parent: ExpertModel, parent_labels: list[str], labels: list[str],
-                 temperature: float = 2.0) -> None:
+                 weight: float = 1.0, temperature: float = 2.0) -> None:
         self.parent = parent.eval()
+        self.weight = weight
         where = {lab: j for j, lab in enumerate(labels)}
         pairs = [(i, where[lab]) for i, lab in enumerate(parent_labels) if lab in where]
         self.parent_index = torch.tensor([i for i, _ in pairs], dtype=torch.long)
@@ -47,8 +49,9 @@ class KeepParent:
             keep = batch["labels"] != IGNORE
             student, target = student[keep], target[keep]
         T = self.temperature
-        return F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(target / T, -1),
-                        log_target=True, reduction="batchmean") * T * T
+        return self.weight * T * T * F.kl_div(
+            F.log_softmax(student / T, -1), F.log_softmax(target / T, -1), log_target=True,
+            reduction="batchmean")
 
 
 def rebalance_new_labels(predictor: Predictor, new_labels: list[str], validation) -> dict:

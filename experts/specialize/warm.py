@@ -107,10 +107,7 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
         vocab_rows = extend_vocab(model, sorted(ctx.domain_token_ids()), teacher.model,
                                   teacher.tokenizer.unk_token_id)
         new_labels = align_head(model, student_labels, teacher.model, teacher.labels)
-        keep = None
-        if lwf > 0:
-            old = KeepParent(start, student_labels, teacher.labels)
-            keep = lambda logits, batch: lwf * old(logits, batch)  # noqa: E731
+        keep = KeepParent(start, student_labels, teacher.labels, lwf) if lwf > 0 else None
         details = {"from": student_version, "new_labels": len(new_labels),
                    "new_vocab_rows": vocab_rows, "epochs": epochs, "lwf": lwf,
                    **ctx.train(model, distill.model_copy(update={"epochs": epochs}),
