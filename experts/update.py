@@ -136,7 +136,8 @@ def recompress_mode(registry: Registry, expert: str, active: str, recipe: Recipe
 def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
     """What `update` would do, checked before anything trains (`--dry-run` prints it)."""
     spec = get_spec(expert)
-    adapt_config(cfg).check(spec)
+    adapting = adapt_config(cfg)
+    adapting.check(spec)
     if cfg.recompress not in RECOMPRESS:
         raise TinyExpertsError(f"unknown --recompress {cfg.recompress!r}", where="--recompress",
                                fix=f"use one of: {', '.join(RECOMPRESS)}")
@@ -161,7 +162,7 @@ def plan_update(expert: str, data: Path, cfg: UpdateConfig, root: Path) -> dict:
             "data": str(Path(data).resolve()),
             "data_sizes": {k: len(v) for k, v in new.splits.items()},
             "method": cfg.method, "ewc": cfg.ewc, "replay": cfg.replay, "lwf": cfg.lwf,
-            "rebalance": cfg.rebalance and cfg.replay > 0,
+            "rebalance": adapting.rebalance,
             "merge_with": cfg.merge_with,
             "merge_method": cfg.merge_method if cfg.merge_with else None,
             "recompress": how, "recompress_why": why,
