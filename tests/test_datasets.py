@@ -12,6 +12,7 @@ from experts.data.fault_text import WITH_CODE, WITHOUT_CODE
 from experts.data.formats import labels_of, read_examples, split_words
 from experts.data.phrasing import detokenize, split_templates
 from experts.data.product_text import NOUNLESS_TEMPLATES, TITLE_TEMPLATES, title_datasets
+from experts.ontology.catalog_tables import PART_CATEGORIES
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,28 @@ def test_held_out_nouns_only_in_evaluation(small_ontology):
     cat, _ = title_datasets(small_ontology, 0, {"train": 3, "validation": 1, "test": 3})
     train = " ".join(e.text for e in cat["train"] if e.label == "spark plugs")
     assert "Ignition Plug" not in train  # the held-out noun of spark plugs
+
+
+def test_noun_dropout_adds_category_training_titles_without_the_part_type(small_ontology):
+    per = {"train": 2, "validation": 1, "test": 2}
+    cat0, tag0 = title_datasets(small_ontology, 0, per)
+    cat1, tag1 = title_datasets(small_ontology, 0, per, nounless_train=1)
+    n_train = len(tag0["train"]) // per["train"]  # training products
+    assert len(cat1["train"]) == len(cat0["train"]) + n_train
+    assert cat1["train"][: len(cat0["train"])] == cat0["train"]  # the other rows unchanged
+    assert cat1["validation"] == cat0["validation"] and cat1["test"] == cat0["test"]
+    assert tag1 == tag0  # attributes see the same titles
+    added = cat1["train"][len(cat0["train"]):]
+    def names_part(e) -> bool:  # a noun of its category outside the brand ("Eastern Catalytic")
+        text = e.text.lower()
+        for brand in PART_CATEGORIES[e.label]["brands"]:
+            text = text.replace(brand.lower(), " ")
+        return any(n.lower() in text for n in PART_CATEGORIES[e.label]["nouns"])
+
+    assert not [e.text for e in added if names_part(e)]
+    # ...while the titles with nouns name their part type (the check above can fail)
+    named = [e for e in cat0["train"] if names_part(e)]
+    assert len(named) > len(cat0["train"]) // 2
 
 
 def test_tags_align_with_words_and_round_trip(data_dir):

@@ -198,11 +198,12 @@ def nouns_for(category: str, split: str) -> list[str]:
 
 
 def render_title(p: dict, template: str, rng: random.Random, split: str = "train",
-                 typo_rate: float = 0.03, seller_shapes: bool | None = None
-                 ) -> tuple[list[str], list[str]]:
+                 typo_rate: float = 0.03, seller_shapes: bool | None = None,
+                 with_noun: bool = True) -> tuple[list[str], list[str]]:
     """Fill a template; return (words, BIO tags) that round-trip through split_words.
     `seller_shapes`: the vehicle span as `vehicle_phrase(seller_shapes=True)` writes it
-    (None: for half the titles)."""
+    (None: for half the titles). `with_noun=False` leaves the part type out: the listing
+    then says only brand, part number, attributes and vehicle."""
     if seller_shapes is None:
         seller_shapes = rng.random() < 0.5
     attrs = dict(p["attrs"])
@@ -211,7 +212,7 @@ def render_title(p: dict, template: str, rng: random.Random, split: str = "train
     slots: dict[str, list[tuple[str, str]]] = {
         "BRAND": [(_brand_variant(p["brand"], rng), "BRAND")],
         "PN": [(_pn_variant(p["pn"], rng), "PART_NUMBER")],
-        "NOUN": [(add_typos(noun, rng, typo_rate * 3), "O")],
+        "NOUN": [(add_typos(noun, rng, typo_rate * 3), "O")] if with_noun else [],
         "QTY": [(qty, "QUANTITY")] if qty else [],
         "VEHICLE": [(vehicle_phrase(p["make"], p["models"], p["years"], p["engine"], rng,
                                     seller_shapes), "VEHICLE")],
@@ -253,14 +254,19 @@ def _split_products(onto: Ontology, seed: int) -> dict[str, list[Node]]:
     return out
 
 
-def title_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
+def title_datasets(onto: Ontology, seed: int, per_product: dict[str, int],
+                   nounless_train: int = 0
                    ) -> tuple[dict[str, list[TextExample]], dict[str, list[TagExample]]]:
-    """(category examples, attribute examples) per split, from the same rendered titles."""
+    """(category examples, attribute examples) per split, from the same rendered titles.
+
+    `nounless_train`: that many more category training titles per training product,
+    rendered from the training templates with the part type left out (noun dropout), so the
+    category is also learned from brand, attributes and part number, not from the noun
+    alone; the attribute examples and the other splits are unchanged."""
     products = _split_products(onto, seed)
-    templates = split_templates(TITLE_TEMPLATES, seed, n_val=3, n_test=5)
+    noun_templates = split_templates(TITLE_TEMPLATES, seed, n_val=3, n_test=5)
     nounless = split_templates(NOUNLESS_TEMPLATES, seed, n_val=1, n_test=1)
-    for split in templates:
-        templates[split] = templates[split] + nounless[split]
+    templates = {split: noun_templates[split] + nounless[split] for split in noun_templates}
     cat: dict[str, list[TextExample]] = {}
     tag: dict[str, list[TagExample]] = {}
     for split, nodes in products.items():
@@ -272,6 +278,13 @@ def title_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
                 words, tags = render_title(p, rng.choice(templates[split]), rng, split)
                 cat[split].append(TextExample(detokenize(words), p["category"]))
                 tag[split].append(TagExample(tuple(words), tuple(tags)))
+    rng = random.Random(f"titles-without-noun:{seed}")  # the rows above stay as they were
+    for node in products["train"]:
+        p = product_fields(node)
+        for _ in range(nounless_train):
+            words, _ = render_title(p, rng.choice(noun_templates["train"]), rng, "train",
+                                    with_noun=False)
+            cat["train"].append(TextExample(detokenize(words), p["category"]))
     return cat, tag
 
 
