@@ -77,5 +77,34 @@ def run(paths: Paths, out: Path, seeds: int = 2, ttl: Path | None = None, log=pr
                                for k, v in lat.items() if k != "n"]))
     (out / "imported.md").write_text(table + "\n", encoding="utf-8")
     (out / "imported.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    _plot(rows, out / "imported.png")
     result["table"] = table
     return result
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    """Accuracy per question kind, one group of bars per kind: each variant (question
+    alone, text path, graph tokens) and seed, with the 0.5 per-kind goal drawn across."""
+    import matplotlib  # plots only; matplotlib is slow to import
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = sorted(k.removeprefix("acc_") for k in rows[0] if k.startswith("acc_"))
+    colors = {"question": "tab:gray", "text": "tab:orange", "graph": "tab:green"}
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        xs = [k + (i - (len(rows) - 1) / 2) * width for k in range(len(kinds))]
+        ax.bar(xs, [r[f"acc_{k}"] for k in kinds], width,
+               color=colors.get(r["variant"], "tab:blue"), alpha=1.0 if r["seed"] == 0 else 0.55,
+               label=f"{r['variant']} (seed {r['seed']})")
+    ax.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(kinds)), kinds)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (held-out questions)")
+    ax.set_title("graph LLM over an imported ontology, per question kind")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
