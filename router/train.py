@@ -1,5 +1,6 @@
-"""Build the router: MiniLM teacher -> toolkit student (layers, pruning, vocabulary) ->
-KD with a head after every layer -> calibration -> evaluation -> registry ("router").
+"""Build the router: MiniLM teacher -> student of the teacher's layers, distilled at full
+width with a head after every layer -> pruned with the toolkit (heads, FFN, vocabulary) ->
+distilled again -> calibration -> evaluation -> registry ("router").
 
 The student is made with the specialization toolkit (experts.specialize): layer selection
 (`student_from_teacher`), ontology-relevance scores (`unit_scores`, here with the router's
@@ -48,10 +49,13 @@ MAX_LENGTH = 64
 @dataclass
 class RouterTrainConfig:
     teacher_epochs: float = 1.0  # passes over the training queries (1,400 per intent)
-    # 3 passes, not 1.5: the early exits were undertrained. With the same seed and data,
-    # test exact match 0.951 -> 0.959 (early exit) and mean exit layer 2.43 -> 2.10; the
-    # router build takes ~8 min longer (student 465 s -> ~900 s on 2 cores)
-    student_epochs: float = 3.0
+    # KD passes of the student at the teacher's width, before it is pruned: pruning a
+    # student that has not learnt the task yet (0 here; the router until 2026-12-06) cost
+    # 2.8 points of exact match on hand-written queries (docs/experiments.md)
+    full_width_epochs: float = 1.0
+    # KD passes of the pruned student. (In total 3 passes, not 1.5: the early exits were
+    # undertrained: test exact match 0.951 -> 0.959, mean exit layer 2.43 -> 2.10.)
+    student_epochs: float = 2.0
     layers: tuple[int, ...] = (0, 1, 3, 5)  # four exits: finer early-exit steps than three
     heads: float = 0.6  # share of the kept layers' heads / FFN units pruned
     ffn: float = 0.6
@@ -79,10 +83,11 @@ def inputs_of(batch: dict) -> dict:
 
 
 def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainConfig, *,
-           epochs: float, quick: bool, all_exits: bool, teacher: RouterModel | None,
+           epochs: float, quick: bool, all_exits: bool, soft: dict[str, torch.Tensor] | None,
            seed: int, progress: bool, desc: str) -> dict:
-    """`teacher`: distil from it (its logits for every row are computed once, up front: the
-    6-layer teacher's forward was more than half of each 4-layer student step)."""
+    """`soft`: distil from these teacher logits per query text (`teacher_logits`, computed
+    once, up front: the 6-layer teacher's forward was more than half of each 4-layer
+    student step); None trains on the labels alone."""
     seed_everything(seed)
     rng = random.Random(seed)
     steps_per_epoch = (len(rows) + cfg.batch_size - 1) // cfg.batch_size
@@ -94,7 +99,6 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
     opt, sched = adamw_with_warmup([{"params": body, "lr": cfg.lr},
                                     {"params": heads, "lr": cfg.head_lr}], total)
     t0, step, losses = time.perf_counter(), 0, []
-    soft = teacher_logits(teacher, tokenizer, rows) if teacher is not None else None
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="step")
     model.train()
     while step < total:
@@ -145,12 +149,20 @@ def targets_of(rows: list[Query]) -> torch.Tensor:
 
 def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
                   cfg: RouterTrainConfig, domain_text: list[str], seed: int) -> tuple:
-    """Toolkit: keep `cfg.layers`, prune heads/FFN by ontology relevance, prune vocab."""
+    """Toolkit: keep `cfg.layers` (fresh exit heads), then `prune_student`."""
     student = student_from_teacher(teacher, list(cfg.layers))
     student.reset_exits()
+    return student, prune_student(student, tokenizer, data, cfg, domain_text, seed)
+
+
+def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
+                  cfg: RouterTrainConfig, domain_text: list[str], seed: int) -> dict:
+    """In place: prune heads/FFN by ontology relevance (the router's own loss against
+    out-of-domain probes), then the vocabulary down to `cfg.max_params`."""
     rows = list(data["train"])
     random.Random(seed).shuffle(rows)
-    batches = [encode_queries(tokenizer, rows[i: i + 32]) for i in range(0, 32 * 12, 32)]
+    batches = [encode_queries(tokenizer, rows[i: i + 32])  # up to 12 batches of 32
+               for i in range(0, min(len(rows), 32 * 12), 32)]
 
     def loss_fn(model, batch):
         return router_loss(model(**inputs_of(batch)), batch["targets"], batch["intents"])
@@ -169,7 +181,7 @@ def build_student(teacher: RouterModel, tokenizer, data: dict[str, list[Query]],
     st.keep_vocab(student, sorted(keep), tokenizer.unk_token_id)
     details["structure"] = st.structure(student)
     details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
-    return student, details
+    return details
 
 
 def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False,
@@ -195,14 +207,22 @@ def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False
         return student, _calibrate(student, tokenizer, data["validation"], log), report
     report["teacher_train"] = _train(teacher, tokenizer, data["train"], cfg,
                                      epochs=cfg.teacher_epochs, quick=quick, all_exits=False,
-                                     teacher=None, seed=seed, progress=progress,
+                                     soft=None, seed=seed, progress=progress,
                                      desc="router teacher")
-    student, report["student_structure"] = build_student(teacher, tokenizer, data, cfg,
-                                                         domain_text or [], seed)
+    soft = teacher_logits(teacher, tokenizer, data["train"])
+    student = student_from_teacher(teacher, list(cfg.layers))
+    student.reset_exits()
+    if cfg.full_width_epochs > 0:
+        report["student_full_width_train"] = _train(
+            student, tokenizer, data["train"], cfg, epochs=cfg.full_width_epochs, quick=quick,
+            all_exits=True, soft=soft, seed=seed, progress=progress,
+            desc="router student (KD, full width)")
+    report["student_structure"] = prune_student(student, tokenizer, data, cfg,
+                                                domain_text or [], seed)
     report["student_train"] = _train(student, tokenizer, data["train"], cfg,
                                      epochs=cfg.student_epochs, quick=quick, all_exits=True,
-                                     teacher=teacher, seed=seed, progress=progress,
-                                     desc="router student (KD)")
+                                     soft=soft, seed=seed, progress=progress,
+                                     desc="router student (KD, pruned)")
     report["student_params"] = student.num_params()
     return student, _calibrate(student, tokenizer, data["validation"], log), report
 

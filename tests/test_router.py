@@ -503,3 +503,40 @@ def test_served_exact_match_counts_an_abstention_as_the_free_form_path(tokenizer
     rep = evaluate_router(router, rows)["early_exit"]
     assert rep["abstained"] == 1.0  # confidence is never above 2
     assert rep["served_exact_match"] == 0.5  # the llm question is right as served, the other not
+
+
+@pytest.mark.parametrize("full_width_epochs", [0.0, 1.0])
+def test_the_router_student_learns_at_full_width_before_it_is_pruned(
+        small_ontology, tokenizer, monkeypatch, full_width_epochs):
+    import router.train as rt
+    from experts.structure import heads_per_layer
+
+    data = router_datasets(small_ontology, 0,
+                           per_intent={"train": 12, "validation": 4, "test": 2})
+    seen = {}
+    prune, reset = rt.prune_student, RouterModel.reset_exits
+
+    def fresh_exits(self):  # the student's heads as they start
+        reset(self)
+        seen["start"] = [h.weight.detach().clone() for h in self.heads()]
+
+    def watch(student, *args, **kwargs):  # the student as pruning finds it
+        seen["heads"] = heads_per_layer(student)
+        seen["trained"] = [not torch.equal(h.weight, w)
+                           for h, w in zip(student.heads(), seen["start"], strict=True)]
+        return prune(student, *args, **kwargs)
+
+    monkeypatch.setattr(RouterModel, "reset_exits", fresh_exits)
+    monkeypatch.setattr(rt, "prune_student", watch)
+    cfg = rt.RouterTrainConfig(layers=(0, 1), full_width_epochs=full_width_epochs,
+                               student_epochs=1.0, heads=0.5, ffn=0.5, max_params=10**9)
+    student, _, report = rt.train_router(
+        data, tokenizer, encoder_config=tiny_encoder_config(tokenizer.vocab_size), cfg=cfg,
+        progress=False, log=lambda *_: None)
+    batches = -(-len(data["train"]) // cfg.batch_size)
+    assert seen["heads"] == [4, 4]  # the teacher's width when pruning starts
+    assert seen["trained"] == [full_width_epochs > 0] * 2  # distilled first, or not at all
+    assert report.get("student_full_width_train", {}).get("steps", 0) == (
+        batches if full_width_epochs else 0)
+    assert report["student_train"]["steps"] == batches
+    assert sum(heads_per_layer(student)) == 4  # half of the 8, chosen across layers
