@@ -21,15 +21,14 @@ from experts.core.registry import pid_alive
 STATUS_FILE = "build_status.json"
 TIMES_FILE = "build_times.json"
 
-# Wall seconds per stage of a full build on the reference machine (2 cores, no GPU), from
-# the full build of 2026-12-05 (bf16 training, no baselines; docs/experiments.md); the
-# compatibility teacher and student from their longer schedules (the same day: 494 s of
-# teacher training; 3 + 3 student epochs). A quick stage is estimated at a tenth.
+# Wall seconds per stage of a full build on the reference machine (2 cores, no GPU): the
+# foreground build of 2026-12-06 into an empty home (docs/experiments.md, "The project's
+# shape"). A quick stage is estimated at a tenth.
 REFERENCE_S = {
-    "category teacher": 67, "attributes teacher": 110, "compatibility teacher": 515,
-    "fault_codes teacher": 221, "category student": 100, "attributes student": 204,
-    "compatibility student": 310, "fault_codes student": 395, "router": 626,
-    "ontology": 789,
+    "category teacher": 114, "attributes teacher": 81, "compatibility teacher": 407,
+    "fault_codes teacher": 268, "category student": 152, "attributes student": 156,
+    "compatibility student": 249, "fault_codes student": 465, "router": 602,
+    "ontology": 682,
 }
 QUICK_SHARE = 0.1
 UNKNOWN_S = 300.0
