@@ -148,6 +148,13 @@ def targets_of(rows: list[Query]) -> torch.Tensor:
     return torch.tensor([q.target() for q in rows])
 
 
+def layer_student(teacher: RouterModel, cfg: RouterTrainConfig) -> RouterModel:
+    """A copy of the teacher's `cfg.layers`, with a fresh exit head after every layer."""
+    student = student_from_teacher(teacher, list(cfg.layers))
+    student.reset_exits()
+    return student
+
+
 def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
                   cfg: RouterTrainConfig, domain_text: list[str], seed: int) -> dict:
     """In place: prune heads/FFN by ontology relevance (the router's own loss against
@@ -203,8 +210,7 @@ def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False
                                      soft=None, seed=seed, progress=progress,
                                      desc="router teacher")
     soft = teacher_logits(teacher, tokenizer, data["train"])
-    student = student_from_teacher(teacher, list(cfg.layers))
-    student.reset_exits()
+    student = layer_student(teacher, cfg)
     if cfg.full_width_epochs > 0:
         report["student_full_width_train"] = _train(
             student, tokenizer, data["train"], cfg, epochs=cfg.full_width_epochs, quick=quick,

@@ -444,13 +444,11 @@ def test_the_answer_is_the_plan_of_the_top_intent_even_where_the_bits_disagree()
 
 def test_student_vocabulary_fills_the_parameter_budget(small_ontology, tokenizer):
     from experts.model import ExpertModel
-    from experts.specialize.distill import student_from_teacher
     from experts.specialize.steps import vocabulary_to_keep
-    from router.train import RouterTrainConfig, prune_student
+    from router.train import RouterTrainConfig, layer_student, prune_student
 
     def build_student(teacher, tokenizer, data, cfg, domain_text, seed):
-        student = student_from_teacher(teacher, list(cfg.layers))
-        student.reset_exits()
+        student = layer_student(teacher, cfg)
         return student, prune_student(student, tokenizer, data, cfg, domain_text, seed)
 
     torch.manual_seed(0)
