@@ -29,6 +29,7 @@ from experts.core.environment import environment
 from experts.core.report import markdown_table, write_csv
 from experts.core.stats import percentile
 from experts.core.targets import all_met, judge
+from ontology_gnn.answer_choice import RoleDetector
 from ontology_gnn.encoder import EncoderConfig
 from ontology_gnn.features import load_text_encoder, text_vectors
 from ontology_gnn.graph_llm import (
@@ -45,6 +46,7 @@ from ontology_gnn.pipeline import (
     evaluate_grounding,
     evaluate_modes,
     fit_projector,
+    fit_roles,
     link_prediction_study,
     training_examples,
 )
@@ -56,29 +58,34 @@ ALL_VARIANTS = VARIANTS + (("text", "free"), ("graph", "free"))
 def latency(answerer: Answerer, questions: list[str], mode: str = "graph") -> dict:
     """ask at batch 1: per-stage medians and the total's p50 / p99 (ms)."""
     answerer.warm_up()
-    stages: dict[str, list[float]] = {"retrieve": [], "prefill": [], "decode": [], "total": []}
+    stages: dict[str, list[float]] = {"retrieve": [], "detect": [], "prefill": [],
+                                      "decode": [], "total": []}
     for q in questions:
         r = answerer.ask(q, mode)
         lat = r["latency_ms"]
         stages["retrieve"].append(lat["retrieve"])
+        stages["detect"].append(lat.get("detect") or 0.0)  # the role detector
         stages["prefill"].append(lat.get("prefill") or 0.0)
         stages["decode"].append(lat.get("decode") or 0.0)
-        stages["total"].append(lat["retrieve"] + lat["generate"])
+        stages["total"].append(lat["retrieve"] + (lat.get("detect") or 0.0) + lat["generate"])
     return {"n": len(questions), **{f"{k}_p50_ms": round(percentile(v, 50), 1)
                                     for k, v in stages.items()},
             "total_p99_ms": round(percentile(stages["total"], 99), 1)}
 
 
 def seed_projector(answerer: Answerer, seed: int, train_llm, log,
-                    n_per_kind: int | None = None) -> dict:
-    """Train a projector with `seed` (on the training LLM), return its state dict."""
+                   n_per_kind: int | None = None) -> tuple[dict, RoleDetector | None]:
+    """Train a projector with `seed` (on the training LLM) and, when the registered artifact
+    has one, a role detector on the same questions: (projector state dict, detector)."""
     g = answerer.gllm
     torch.manual_seed(seed)
     gllm = GraphLLM(train_llm[0], train_llm[1], GraphTokenProjector(g.projector.cfg), g.kg,
                     g.vectors, g.types, g.system)
-    fit_projector(gllm, answerer.index, answerer.source, seed=seed, n_per_kind=n_per_kind,
-                  progress=True, log=log)
-    return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}
+    qa, _ = fit_projector(gllm, answerer.index, answerer.source, seed=seed,
+                          n_per_kind=n_per_kind, progress=True, log=log)
+    detector = (fit_roles(answerer.index, qa["train"], answerer.text_encoder, seed)
+                if answerer.detector is not None else None)
+    return {k: v.detach().clone() for k, v in gllm.projector.state_dict().items()}, detector
 
 
 def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
@@ -90,15 +97,16 @@ def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
     place afterwards."""
     names = answerer.source.names()
     registered = {k: v.clone() for k, v in answerer.gllm.projector.state_dict().items()}
+    registered_detector = answerer.detector
     rows, per_seed, examples = [], [], {}
     train_llm = None
     for s in seeds:
         if s == seeds[0]:
-            state = registered
+            state, detector = registered, registered_detector
         else:
             log(f"{label}: training a projector with seed {s} (as the build does)")
             train_llm = train_llm or load_llm(training=True)
-            state = seed_projector(answerer, s, train_llm, log, train_per_kind)
+            state, detector = seed_projector(answerer, s, train_llm, log, train_per_kind)
         answerer.gllm.projector.load_state_dict(state)
         answerer.gllm.projector.eval()
         qa = answerer.source.questions(seed=s)["test"]
@@ -107,8 +115,12 @@ def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
         variants = first_variants if s == seeds[0] else VARIANTS
         log(f"{label}: seed {s}: {len(qa)} held-out questions x {len(variants)} variants")
         quality = evaluate_modes(answerer.gllm, answerer.index, qa, variants=variants,
-                                 names=names, progress=True)
+                                 names=names, progress=True, detector=detector)
         by = {k: v for k, v in quality.items() if k != "retrieval"}
+        if detector is not None:  # as measured before role detection: all candidates
+            by["graph-reader"] = evaluate_modes(answerer.gllm, answerer.index, qa,
+                                                variants=(("graph", "choose"),), names=names,
+                                                progress=True)["graph"]
         for key, q in by.items():
             rows.append({"seed": s, "variant": key, "mode": q["mode"], "decode": q["decode"],
                          "accuracy": q["accuracy"], "invented": q["invented"],
@@ -127,6 +139,7 @@ def score_seeds(answerer: Answerer, seeds: range, *, first_variants=VARIANTS,
             "invented_rate": by["graph"]["invented"]})
         examples[s] = {k: v["examples"] for k, v in by.items()}
     answerer.gllm.projector.load_state_dict(registered)  # grounding + latency: the served one
+    answerer.detector = registered_detector
     return rows, per_seed, examples
 
 
@@ -135,10 +148,15 @@ def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
     """Paths trained from scratch on the same questions for the same steps, scored on the
     same held-out questions with chosen answers, all in the training dtype:
     `graph` trains the projector alone, `text` LoRA on the LLM's attention projections,
-    `graph+lora` the projector and the same LoRA together."""
+    `graph+lora` the projector and the same LoRA together. Each arm is scored as served (the
+    candidates narrowed by a role detector fitted on the same training questions) and, as
+    measured before role detection, with the LLM choosing among all candidates
+    (`reader_accuracy`)."""
     g = answerer.gllm
     qa = answerer.source.questions(n_per_kind, seed)
     test = qa["test"][:n_test]
+    detector = (fit_roles(answerer.index, qa["train"], answerer.text_encoder, seed)
+                if answerer.detector is not None else None)
     cfg = ProjectorTrainConfig(epochs=1, seed=seed)
     out: dict = {"seed": seed, "train_questions": len(qa["train"]), "test_questions": len(test)}
     for arm_name in arms:
@@ -152,8 +170,11 @@ def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
         report = train_projector(arm, training_examples(arm, answerer.index, qa["train"], mode),
                                  cfg, progress=True, log=log, params=params, what=arm_name)
         quality = evaluate_modes(arm, answerer.index, test, variants=((mode, "choose"),),
-                                 progress=True)[mode]
+                                 progress=True, detector=detector)[mode]
+        reader = (evaluate_modes(arm, answerer.index, test, variants=((mode, "choose"),),
+                                 progress=True)[mode] if detector is not None else quality)
         out[arm_name] = {"accuracy": quality["accuracy"], "per_kind": quality["per_kind"],
+                         "reader_accuracy": reader["accuracy"],
                          "prompt_tokens": quality["prompt_tokens_mean"],
                          "trained_params": sum(p.numel() for p in params),
                          "train_seconds": report["seconds"], "steps": report["steps"]}
@@ -161,6 +182,8 @@ def equal_budget(answerer: Answerer, seed: int, n_per_kind: int, n_test: int,
     if "graph" in out and "text" in out:
         out["graph_minus_trained_text_pts"] = round(
             100 * (out["graph"]["accuracy"] - out["text"]["accuracy"]), 1)
+        out["graph_minus_trained_text_reader_pts"] = round(
+            100 * (out["graph"]["reader_accuracy"] - out["text"]["reader_accuracy"]), 1)
     if "graph+lora" in out and "text" in out:
         out["graph_lora_minus_trained_text_pts"] = round(
             100 * (out["graph+lora"]["accuracy"] - out["text"]["accuracy"]), 1)
@@ -204,6 +227,8 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
              ("accuracy", "min_kind_accuracy", "graph_minus_question_pts",
               "graph_minus_text_pts", "text_over_graph_prompt_tokens")}
     worst["graph_minus_trained_text_pts"] = min(f["graph_minus_trained_text_pts"] for f in fair)
+    worst["graph_minus_trained_text_reader_pts"] = min(f["graph_minus_trained_text_reader_pts"]
+                                                       for f in fair)
     worst["graph_lora_minus_trained_text_pts"] = min(f["graph_lora_minus_trained_text_pts"]
                                                      for f in fair)
     gnn = lp[EncoderConfig().kind]["mrr"]
@@ -240,6 +265,7 @@ def run(paths, out: Path, seed: int = 0, questions: int | None = None, latency_n
                                                if not isinstance(v, dict)}}
                                for m, g in grounding.items()]) + "\n\n"
              + markdown_table([{"seed": f["seed"], "path": m, "accuracy": f[m]["accuracy"],
+                                "reader_accuracy": f[m]["reader_accuracy"],
                                 "prompt_tokens": f[m]["prompt_tokens"],
                                 "trained_params": f[m]["trained_params"],
                                 "train_seconds": f[m]["train_seconds"]}

@@ -27,7 +27,12 @@ from tqdm import tqdm
 from experts.core.environment import environment
 from experts.core.errors import NotFoundError, TinyExpertsError
 from experts.core.registry import Registry
-from ontology_gnn.answer_choice import candidate_names
+from ontology_gnn.answer_choice import (
+    RoleDetector,
+    candidate_names,
+    fit_role_detector,
+    masked_question,
+)
 from ontology_gnn.encoder import (
     EncoderConfig,
     cosine_scorer,
@@ -158,23 +163,29 @@ def variant_name(mode: str, decode: str) -> str:
 
 
 def answer_one(gllm: GraphLLM, question: str, sub, mode: str, decode: str,
-               max_new_tokens: int = 16) -> dict:
+               max_new_tokens: int = 16, detector: RoleDetector | None = None) -> dict:
     """One answer at batch 1; `choose` falls back to free generation when the subgraph has
-    nothing to choose from (or in the question-only mode)."""
+    nothing to choose from (or in the question-only mode). With a `detector`, `choose` picks
+    among the candidates of the roles the question asks for (`detect_s`: its time)."""
     prompt = gllm.prompt(question, sub, mode)
     cands = candidate_names(gllm.kg, sub) if mode != "question" else []
     if decode == "choose" and cands:
-        r = gllm.choose(prompt, [n for _, n in cands])
-        return {**r, "entity": cands[r["choice"]][0], "decode": "choose",
-                "candidates": len(cands)}
+        t0 = time.perf_counter()
+        kept = detector.narrow(gllm.kg, question, sub, cands) if detector else cands
+        detect_s = time.perf_counter() - t0
+        r = gllm.choose(prompt, [n for _, n in kept])
+        return {**r, "entity": kept[r["choice"]][0], "decode": "choose",
+                "candidates": len(cands), "narrowed_to": len(kept), "detect_s": detect_s}
     r = gllm.generate([prompt], max_new_tokens)[0]
     return {**r, "decode": "free", "candidates": 0}
 
 
 def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, variants=VARIANTS, batch: int = 16,
-                   names=None, progress: bool = False) -> dict:
+                   names=None, progress: bool = False, detector: RoleDetector | None = None
+                   ) -> dict:
     """Accuracy (overall and per kind), invented-entity rate, prompt tokens per variant
-    (mode, decoding) on the same questions; free decoding runs batched."""
+    (mode, decoding) on the same questions; free decoding runs batched; chosen answers are
+    narrowed by `detector` when given."""
 
     subgraphs = [index.retrieve(q.question) for q in qa]
     out = {}
@@ -189,7 +200,8 @@ def evaluate_modes(gllm: GraphLLM, index: EntityIndex, qa, variants=VARIANTS, ba
         else:
             for q, s in tqdm(list(zip(qa, subgraphs, strict=True)), desc=f"eval {mode} "
                              f"({decode})", disable=not progress, leave=False):
-                rows.append(answer_one(gllm, q.question, s, mode, decode))
+                rows.append(answer_one(gllm, q.question, s, mode, decode,
+                                       detector=detector))
         per_kind: dict[str, list[bool]] = defaultdict(list)
         for q, r in zip(qa, rows, strict=True):
             r["correct"] = is_correct(r["answer"], q.gold)
@@ -254,6 +266,24 @@ def training_examples(gllm: GraphLLM, index: EntityIndex, qa, mode: str = "graph
     return out
 
 
+def fit_roles(index: EntityIndex, qa, text_encoder, seed: int = 0) -> RoleDetector:
+    """The role detector fitted on the training questions: each question (anchors masked)
+    with the role of the first retrieved candidate that is a gold answer (the one training
+    teaches the LLM to choose); questions whose retrieval missed every gold answer are left
+    out."""
+    model, tok = text_encoder
+    texts, roles = [], []
+    for q in qa:
+        sub = index.retrieve(q.question)
+        role_of = dict(zip(sub.entities, sub.roles, strict=False))
+        gold = next((eid for eid, n in candidate_names(index.kg, sub)
+                     if is_correct(n, q.gold)), None)
+        if gold is not None and role_of.get(gold):
+            texts.append(masked_question(index.kg, q.question, sub))
+            roles.append(role_of[gold])
+    return fit_role_detector(texts, roles, lambda t: text_vectors(t, model, tok), seed=seed)
+
+
 def fit_projector(gllm: GraphLLM, index: EntityIndex, source: GraphSource, *, seed: int = 0,
                   quick: bool = False, n_per_kind: int | None = None, progress: bool = True,
                   log: Callable = print) -> tuple[dict, dict]:
@@ -267,9 +297,9 @@ def fit_projector(gllm: GraphLLM, index: EntityIndex, source: GraphSource, *, se
 def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: int = 0,
                     progress: bool = True, log: Callable = print, llm=None,
                     n_per_kind: int | None = None, eval_per_kind: int | None = None,
-                    source: GraphSource | None = None) -> dict:
-    """Train the projector on generated QA; evaluate it against the question alone
-    (`BUILD_VARIANTS`); register."""
+                    source: GraphSource | None = None, text_encoder=None) -> dict:
+    """Train the projector and fit the role detector on generated QA; evaluate them
+    against the question alone (`BUILD_VARIANTS`); register."""
 
     source = source or load_source(paths, build=True, log=log)
     registry = Registry(source.registry)
@@ -289,15 +319,19 @@ def build_graph_llm(paths, *, quick: bool = False, force: bool = False, seed: in
     index = source.index(vectors, info["text_dim"])
     qa, report = fit_projector(gllm, index, source, seed=seed, quick=quick,
                                n_per_kind=n_per_kind, progress=progress, log=log)
+    detector = fit_roles(index, qa["train"], text_encoder or load_text_encoder(), seed)
+    log(f"{GRAPH_LLM}: role detector over {len(detector.roles)} roles")
     kinds = len({q.kind for q in qa["test"]})
     test = qa["test"][: (eval_per_kind or (5 if quick else 40)) * kinds]
     evaluation = evaluate_modes(gllm, index, test, variants=BUILD_VARIANTS,
-                                names=source.names(), progress=progress)
+                                names=source.names(), progress=progress, detector=detector)
+    roles_tensors, roles_config = detector.state()
 
     def write(folder: Path) -> None:
         save_file(gllm.projector.state_dict(), str(folder / "projector.safetensors"))
+        save_file(roles_tensors, str(folder / "roles.safetensors"))
         (folder / "config.json").write_text(json.dumps(
-            {"projector": asdict(cfg), "system": gllm.system,
+            {"projector": asdict(cfg), "system": gllm.system, "role_detector": roles_config,
              "encoder_version": enc_manifest.version,
              "encoder_vectors_sha256": enc_manifest.files["vectors.safetensors"]}),
             encoding="utf-8")
@@ -324,10 +358,12 @@ class Answerer:
     """Everything `tinyexperts ask` needs, loaded once (the server keeps one)."""
 
     def __init__(self, gllm: GraphLLM, index: EntityIndex, versions: dict,
-                 source: GraphSource | None = None, text_encoder=None) -> None:
+                 source: GraphSource | None = None, text_encoder=None,
+                 detector: RoleDetector | None = None) -> None:
         self.gllm, self.index, self.versions = gllm, index, versions
         self.source = source
         self.text_encoder = text_encoder  # (model, tokenizer), shared with other answerers
+        self.detector = detector  # None: an artifact from before role detection
 
     @classmethod
     def load(cls, paths, llm=None, text_encoder=None, ontology: str | None = None
@@ -366,8 +402,13 @@ class Answerer:
         gllm = GraphLLM(model, tok, projector, kg, vectors, type_ids,
                         config.get("system", SYSTEM))  # the prompt it was trained with
         index = source.index(vectors, info["text_dim"], encode_query)
+        detector = None
+        if "role_detector" in config:
+            detector = RoleDetector.from_state(
+                load_file(str(folder / "roles.safetensors")), config["role_detector"],
+                lambda texts: text_vectors(texts, enc_model, enc_tok))
         return cls(gllm, index, {ENCODER: enc.version, GRAPH_LLM: version}, source,
-                   text_encoder)
+                   text_encoder, detector)
 
     def warm_up(self) -> None:
         """One question through every stage, so the first real one is not slower."""
@@ -407,17 +448,21 @@ class Answerer:
                     "nothing in the question matches an entity of the ontology")
             return {**base, "answer": f"Not in the ontology: {what}.", "grounded": False,
                     "decode": None, "answer_entity": None, "candidates": 0,
-                    "latency_ms": {"retrieve": round(retrieve_ms, 1), "prefill": None,
-                                   "decode": None, "generate": 0.0},
+                    "latency_ms": {"retrieve": round(retrieve_ms, 1), "detect": None,
+                                   "prefill": None, "decode": None, "generate": 0.0},
                     "prompt_tokens": 0, "new_tokens": 0, "tokens_per_s": None}
-        r = answer_one(self.gllm, question, sub, mode, decode, max_new_tokens)
+        r = answer_one(self.gllm, question, sub, mode, decode, max_new_tokens,
+                       detector=self.detector)
         answer = r["answer"]
         if sub.unknown:
             answer += f" (not in the ontology: {', '.join(sub.unknown)})"
         prefill_ms = r.get("prefill_s", 0.0) * 1000
         return {**base, "answer": answer, "grounded": True, "decode": r["decode"],
                 "answer_entity": r.get("entity"), "candidates": r["candidates"],
+                "chosen_among": r.get("narrowed_to"),
                 "latency_ms": {"retrieve": round(retrieve_ms, 1),
+                               "detect": round(r["detect_s"] * 1000, 1)
+                               if "detect_s" in r else None,
                                "prefill": round(prefill_ms, 1) if "prefill_s" in r else None,
                                "decode": round(r["decode_s"] * 1000, 1)
                                if "decode_s" in r else None,

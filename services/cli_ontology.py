@@ -60,10 +60,15 @@ def run_ask(a: argparse.Namespace) -> int:
     speed = f", {r['tokens_per_s']} tokens/s" if r["tokens_per_s"] else ""
     stages = (f"prefill {lat['prefill']:.0f} ms, decode {lat['decode']:.0f} ms"
               if lat.get("prefill") is not None else f"prefill + generate {lat['generate']:.0f} ms")
-    how = (f"chose among {r['candidates']} names" if r.get("decode") == "choose"
+    among = r.get("chosen_among")
+    how = ((f"chose among {among} of {r['candidates']} names (the roles the question asks for)"
+            if among is not None and among < r["candidates"]
+            else f"chose among {r['candidates']} names") if r.get("decode") == "choose"
            else f"{r['new_tokens']} new tokens")
+    detect = f", roles {lat['detect']:.0f} ms" if lat.get("detect") is not None else ""
     print(f"  {r['mode']} mode, {r['prompt_tokens']} prompt tokens, {how}; "
-          f"retrieve {lat['retrieve']:.0f} ms, {stages}{speed} (models loaded in {load_s:.0f} s)")
+          f"retrieve {lat['retrieve']:.0f} ms{detect}, {stages}{speed} "
+          f"(models loaded in {load_s:.0f} s)")
     return 0
 
 

@@ -10,6 +10,7 @@ own, so a failure in one leaves the others (and anything registered before) inta
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,8 +47,10 @@ def build_ontology_models(paths: Paths, *, quick: bool, force: bool, seed: int,
                      "metrics": {"test": enc["link_prediction"]}})
     registry = Registry(source.registry if source is not None else paths.registry)
     if (kept := registry.built(GRAPH_LLM, quick=quick)) and not (force or enc):
-        log(f"{GRAPH_LLM}: already built ({kept}); --force rebuilds")
-        return done
+        if _reads_roles(registry, kept):
+            log(f"{GRAPH_LLM}: already built ({kept}); --force rebuilds")
+            return done
+        log(f"{GRAPH_LLM}: {kept} was built before role detection; building it again")
     llm = load_llm(smollm_path(fetch=True))
     g = build_graph_llm(paths, quick=quick, force=True, seed=seed, progress=progress, log=log,
                         llm=llm, source=source)
@@ -71,6 +74,15 @@ def build_imported(ttl: Path, *, root: Path | None = None, quick: bool = False,
     log(f"ontology {source.name}: built in {time.perf_counter() - t0:.0f}s; ask it with "
         f"`tinyexperts ask --ontology {source.name} \"QUESTION\"`")
     return done
+
+
+def _reads_roles(registry: Registry, version: str) -> bool:
+    """The graph_llm `version` carries a role detector (built since role detection)."""
+    config = registry.path(GRAPH_LLM, version) / "config.json"
+    try:
+        return "role_detector" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
 
 
 def serves_student(registry: Registry, name: str, *, quick: bool = True) -> bool:
@@ -140,8 +152,9 @@ def plan(names: list[str], registry: Registry, *, quick: bool, force: bool,
         if name == ROUTER:
             stages.append((ROUTER, not force and bool(registry.built(ROUTER, quick=quick))))
         elif name == ONTOLOGY:
+            kept = registry.built(GRAPH_LLM, quick=quick)
             stages.append((ONTOLOGY, not force and bool(
-                registry.built(GRAPH_LLM, quick=quick)
+                kept and _reads_roles(registry, kept)
                 and registry.built(ENCODER, quick=quick))))
         else:
             stages.append((f"{name} teacher",

@@ -110,7 +110,7 @@ def imported_home(tmp_path_factory, ttl, tiny_models):
     llm, text = tiny_models
     quiet = {"progress": False, "log": lambda *_: None}
     build_encoder(paths, quick=True, text_encoder=text, source=source, **quiet)
-    build_graph_llm(paths, quick=True, llm=llm, source=source, n_per_kind=6,
+    build_graph_llm(paths, quick=True, llm=llm, source=source, n_per_kind=6, text_encoder=text,
                     eval_per_kind=2, **quiet)
     return paths
 
@@ -137,6 +137,9 @@ def test_an_imported_ontology_is_built_apart_and_answered_with_its_own_names(
     r = ans.ask("Which motor is pump PX-103 driven by?")
     assert "the plant ontology" in ans.gllm.system  # not the product ontology's prompt
     assert r["ontology"] == "plant" and r["decode"] == "choose"
+    assert set(config["role_detector"]["roles"]) <= set(config["projector"]["roles"])
+    assert ans.detector is not None and ans.detector.roles == config["role_detector"]["roles"]
+    assert 1 <= r["chosen_among"] <= r["candidates"]
     assert r["entities"][0]["name"] == "pump PX-103"
     names = {e["name"] for e in r["entities"][1:]}
     assert r["answer"] in names and r["answer_entity"] in {e["id"] for e in r["entities"][1:]}
@@ -199,10 +202,40 @@ def test_the_bench_scores_the_registered_projector_and_puts_it_back(imported_hom
     ans = Answerer.load(imported_home, llm=llm, text_encoder=text, ontology="plant")
     before = {k: v.clone() for k, v in ans.gllm.projector.state_dict().items()}
     rows, per_seed, examples = score_seeds(ans, range(1), questions=8, log=lambda *_: None)
-    assert [r["variant"] for r in rows] == [m for m, _ in VARIANTS]
+    # as served (role detector) and, beside it, the graph path choosing among every candidate
+    assert [r["variant"] for r in rows] == [m for m, _ in VARIANTS] + ["graph-reader"]
     assert per_seed[0]["questions"] == 8 and 0.0 <= per_seed[0]["accuracy"] <= 1.0
     graph = next(r for r in rows if r["variant"] == "graph")
     assert per_seed[0]["accuracy"] == graph["accuracy"] and graph["invented"] == 0.0
     assert set(examples) == {0}
     for k, v in ans.gllm.projector.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_a_graph_llm_from_before_role_detection_is_built_again(tmp_path, imported_home):
+    import json
+    import shutil
+
+    from experts.core.registry import Registry
+    from ontology_gnn.pipeline import GRAPH_LLM
+    from services.system_build import ONTOLOGY, plan
+
+    own = tmp_path / "registry"
+    shutil.copytree(imported_home.home / "ontologies" / "plant" / "registry", own)
+    reg = Registry(own)
+    assert plan([ONTOLOGY], reg, quick=True, force=False, teachers_only=False) == [
+        (ONTOLOGY, True)]
+    src, m = reg.path(GRAPH_LLM, "v1"), reg.manifest(GRAPH_LLM, "v1")
+
+    def older(folder):  # the same artifact as written before the role detector existed
+        for f in src.iterdir():
+            if f.name not in ("manifest.json", "roles.safetensors"):
+                shutil.copy(f, folder / f.name)
+        config = json.loads((folder / "config.json").read_text())
+        del config["role_detector"]
+        (folder / "config.json").write_text(json.dumps(config))
+
+    reg.register(GRAPH_LLM, older, **m.model_dump(
+        exclude={"name", "version", "files", "created_at"}))
+    assert plan([ONTOLOGY], reg, quick=True, force=False, teachers_only=False) == [
+        (ONTOLOGY, False)]

@@ -595,3 +595,25 @@ def test_an_answer_is_right_only_when_it_names_the_gold_entity_as_whole_words():
     assert is_correct("2006 Honda Civic 1.8L I4", ["Civic"])
     assert not is_correct("catalytic converters", ["catalytic converter"])
     assert not is_correct("Civics", ["Civic"]) and not is_correct("", ["Civic"])
+
+
+def test_ask_chooses_among_the_candidates_of_the_role_the_detector_reads(tiny_gllm, index):
+    from ontology_gnn.answer_choice import RoleDetector
+    from ontology_gnn.pipeline import Answerer
+
+    q = "Which component does P0420 point to?"
+    sub = index.retrieve(q)
+    roles = dict(zip(sub.entities, sub.roles, strict=True))
+    others = [e for e in sub.entities if e not in sub.anchors]
+    want = roles[others[-1]]  # the role of the last candidate, whatever the LLM prefers
+    kept = {tiny_gllm.kg.entity(e).name for e in others if roles[e] == want}
+    # a detector sure of `want` whatever the question: bias only
+    table = sorted({*sub.roles})
+    det = RoleDetector(table, torch.zeros(len(table), 4),
+                       torch.tensor([8.0 if r == want else 0.0 for r in table]),
+                       encode=lambda texts: torch.zeros(len(texts), 4))
+    r = Answerer(tiny_gllm, index, {}, detector=det).ask(q)
+    assert r["answer"] in kept and r["chosen_among"] == len(kept) < r["candidates"]
+    assert r["latency_ms"]["detect"] is not None
+    plain = Answerer(tiny_gllm, index, {}).ask(q)
+    assert plain["chosen_among"] == plain["candidates"]  # no detector: every candidate
