@@ -121,6 +121,8 @@ class RoleDetector:
         none of their roles is known to the detector."""
         if len(candidates) < 2:
             return candidates
+        if not self.roles:
+            return candidates
         probs = self.probabilities([masked_question(kg, question, subgraph)])[0]
         index = {r: i for i, r in enumerate(self.roles)}
         role_of = dict(zip(subgraph.entities, subgraph.roles, strict=False))
@@ -147,11 +149,12 @@ def fit_role_detector(texts: list[str], roles: list[str], encode: Callable,
                       keep: float = 0.5, seed: int = 0) -> RoleDetector:
     """Fit the detector on (masked question, role of its gold answer) pairs. One role only
     (a graph whose questions are all answered the same way) gives a detector that keeps
-    every candidate of that role."""
+    every candidate of that role; no pairs at all, one that keeps every candidate."""
     from sklearn.linear_model import LogisticRegression  # fitting only
 
     if not texts:
-        raise ValueError("no training questions with a retrieved answer to fit roles on")
+        width = encode(["?"]).shape[1]
+        return RoleDetector([], torch.zeros(0, width), torch.zeros(0), keep, encode)
     x = encode(texts).float()
     classes = sorted(set(roles))
     if len(classes) == 1:

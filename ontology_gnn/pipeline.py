@@ -445,6 +445,8 @@ class Answerer:
         if not sub.entities:
             what = (f"{', '.join(sub.unknown)} {'is' if len(sub.unknown) == 1 else 'are'} not "
                     "in the ontology" if sub.unknown else
+                    f"the question uses {', '.join(sub.off_topic)} but is not about the "
+                    "ontology" if sub.off_topic else
                     "nothing in the question matches an entity of the ontology")
             return {**base, "answer": f"Not in the ontology: {what}.", "grounded": False,
                     "decode": None, "answer_entity": None, "candidates": 0,

@@ -94,13 +94,16 @@ class GraphSource:
 
     def index(self, vectors: torch.Tensor, text_dim: int, encode_query=None) -> EntityIndex:
         """faiss over the text part (linking) and the GNN part (similar entities) of
-        `vectors`; an imported ontology's entities are all linked by name."""
+        `vectors`; an imported ontology's entities are all linked by name, and its questions
+        are checked for being about it (`EntityIndex.on_topic`; the product ontology's pass
+        the router first, which refuses what is out of scope)."""
         pn = ({n.attrs["part_number"]: n.id for n in self.onto.by_type("product")
                if "part_number" in n.attrs} if self.onto is not None else {})
         gnn = vectors[:, :-text_dim] if vectors.shape[1] > text_dim else None
         return EntityIndex(self.kg, vectors[:, -text_dim:], encode_query=encode_query,
                            part_numbers=pn, graph_vectors=gnn,
-                           name_types_max=None if self.imported else 500)
+                           name_types_max=None if self.imported else 500,
+                           check_topic=self.imported)
 
 
 def _sha256(path: Path) -> str:

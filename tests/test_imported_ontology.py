@@ -239,3 +239,25 @@ def test_a_graph_llm_from_before_role_detection_is_built_again(tmp_path, importe
         exclude={"name", "version", "files", "created_at"}))
     assert plan([ONTOLOGY], reg, quick=True, force=False, teachers_only=False) == [
         (ONTOLOGY, False)]
+
+
+def test_a_common_word_that_names_an_entity_does_not_make_a_question_on_topic(
+        imported_home, tiny_models):
+    from ontology_gnn.pipeline import Answerer
+
+    llm, text = tiny_models
+    ans = Answerer.load(imported_home, llm=llm, text_encoder=text, ontology="plant")
+    ix = ans.index
+    assert {"pump", "equipment", "driven", "centrifugal", "drivenby"} <= ix.terms
+    # "Fan" (an entity) as a common word: one of five content words is the ontology's
+    off = ix.retrieve("Which football fan club won the cup in Lisbon?")
+    assert off.entities == [] and off.off_topic == ["Fan"]
+    r = ans.ask("Which football fan club won the cup in Lisbon?")
+    assert r["answer"] == ("Not in the ontology: the question uses Fan but is not about the "
+                           "ontology.") and r["grounded"] is False
+    # the same one-word name in a question about the plant
+    on = ix.retrieve("Which equipment class is Fan a subclass of?")
+    assert "Fan" in [ix.kg.entity(a).name for a in on.anchors] and not on.off_topic
+    # a several-word name, or any other link, is enough whatever the other words
+    many = ix.retrieve("Tell me a joke about the centrifugal pump and my holiday in Lisbon")
+    assert [ix.kg.entity(a).name for a in many.anchors] == ["Centrifugal Pump"]

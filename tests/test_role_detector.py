@@ -95,5 +95,9 @@ def test_a_stored_detector_reads_back_the_same(tmp_path):
     assert torch.allclose(back.probabilities(q), det.probabilities(q), atol=1e-6)
     with pytest.raises(ValueError, match="no text encoder"):
         RoleDetector.from_state(tensors, config).probabilities(q)
-    with pytest.raises(ValueError, match="no training questions"):
-        fit_role_detector([], [], bag_of_words)
+    blank = fit_role_detector([], [], bag_of_words)  # nothing to learn from: keeps all
+    kg = Graph({"s": "Coil", "p": "Heating Coil", "t": "Hot"})
+    sub = SimpleNamespace(entities=["s", "p", "t"], anchors=["s"],
+                          roles=["anchor", "1>subclass_of", "1>has_tag"])
+    cands = [("p", "Heating Coil"), ("t", "Hot")]
+    assert blank.roles == [] and blank.narrow(kg, "What is Coil?", sub, cands) == cands
