@@ -403,7 +403,7 @@ class GraphLLM:
 
 @dataclass
 class ProjectorTrainConfig:
-    epochs: int = 2
+    epochs: int = 1
     batch: int = 16
     lr: float = 1e-3
     seed: int = 0

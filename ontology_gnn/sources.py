@@ -74,9 +74,11 @@ class GraphSource:
         """Generated questions, split by anchor; `n_per_kind` training questions per kind
         (default 250 for the six product kinds; 300 for the four generic ones: on Brick,
         seed 0, 150 per kind for 2 epochs scored 0.633 on the held-out questions, 300 per
-        kind for 1 epoch (the same 75 steps) 0.642 and for 2 epochs 0.700; the projector
-        trains in about 3 minutes). The held-out questions are a fifth as many as the
-        training questions per kind, so this number sets the test set's size too."""
+        kind for 1 epoch (the same 75 steps) 0.642 and for 2 epochs 0.700, all before the
+        role detector; with it, one pass over 300 per kind scores as two did, and the
+        projector trains in about a minute and a half). The held-out questions are a fifth
+        as many as the training questions per kind, so this number sets the test set's
+        size too."""
         if self.onto is not None:
             return generate_qa(self.onto, n_per_kind=n_per_kind or 250, seed=seed)
         return generate_generic_qa(self.kg, n_per_kind=n_per_kind or 300, seed=seed)
