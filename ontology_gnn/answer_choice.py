@@ -119,9 +119,7 @@ class RoleDetector:
                candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The candidates (entity id, name) whose role is likely enough; all of them when
         none of their roles is known to the detector."""
-        if len(candidates) < 2:
-            return candidates
-        if not self.roles:
+        if len(candidates) < 2 or not self.roles:
             return candidates
         probs = self.probabilities([masked_question(kg, question, subgraph)])[0]
         index = {r: i for i, r in enumerate(self.roles)}

@@ -33,6 +33,7 @@ import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from experts.ontology.linker import word_alternation
+from ontology_gnn.generic_qa import words
 from ontology_gnn.graph import KnowledgeGraph
 
 CODE_RE = re.compile(r"\b([PBCU][0-9A-F]{4})\b")
@@ -57,8 +58,7 @@ ONTOLOGY_WORDS = frozenset({"kind", "kinds", "type", "types", "class", "classes"
 def term_words(text: str) -> set[str]:
     """Lower-case words of a name, type or relation, camel case split and whole
     (`hasAssociatedTag` -> has, associated, tag, hasassociatedtag; `part_category`)."""
-    return (set(_WORD.findall(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text).lower()))
-            | set(_WORD.findall(text.lower())))
+    return set(_WORD.findall(words(text))) | set(_WORD.findall(text.lower()))
 
 
 @dataclass
@@ -147,7 +147,7 @@ class EntityIndex:
         for e in kg.entities:
             self.terms |= term_words(e.name) | term_words(e.type)
         for _, rel, _ in kg.triples:
-            self.terms |= term_words(rel.replace("_", " "))
+            self.terms |= term_words(rel)
         self.vehicles: dict[tuple[int, str], list[str]] = {}
         makes: set[str] = set()
         for e in kg.entities:
