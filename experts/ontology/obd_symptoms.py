@@ -18,13 +18,17 @@ text):
   shorthand ("LTFT B1 +18% at idle", "CKP AC output 0.1 V cranking, R&R sensor").
 
 No clause quotes a trouble code, and drivers avoid the official wording. Codes outside
-every condition keep only their official-description phrasing.
+every condition keep only their official-description phrasing. A second batch of clauses per
+condition, in other registers (terse, rambling, questions, loose grammar; live-data and
+repair-order lines), lives in `obd_symptoms_extra` and is appended here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from experts.ontology.obd_symptoms_extra import MORE
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Condition:
         return re.search(self.match, description, re.IGNORECASE) is not None
 
 
-CONDITIONS: tuple[Condition, ...] = (
+_FIRST_BATCH: tuple[Condition, ...] = (
     Condition(
         "misfire", r"Misfire", ("P0300", "P0301", "P0302", "P0303", "P0304"),
         ("the engine shakes at idle", "the check engine light is flashing",
@@ -1796,6 +1800,17 @@ CONDITIONS: tuple[Condition, ...] = (
          "IPC configuration lost, reconfigured VIN"),
     ),
 )
+
+
+
+def _with_second_batch(cond: Condition) -> Condition:
+    """The condition with the clauses of `obd_symptoms_extra` appended (other registers)."""
+    more = MORE.get(cond.name, {})
+    return replace(cond, driver=cond.driver + tuple(more.get("driver", ())),
+                   mechanic=cond.mechanic + tuple(more.get("mechanic", ())))
+
+
+CONDITIONS: tuple[Condition, ...] = tuple(_with_second_batch(c) for c in _FIRST_BATCH)
 
 
 def conditions_of(description: str) -> list[Condition]:
