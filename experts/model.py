@@ -36,6 +36,9 @@ class HeadConfig:
     # how the text is rewritten before tokenising: "" as it is, "years" model years spelled
     # out (experts.data.model_years); set from the expert's spec when its teacher is made
     text_form: str = ""
+    # tagging: the entity types whose spans hold a digit (the spec's `code_types` that the
+    # teacher's training data agree with); None, in artifacts made before: the spec's
+    code_types: tuple[str, ...] | None = None
 
 
 class ExpertModel(nn.Module):

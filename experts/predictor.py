@@ -21,6 +21,7 @@ from experts.core.registry import Registry
 from experts.data.formats import Example, TagExample, example_length
 from experts.encoding import as_examples, encode, model_inputs
 from experts.model import ExpertModel
+from experts.specs import EXPERTS
 
 
 @dataclass
@@ -71,7 +72,22 @@ class Predictor:
         return restored
 
     def predict_tags(self, examples: list[TagExample]) -> list[list[str]]:
-        return [[self.labels[i] for i in lg.argmax(-1).tolist()] for lg in self.logits(examples)]
+        """The likeliest tag per word; a span of a code type with no digit becomes O."""
+        tags = [[self.labels[i] for i in lg.argmax(-1).tolist()] for lg in self.logits(examples)]
+        codes = self.code_types()
+        if not codes:
+            return tags
+        return [codes_with_digits(ex.tokens, t, codes)
+                for ex, t in zip(examples, tags, strict=True)]
+
+    def code_types(self) -> tuple[str, ...]:
+        """The entity types that are codes (`ExpertSpec.code_types`): as the model's head
+        records them, else (artifacts made before it did) the spec's that its labels have."""
+        recorded = self.model.head_config.code_types
+        if recorded is not None:
+            return tuple(recorded)
+        spec = EXPERTS.get(self.name)
+        return tuple(t for t in (spec.code_types if spec else ()) if f"B-{t}" in self.labels)
 
     def rank(self, examples: list[Example], k: int) -> list[list[tuple[str, float]]]:
         """Top-k (label, probability) per example, best first."""
@@ -119,6 +135,21 @@ class Predictor:
             for typ, s, e in get_entities(tags)
         ]
         return {"words": list(ex.tokens), "tags": tags, "entities": entities}
+
+
+def has_digit(words) -> bool:
+    return any(c.isdigit() for w in words for c in w)
+
+
+def codes_with_digits(words, tags: list[str], code_types: tuple[str, ...]) -> list[str]:
+    """`tags` (IOB2) with every span of a type in `code_types` that has no digit set to O:
+    a part number is a code ("BKR5E", "0242236541"), so a lone word tagged as one ("no" in
+    "part no . 7090") is a filler word, not an entity."""
+    out = list(tags)
+    for typ, start, end in get_entities(list(tags)):
+        if typ in code_types and not has_digit(words[start : end + 1]):
+            out[start : end + 1] = ["O"] * (end + 1 - start)
+    return out
 
 
 def load_predictor(registry: Registry, name: str, version: str | None = None) -> Predictor:

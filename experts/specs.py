@@ -40,6 +40,9 @@ class ExpertSpec:
     prototype_head: bool = False
     # the input rewrite its models are trained and served with (encoding.TEXT_FORMS)
     text_form: str = ""
+    # tagging: entity types that are codes, made of letters and digits (a part number): a
+    # predicted span of one without a digit is not an entity (`Predictor.predict_tags`)
+    code_types: tuple[str, ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -55,6 +58,10 @@ EXPERTS: dict[str, ExpertSpec] = {
         name="attributes", kind="tag", max_length=64, main_metric="f1",
         description="product title words -> BIO attribute tags (brand, part number, ...)",
         critical_labels=("PART_NUMBER", "VEHICLE"),
+        # every one of the catalog's 1,188 part numbers has a digit; a filler word next to
+        # one ("part no . 7090") was tagged as a part number by every model
+        # (docs/experiments.md, 2026-12-06)
+        code_types=("PART_NUMBER",),
         train=TrainConfig(epochs=3, head_lr=3e-3),
     ),
     "compatibility": ExpertSpec(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from seqeval.metrics.sequence_labeling import get_entities
 from transformers import AutoTokenizer
 
 from experts.core.assets import minilm_dir
@@ -19,7 +20,7 @@ from experts.data.formats import Example, TextExample
 from experts.encoding import encode, model_inputs
 from experts.evaluate import evaluate
 from experts.model import ExpertModel, HeadConfig
-from experts.predictor import Predictor
+from experts.predictor import Predictor, has_digit
 from experts.specs import ExpertSpec, get_spec
 from experts.train import fine_tune, fit_head, quick_subset, seed_everything
 
@@ -44,6 +45,26 @@ def refuse_chance_level(spec: ExpertSpec, validation: list[Example], best: float
             f"({majority:.3f}); nothing was registered", where=f"{spec.name} teacher",
             fix="build it again with another seed (`tinyexperts build --experts "
                 f"{spec.name} --seed 1`), or check that the training labels follow the text")
+
+
+def code_types(spec: ExpertSpec, train: list[Example], log: Callable = print
+               ) -> tuple[str, ...]:
+    """The spec's code types (`ExpertSpec.code_types`) this tagger enforces: those its
+    training data uses with a digit in every span. Data that contradicts a type (a user's
+    corpus whose part numbers are words) keeps its spans as predicted."""
+    if spec.kind != "tag":
+        return ()
+    spans: dict[str, list[bool]] = {t: [] for t in spec.code_types}
+    for ex in train:
+        for typ, start, end in get_entities(list(ex.tags)):
+            if typ in spans:
+                spans[typ].append(has_digit(ex.tokens[start : end + 1]))
+    kept = tuple(t for t, digits in spans.items() if digits and all(digits))
+    for t, digits in spans.items():
+        if digits and not all(digits):
+            log(f"{spec.name}: {digits.count(False)} of {len(digits)} {t} spans in the training "
+                f"data have no digit, so {t} is not treated as a code")
+    return kept
 
 
 def new_teacher(name: str, labels: list[str], label_info: dict, tokenizer,
@@ -96,6 +117,7 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
                             encoder_config=encoder_config)
     predictor.critical = crit
+    predictor.model.head_config.code_types = code_types(spec, data.splits["train"], log)
     head_only = quick if head_only is None else head_only
     if head_only:  # the staged start: seconds (fit_head)
         result = fit_head(predictor, spec, quick_subset(data.splits["train"], spec, seed),
