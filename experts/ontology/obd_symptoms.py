@@ -18,17 +18,13 @@ text):
   shorthand ("LTFT B1 +18% at idle", "CKP AC output 0.1 V cranking, R&R sensor").
 
 No clause quotes a trouble code, and drivers avoid the official wording. Codes outside
-every condition keep only their official-description phrasing. A second batch of clauses per
-condition, in other registers (terse, rambling, questions, loose grammar; live-data and
-repair-order lines), lives in `obd_symptoms_extra` and is appended here.
+every condition keep only their official-description phrasing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-
-from experts.ontology.obd_symptoms_extra import MORE
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class Condition:
         return re.search(self.match, description, re.IGNORECASE) is not None
 
 
-_FIRST_BATCH: tuple[Condition, ...] = (
+CONDITIONS: tuple[Condition, ...] = (
     Condition(
         "misfire", r"Misfire", ("P0300", "P0301", "P0302", "P0303", "P0304"),
         ("the engine shakes at idle", "the check engine light is flashing",
@@ -1800,17 +1796,6 @@ _FIRST_BATCH: tuple[Condition, ...] = (
          "IPC configuration lost, reconfigured VIN"),
     ),
 )
-
-
-
-def _with_second_batch(cond: Condition) -> Condition:
-    """The condition with the clauses of `obd_symptoms_extra` appended (other registers)."""
-    more = MORE.get(cond.name, {})
-    return replace(cond, driver=cond.driver + tuple(more.get("driver", ())),
-                   mechanic=cond.mechanic + tuple(more.get("mechanic", ())))
-
-
-CONDITIONS: tuple[Condition, ...] = tuple(_with_second_batch(c) for c in _FIRST_BATCH)
 
 
 def conditions_of(description: str) -> list[Condition]:
