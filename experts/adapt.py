@@ -222,7 +222,8 @@ def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertDa
 
     if parent == BASE:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
-        predictor = new_teacher(expert, data.labels, data.label_info, tokenizer)
+        predictor = new_teacher(expert, data.labels, data.label_info, tokenizer,
+                                train=data.splits["train"])
         return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
 
     version = parent or registry.active(expert)

@@ -68,11 +68,14 @@ def code_types(spec: ExpertSpec, train: list[Example], log: Callable = print
 
 
 def new_teacher(name: str, labels: list[str], label_info: dict, tokenizer,
-                encoder_dir: Path | None = None, encoder_config=None) -> Predictor:
-    """MiniLM (or a given config, for tests) + a head for this expert's labels."""
+                encoder_dir: Path | None = None, encoder_config=None,
+                train: list[Example] | None = None, log: Callable = print) -> Predictor:
+    """MiniLM (or a given config, for tests) + a head for this expert's labels; with its
+    `train` examples, the head records the code types they agree with (`code_types`)."""
     spec = get_spec(name)
     head = HeadConfig(task=spec.kind, num_labels=len(labels), max_length=spec.max_length,
-                      text_form=spec.text_form)
+                      text_form=spec.text_form,
+                      code_types=None if train is None else code_types(spec, train, log))
     if encoder_config is not None:
         model = ExpertModel(encoder_config, head)
     else:
@@ -115,9 +118,8 @@ def train_teacher(name: str, data_dir: Path, registry: Registry, *, quick: bool 
     seed_everything(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
     predictor = new_teacher(name, data.labels, data.label_info, tokenizer,
-                            encoder_config=encoder_config)
+                            encoder_config=encoder_config, train=data.splits["train"], log=log)
     predictor.critical = crit
-    predictor.model.head_config.code_types = code_types(spec, data.splits["train"], log)
     head_only = quick if head_only is None else head_only
     if head_only:  # the staged start: seconds (fit_head)
         result = fit_head(predictor, spec, quick_subset(data.splits["train"], spec, seed),

@@ -37,7 +37,8 @@ def test_a_teacher_no_better_than_the_commonest_label_is_refused(tmp_path, monke
     assert not registry.versions("compatibility")
 
 
-def test_a_part_number_without_a_digit_is_not_an_entity(tiny_predictor, monkeypatch):
+def test_a_part_number_without_a_digit_is_not_an_entity(tiny_predictor, monkeypatch,
+                                                           tokenizer):
     """Part numbers are codes: a span tagged PART_NUMBER with no digit ("no" in "part no .
     7090") becomes O in what the predictor answers and is scored on; other types and spans
     with a digit stay. The teacher enforces a code type only where its training data agree,
@@ -65,6 +66,18 @@ def test_a_part_number_without_a_digit_is_not_an_entity(tiny_predictor, monkeypa
     assert code_types(spec, contradicts, said.append) == ()
     assert "1 of 4 PART_NUMBER spans" in said[0]
     assert code_types(EXPERTS["category"], agree) == ()
+    # a new model (a teacher, or `adapt --from base`) records them from its training data
+    from experts.model import tiny_encoder_config
+    from experts.teacher import new_teacher
+
+    tags_of_spec = ["O", "B-PART_NUMBER", "I-PART_NUMBER"]
+    tiny = tiny_encoder_config(tokenizer.vocab_size)
+    made = new_teacher("attributes", tags_of_spec, {}, tokenizer, encoder_config=tiny,
+                       train=contradicts, log=said.append)
+    assert made.model.head_config.code_types == ()
+    made = new_teacher("attributes", tags_of_spec, {}, tokenizer, encoder_config=tiny,
+                       train=agree)
+    assert made.model.head_config.code_types == ("PART_NUMBER",)
 
     labels = ["O", "B-BRAND", "I-BRAND", "B-PART_NUMBER", "I-PART_NUMBER", "B-VEHICLE",
               "I-VEHICLE"]
