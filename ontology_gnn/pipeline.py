@@ -294,7 +294,7 @@ def fit_projector(gllm: GraphLLM, index: EntityIndex, source: GraphSource, *, se
     projector's training time (docs/experiments.md)."""
     qa = source.questions(n_per_kind or (40 if quick else None), seed)
     examples = training_examples(gllm, index, qa["train"])
-    tcfg = ProjectorTrainConfig(epochs=1, seed=seed)
+    tcfg = ProjectorTrainConfig(seed=seed)
     return qa, train_projector(gllm, examples, tcfg, progress=progress, log=log)
 
 
