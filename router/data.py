@@ -47,6 +47,7 @@ from experts.ontology.obd_symptoms import CONDITIONS
 from experts.ontology.schema import Ontology
 from experts.specialize.probes import probe_texts
 from router.grammar import FRAME_FAMILIES, generated_asks
+from router.train_phrasings import TRAIN_ONLY
 
 OUTPUTS = ("category", "attributes", "compatibility", "fault_codes", "llm")
 SPLITS = ("train", "validation", "test")
@@ -410,6 +411,17 @@ def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
         for split in SPLITS:
             others = set().union(*(hand[s] for s in SPLITS if s != split))
             out[name][split] = [t for t in out[name][split] if key(t) not in others]
+    # training-only asks (router.train_phrasings) join each skill's training list; one
+    # that repeats a held-out phrasing is dropped, so validation and test stay unseen
+    held_out = {key(t) for parts in out.values() for s in ("validation", "test")
+                for t in parts[s]}
+    for skill, extra in TRAIN_ONLY.items():
+        train = out[f"{skill}:named"]["train"]
+        seen = held_out | {key(t) for t in train}
+        for t in extra:
+            if key(t) not in seen:
+                train.append(t)
+                seen.add(key(t))
     return out
 
 

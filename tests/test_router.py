@@ -544,3 +544,26 @@ def test_the_router_student_learns_at_full_width_before_it_is_pruned(
         batches if full_width_epochs else 0)
     assert report["student_train"]["steps"] == batches
     assert sum(heads_per_layer(student)) == 4  # half of the 8, chosen across layers
+
+
+def test_training_only_phrasings_reach_training_and_leave_the_held_out_splits_alone(
+        small_ontology, monkeypatch):
+    import router.data as rd
+
+    written = rd.TRAIN_ONLY["compatibility"][0]
+    assert written in phrasing_splits(0)["compatibility:named"]["train"]
+    assert all(written not in parts[s] for parts in phrasing_splits(0).values()
+               for s in ("validation", "test"))
+    sizes = {"train": 40, "validation": 20, "test": 20}
+    with_extra = router_datasets(small_ontology, seed=0, per_intent=sizes)
+    # a training-only ask that repeats a held-out phrasing is dropped
+    held = phrasing_splits(0)["category:named"]["test"][0]
+    monkeypatch.setattr(rd, "TRAIN_ONLY", {"category": [held.upper(), "sku {pn}: what is it"]})
+    train = phrasing_splits(0)["category:named"]["train"]
+    assert "sku {pn}: what is it" in train and held.upper() not in train
+    # validation and test queries are the same with or without the training-only asks
+    monkeypatch.setattr(rd, "TRAIN_ONLY", {})
+    without = router_datasets(small_ontology, seed=0, per_intent=sizes)
+    assert with_extra["test"] == without["test"]
+    assert with_extra["validation"] == without["validation"]
+    assert with_extra["train"] != without["train"]
