@@ -16,7 +16,8 @@ each skill, so that the skill's vocabulary decides the route, not the sentence a
 Held out: every ask list, fused list, opener list, closer list and frame family is
 partitioned; validation and test queries are built only from phrasings (and frames) training
 never sees (an empty opener or closer is shared; the skill words are shared vocabulary).
-Products are split by id like the experts' data; out-of-scope text by hash.
+Products are split by id like the experts' data; out-of-scope text by hash. The
+training-only asks of `router.train_phrasings` join the training lists alone.
 """
 
 from __future__ import annotations
@@ -411,12 +412,12 @@ def phrasing_splits(seed: int) -> dict[str, dict[str, list[str]]]:
         for split in SPLITS:
             others = set().union(*(hand[s] for s in SPLITS if s != split))
             out[name][split] = [t for t in out[name][split] if key(t) not in others]
-    # training-only asks (router.train_phrasings) join each skill's training list; one
+    # training-only phrasings (router.train_phrasings) join their list's training part; one
     # that repeats a held-out phrasing is dropped, so validation and test stay unseen
     held_out = {key(t) for parts in out.values() for s in ("validation", "test")
                 for t in parts[s]}
-    for skill, extra in TRAIN_ONLY.items():
-        train = out[f"{skill}:named"]["train"]
+    for name, extra in TRAIN_ONLY.items():
+        train = out[name]["train"]
         seen = held_out | {key(t) for t in train}
         for t in extra:
             if key(t) not in seen:

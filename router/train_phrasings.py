@@ -7,12 +7,13 @@ non-native; context first or ask first. Out of scope gains the car-world questio
 catalog and the fault-code table cannot answer (insurance, prices, loans, licences, traffic
 law, directions, booking a shop), so that a vehicle in a query does not make it in scope.
 
-`router.data.phrasing_splits` adds each list to its skill's training asks; the validation
-and test splits are built from the held-out hand-written lists alone, as before.
+Keyed by the phrasing list they join (`router.data.phrasing_splits`: "<skill>:named" are
+whole asks); the validation and test splits are built from the held-out hand-written lists
+alone, as before.
 """
 
 TRAIN_ONLY: dict[str, list[str]] = {
-    "category": [
+    "category:named": [
         "what even is {pn}",
         "{pn} - what kind of part is that",
         "what type of part is {p}?",
@@ -74,7 +75,7 @@ TRAIN_ONLY: dict[str, list[str]] = {
         "{p} -- which part category",
         "identify what sort of part {p} is please",
     ],
-    "attributes": [
+    "attributes:named": [
         "whats the thread on {p}",
         "{attr} of {pn}?",
         "what {attr} is {p}",
@@ -136,7 +137,7 @@ TRAIN_ONLY: dict[str, list[str]] = {
         "which brand is {pn} from and what's its {attr}",
         "for {p} I just need one detail, the {attr}, nothing else",
     ],
-    "compatibility": [
+    "compatibility:named": [
         "{pn} goes on {vehicle} right?",
         "will {p} fit {vehicle}",
         "does {pn} fit {vehicle}",
@@ -208,7 +209,7 @@ TRAIN_ONLY: dict[str, list[str]] = {
         "Good morning, my car is {vehicle}. Does {p} fit it?",
         "fits {vehicle}? ({pn})",
     ],
-    "fault_codes": [
+    "fault_codes:named": [
         "{log} - what code would that throw?",
         "what code is this: {log}",
         "which obd code matches {desc}",
@@ -280,7 +281,7 @@ TRAIN_ONLY: dict[str, list[str]] = {
         "here's what the scanner app spit out: {log} - what's the code behind it",
         "From the freeze frame notes: {log}. Which code does that point to?",
     ],
-    "llm": [
+    "llm:named": [
         "what does {code} mean",
         "my scanner says {code}, what does that actually mean in plain english",
         "is {code} something serious or can i keep driving for a bit",
@@ -371,7 +372,7 @@ TRAIN_ONLY: dict[str, list[str]] = {
         "what does the {component} have to do with the {component2}",
         "tell me everything about {code}: meaning, causes, fixes, urgency",
     ],
-    "none": [
+    "none:named": [
         "how much will my insurance go up if i add my 17 yr old son to the policy",
         "what would a dealer give me for {vehicle} on a trade in, around 120k miles",
         "lease or finance a new car right now, which makes more sense",

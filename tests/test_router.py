@@ -550,7 +550,7 @@ def test_training_only_phrasings_reach_training_and_leave_the_held_out_splits_al
         small_ontology, monkeypatch):
     import router.data as rd
 
-    written = rd.TRAIN_ONLY["compatibility"][0]
+    written = rd.TRAIN_ONLY["compatibility:named"][0]
     assert written in phrasing_splits(0)["compatibility:named"]["train"]
     assert all(written not in parts[s] for parts in phrasing_splits(0).values()
                for s in ("validation", "test"))
@@ -558,7 +558,8 @@ def test_training_only_phrasings_reach_training_and_leave_the_held_out_splits_al
     with_extra = router_datasets(small_ontology, seed=0, per_intent=sizes)
     # a training-only ask that repeats a held-out phrasing is dropped
     held = phrasing_splits(0)["category:named"]["test"][0]
-    monkeypatch.setattr(rd, "TRAIN_ONLY", {"category": [held.upper(), "sku {pn}: what is it"]})
+    monkeypatch.setattr(rd, "TRAIN_ONLY",
+                        {"category:named": [held.upper(), "sku {pn}: what is it"]})
     train = phrasing_splits(0)["category:named"]["train"]
     assert "sku {pn}: what is it" in train and held.upper() not in train
     # validation and test queries are the same with or without the training-only asks
