@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -516,6 +517,15 @@ def _compose(intent: str, phr: dict, split: str, rng: random.Random) -> tuple[st
     return opener + body + closer, kind
 
 
+_DOUBLED = re.compile(r"\b(?:a|an|the|my|your)\s+(my)\b", re.IGNORECASE)
+
+
+def one_determiner(text: str) -> str:
+    """A buyer's vehicle ("my 09 civic") in a slot after "a" / "my" / "the" reads "on a my
+    09 civic" or "fits my my 2020 mazda3"; keep the buyer's own "my"."""
+    return _DOUBLED.sub(r"\1", text)
+
+
 def router_datasets(onto: Ontology, seed: int = 0,
                     per_intent: dict[str, int] | None = None) -> dict[str, list[Query]]:
     per_intent = per_intent or {"train": 1400, "validation": 150, "test": 200}
@@ -539,7 +549,7 @@ def router_datasets(onto: Ontology, seed: int = 0,
         for intent, (experts, _, _) in INTENT_PLAN.items():
             for _ in range(per_intent[split]):
                 template, kind = _compose(intent, phr, split, rng)
-                text = template.format(**_slots(parts, phr, split, rng))
+                text = one_determiner(template.format(**_slots(parts, phr, split, rng)))
                 if kind != "raw":  # some people type carefully, some do not
                     rate = HEAVY_TYPO_RATE if rng.random() < HEAVY_TYPO_SHARE else 0.02
                     text = add_typos(recase(text, rng), rng, rate=rate)

@@ -568,3 +568,19 @@ def test_training_only_phrasings_reach_training_and_leave_the_held_out_splits_al
     assert with_extra["test"] == without["test"]
     assert with_extra["validation"] == without["validation"]
     assert with_extra["train"] != without["train"]
+
+
+def test_a_buyers_vehicle_after_a_determiner_keeps_one(small_ontology):
+    import re
+
+    from router.data import one_determiner
+
+    assert one_determiner("does it fit a my 09 civic") == "does it fit my 09 civic"
+    assert one_determiner("WILL IT FIT MY MY 2020 MAZDA3") == "WILL IT FIT MY 2020 MAZDA3"
+    assert one_determiner("the myth of a mystery, my car") == "the myth of a mystery, my car"
+    data = router_datasets(small_ontology, seed=0,
+                           per_intent={"train": 80, "validation": 20, "test": 40})
+    doubled = re.compile(r"\b(a|an|the|my|your) my\b", re.IGNORECASE)
+    texts = [q.text for rows in data.values() for q in rows]
+    assert any(re.search(r"\bmy\b", t, re.IGNORECASE) for t in texts)
+    assert not any(doubled.search(t) for t in texts)
