@@ -1,4 +1,4 @@
-"""Training-only asks: more of the ways people ask for each skill, never held out.
+"""Training-only phrasings: more of the ways people ask for each skill, never held out.
 
 Written for tinyexperts by three writers who were shown only the skills' definitions and
 slots (not the router's other phrasings, not the external query set): shoppers, owners,
