@@ -216,14 +216,14 @@ def train_only(model, keep: Callable[[str], bool]) -> None:
 
 # ---- the command --------------------------------------------------------------------------
 
-def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertData
-                    ) -> tuple[Predictor, dict]:
+def start_predictor(expert: str, parent: str, registry: Registry, data: ExpertData,
+                    log: Callable = print) -> tuple[Predictor, dict]:
     """The model adaptation starts from, and what it is (`base` record for merging)."""
 
     if parent == BASE:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
         predictor = new_teacher(expert, data.labels, data.label_info, tokenizer,
-                                train=data.splits["train"])
+                                train=data.splits["train"], log=log)
         return predictor, {"ref": BASE_REF, "sha256": encoder_digest(predictor.model)}
 
     version = parent or registry.active(expert)
@@ -264,7 +264,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     if cfg.replay > 0:  # train on new + a share of the old; validate on both
         data = with_replay(data, previous, cfg.replay, cfg.seed)
     predictor, base = start_predictor(expert, parent_manifest.version if parent_manifest
-                                      else BASE, registry, data)
+                                      else BASE, registry, data, log)
     # the parent as it served, before any head rows are added
     score_previous = score_previous and previous is not None
     before_prev = quality(predictor, previous.splits["test"]) if score_previous else None
