@@ -118,7 +118,9 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
     full_correct = exact_match(scaled[-1], targets)
     full_acc = float(full_correct.float().mean())
     thresholds, left = [], torch.ones(len(targets), dtype=torch.bool)
+    reach = []  # share of the validation queries that run each layer
     for lg in scaled[:-1]:
+        reach.append(float(left.float().mean()))
         conf = exit_confidence(lg)
         tau = threshold_for(conf[left], same_decision(lg[left], scaled[-1][left]),
                             exit_agreement)
@@ -127,7 +129,9 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
     final_conf = confidence(scaled[-1])
     abstain = abstain_threshold(final_conf, full_correct,
                                 (targets.bool() == ABSTAINED_SET).all(-1))
+    reach.append(float(left.float().mean()))
     return {"temperatures": temps, "thresholds": thresholds + [0.0], "abstain_below": abstain,
+            "reach": reach,
             "exit_agreement_with_full_depth": exit_agreement,
             "validation_full_depth_accuracy": full_acc,
             "validation_ece_before": ece(bit_probs(exit_logits[-1]), targets),

@@ -10,6 +10,7 @@ pruning (`keep_vocab`); save/reload with per-layer sizes is ExpertModel's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -25,7 +26,7 @@ from experts import structure as st
 from experts.core.assets import minilm_dir
 from experts.model import ExpertModel
 from experts.specialize.distill import student_from_teacher
-from experts.specialize.importance import unit_scores
+from experts.specialize.importance import UnitScores, unit_scores
 from experts.specialize.steps import (
     frequent_wordpieces,
     ood_batches,
@@ -68,6 +69,11 @@ class RouterTrainConfig:
     # the student's size limit: after the heads and FFN are pruned, the vocabulary keeps
     # every wordpiece of the training text and as many of the commonest English ones as fit
     max_params: int = 5_000_000
+    # exit-cost-aware pruning: a unit's relevance is divided by reach ** exit_cost, where
+    # reach is the share of validation queries that run its layer (the full-width student's
+    # calibrated exits): a unit of the first layer costs every query, one of the last only
+    # the queries still there. 0 ranks units by relevance alone.
+    exit_cost: float = 0.0
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
@@ -169,7 +175,13 @@ def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
 
     scores = unit_scores(student, batches, ood_batches(tokenizer, "stdlib-docs", 8, seed),
                          loss_fn=loss_fn)
+    reach = None
+    if cfg.exit_cost:
+        val = data["validation"]
+        reach = calibrate(exit_logits(student, tokenizer, val), targets_of(val))["reach"]
+        scores = per_expected_cost(scores, reach, cfg.exit_cost)
     details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
+    details["reach_before_pruning"] = reach
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
     keep = vocabulary_to_keep(tokenizer, texts)
     emb = student.encoder.embeddings.word_embeddings
@@ -182,6 +194,14 @@ def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
     details["structure"] = st.structure(student)
     details["vocab"] = student.encoder.embeddings.word_embeddings.num_embeddings
     return details
+
+
+def per_expected_cost(scores: UnitScores, reach: list[float], power: float) -> UnitScores:
+    """Each layer's unit scores divided by reach[layer] ** power: relevance per expected
+    cost, when a layer's units cost in proportion to the share of queries that run it."""
+    w = torch.tensor(reach, dtype=torch.float32).clamp(min=1e-3) ** power
+    return dataclasses.replace(scores, heads=scores.heads / w[:, None],
+                               ffn=[f / wk for f, wk in zip(scores.ffn, w, strict=True)])
 
 
 def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False,

@@ -171,6 +171,26 @@ def test_each_exit_is_calibrated_on_the_rows_that_reach_it():
     assert bool(leave0[:800].all()) and not bool(leave0[800:].any())
     leave1 = ~leave0 & (conf[1] >= c["thresholds"][1])
     assert not bool(leave1.any()), "the hard rows agree 50 % at exit 1: none may leave there"
+    # the share of rows that run each layer: all, the 200 hard ones, the same 200
+    assert c["reach"] == pytest.approx([1.0, 0.2, 0.2])
+
+
+def test_exit_cost_pruning_favours_the_units_of_layers_few_queries_reach():
+    from experts.specialize.importance import UnitScores
+    from router.train import per_expected_cost
+
+    heads = torch.tensor([[0.8, 0.6, float("inf")], [0.5, 0.3, 0.2]])
+    scores = UnitScores(heads=heads, ffn=[torch.tensor([0.9, 0.4]), torch.tensor([0.3])],
+                        layers=torch.zeros(2), signals={})
+    same = per_expected_cost(scores, [1.0, 0.25], 0.0)
+    assert torch.equal(same.heads, heads) and torch.equal(same.ffn[1], scores.ffn[1])
+    cost = per_expected_cost(scores, [1.0, 0.25], 1.0)
+    # layer 2 runs for a quarter of the queries: its units count four times
+    assert cost.heads[1].tolist() == pytest.approx([2.0, 1.2, 0.8])
+    assert cost.heads[0, 2] == float("inf") and cost.ffn[1].tolist() == pytest.approx([1.2])
+    assert cost.heads[1, 0] > cost.heads[0, 0]  # now outranks the first layer's best head
+    half = per_expected_cost(scores, [1.0, 0.25], 0.5)
+    assert half.ffn[1].tolist() == pytest.approx([0.6])
 
 
 def test_an_exit_whose_two_heads_disagree_is_not_sure():
