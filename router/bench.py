@@ -89,7 +89,9 @@ def _plot(quality: dict, rows: list[dict], path: Path) -> None:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     hist = quality["early_exit"]["exit_histogram"]
-    a.bar([f"layer {i + 1}" for i in range(len(hist))], hist, color="tab:blue")
+    first = quality.get("exit_offset", 1)  # layers run at the first exit
+    a.bar(["embeddings" if i + first == 0 else f"layer {i + first}" for i in range(len(hist))],
+          hist, color="tab:blue")
     a.set_title("where queries leave (test)")
     x = range(len(rows))
     a_w = 0.38

@@ -10,6 +10,13 @@ earlier ones are `exits[i]`.
 Batched early exit: the batch runs layer by layer; after each layer the rows whose
 calibrated confidence passes that layer's threshold leave (their answer is final), and
 only the remaining rows continue — hidden states and attention masks are indexed down.
+
+An optional first exit, `embedding_exit`, reads the mean-pooled token embeddings before
+any layer runs: a bag-of-words head, fitted after the rest is trained
+(`router.train.fit_embedding_exit`), for the queries whose words alone settle the route
+("P0301", "weather in Oslo tomorrow"). Exits are numbered in order — the embedding exit
+(when there is one), then one per layer — and `exit_offset` turns an exit's number into
+the number of layers run.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class RouterModel(ExpertModel):
         h = encoder_config.hidden_size
         self.exits = nn.ModuleList(nn.Linear(h, head.num_labels)
                                    for _ in range(encoder_config.num_hidden_layers - 1))
+        self.embedding_exit: nn.Linear | None = None
 
     @staticmethod
     def head_config(max_length: int = 64) -> HeadConfig:
@@ -58,7 +66,28 @@ class RouterModel(ExpertModel):
                                    for _ in range(len(self.encoder.encoder.layer) - 1))
 
     def heads(self) -> list[nn.Linear]:
+        """One head per layer (the exits after layers 1 .. L-1, then the classifier)."""
         return [*self.exits, self.classifier]
+
+    def add_embedding_exit(self) -> nn.Linear:
+        self.embedding_exit = nn.Linear(self.encoder.config.hidden_size,
+                                        self.head_config.num_labels)
+        return self.embedding_exit
+
+    @property
+    def exit_offset(self) -> int:
+        """Layers run before the first exit: 0 with an embedding exit, else 1."""
+        return 0 if self.embedding_exit is not None else 1
+
+    def config_dict(self, backend: str = "torch-fp32") -> dict:
+        return {**super().config_dict(backend), "embedding_exit": self.embedding_exit is not None}
+
+    @classmethod
+    def skeleton(cls, config: dict) -> RouterModel:
+        model = super().skeleton(config)
+        if config.get("embedding_exit"):
+            model.add_embedding_exit()
+        return model
 
     def _inference(self) -> None:
         """Eval mode (no dropout) for routing. `self.eval()` walks all 112 modules — 0.46 ms,
@@ -89,9 +118,19 @@ class RouterModel(ExpertModel):
         return out
 
     def all_exits(self, input_ids, attention_mask) -> list[torch.Tensor]:
-        """Logits (B, bits + intents) after every layer — for training and calibration."""
-        return [head(self.dropout(f)) for f, head in
-                zip(self.exit_features(input_ids, attention_mask), self.heads(), strict=True)]
+        """Logits (B, bits + intents) at every exit — for training and calibration."""
+        logits = [head(self.dropout(f)) for f, head in
+                  zip(self.exit_features(input_ids, attention_mask), self.heads(), strict=True)]
+        if self.embedding_exit is None:
+            return logits
+        return [self.embedding_exit(self.dropout(self.pooled_embeddings(input_ids,
+                                                                        attention_mask))),
+                *logits]
+
+    def pooled_embeddings(self, input_ids, attention_mask) -> torch.Tensor:
+        """What the embedding exit reads: the token vectors' masked mean, (B, H)."""
+        h, _ = self._embed(input_ids, attention_mask)
+        return masked_mean(h, attention_mask)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         return self.all_exits(input_ids, attention_mask)[-1]  # no token types in routing
@@ -101,9 +140,10 @@ class RouterModel(ExpertModel):
                    temperatures: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated logits (B, bits + intents) and the exit layer of each row (B,).
 
-        thresholds[k]: a row leaves after layer k when its exit confidence >= thresholds[k];
+        thresholds[k]: a row leaves at exit k when its exit confidence >= thresholds[k];
         the last layer takes everyone left. When rows leave, the padding columns no
-        remaining row needs are dropped too (the short queries often leave first).
+        remaining row needs are dropped too (the short queries often leave first). The
+        exit of each row is its number (see the module docstring).
         """
         self._inference()
         h, mask4 = self._embed(input_ids, attention_mask)
@@ -113,10 +153,13 @@ class RouterModel(ExpertModel):
         rows = torch.arange(n)
         mask = attention_mask
         layers = self.encoder.encoder.layer
-        for k, (layer, head) in enumerate(zip(layers, self.heads(), strict=True)):
-            h = run_layer(layer, h, mask4)
+        steps = [(None, self.embedding_exit)] if self.embedding_exit is not None else []
+        steps += list(zip(layers, self.heads(), strict=True))
+        for k, (layer, head) in enumerate(steps):
+            if layer is not None:
+                h = run_layer(layer, h, mask4)
             logits = head(_pool(h, mask, mask4)) / temperatures[k]
-            last = k == len(layers) - 1
+            last = k == len(steps) - 1
             if last:
                 done = torch.ones(len(rows), dtype=torch.bool)
             elif len(rows) == 1:  # one row: the rule on Python floats, one tensor op not ten
@@ -148,8 +191,8 @@ class RouterModel(ExpertModel):
         for layer in self.encoder.encoder.layer:
             h = run_layer(layer, h, mask4)
         logits = self.classifier(_pool(h, attention_mask, mask4)) / temperature
-        n_layers = len(self.encoder.encoder.layer)
-        return logits, torch.full((input_ids.shape[0],), n_layers - 1, dtype=torch.long)
+        last_exit = len(self.encoder.encoder.layer) - self.exit_offset
+        return logits, torch.full((input_ids.shape[0],), last_exit, dtype=torch.long)
 
 
 def run_layer(layer: nn.Module, h: torch.Tensor, mask4: torch.Tensor | None) -> torch.Tensor:

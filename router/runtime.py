@@ -52,6 +52,7 @@ def as_served(model: RouterModel) -> RouterModel:
 
     served = torch_dynamic_int8(model)
     served.exits, served.classifier = model.exits, model.classifier
+    served.embedding_exit = model.embedding_exit
     return served
 
 
@@ -136,7 +137,7 @@ class Router:
                 "intent": INTENTS[int(intents[i].argmax())],
                 "intent_confidence": round(float(intents[i].max()), 4),
                 "confidence": round(float(conf[i]), 4),
-                "exit_layer": int(exits[i]) + 1,
+                "exit_layer": int(exits[i]) + self.model.exit_offset,  # layers run
                 "layers": len(self.model.encoder.encoder.layer),
                 "scores": {o: round(p, 4) for o, p in zip(OUTPUTS, probs[i].tolist(),
                                                            strict=True)},
@@ -174,15 +175,17 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
                 for j, o in enumerate(OUTPUTS) if (targets[:, j] == 1).any()},
             "abstained": float(abstain.float().mean()),
             "ece": ece(bit_probs(lg), targets),
-            "mean_exit_layer": float(ex.float().mean()) + 1,
+            "mean_exit_layer": float(ex.float().mean()) + router.model.exit_offset,
+            # queries per exit, in order (the embedding exit first when there is one)
             "exit_histogram": torch.bincount(ex, minlength=len(
-                router.model.encoder.encoder.layer)).tolist(),
+                router.model.encoder.encoder.layer) + 1 - router.model.exit_offset).tolist(),
             "exact_match_by_phrasing": {
                 kind: float(correct[torch.tensor([q.phrasing == kind for q in rows])]
                             .float().mean())
                 for kind in sorted({q.phrasing for q in rows if q.phrasing})},
         }
     results["n_examples"] = len(rows)
+    results["exit_offset"] = router.model.exit_offset
     results["early_exit_vs_full_accuracy"] = (results["early_exit"]["exact_match"]
                                               / max(results["full_depth"]["exact_match"], 1e-9))
     return results

@@ -74,6 +74,10 @@ class RouterTrainConfig:
     # calibrated exits): a unit of the first layer costs every query, one of the last only
     # the queries still there. 0 ranks units by relevance alone.
     exit_cost: float = 0.0
+    # an exit on the mean-pooled embeddings, before any layer (RouterModel.embedding_exit),
+    # fitted on the trained student for this many passes over cached features
+    embedding_exit: bool = False
+    embedding_exit_epochs: int = 40
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
@@ -185,7 +189,10 @@ def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
     keep = vocabulary_to_keep(tokenizer, texts)
     emb = student.encoder.embeddings.word_embeddings
-    rows_allowed = (cfg.max_params - student.num_params()) // emb.embedding_dim + emb.num_embeddings
+    # the embedding exit, fitted later, counts against the same budget
+    later = (emb.embedding_dim + 1) * student.head_config.num_labels if cfg.embedding_exit else 0
+    rows_allowed = ((cfg.max_params - student.num_params() - later) // emb.embedding_dim
+                    + emb.num_embeddings)
     for piece in sorted(frequent_wordpieces(tokenizer, cfg.common_vocab)):  # commonest first
         if len(keep) >= rows_allowed:
             break
@@ -242,8 +249,40 @@ def train_router(data: dict[str, list[Query]], tokenizer, *, quick: bool = False
                                      epochs=cfg.student_epochs, quick=quick, all_exits=True,
                                      soft=soft, seed=seed, progress=progress,
                                      desc="router student (KD, pruned)")
+    if cfg.embedding_exit:
+        report["embedding_exit"] = fit_embedding_exit(student, tokenizer, data["train"], cfg,
+                                                      seed=seed, progress=progress)
     report["student_params"] = student.num_params()
     return student, _calibrate(student, tokenizer, data["validation"], log), report
+
+
+def fit_embedding_exit(student: RouterModel, tokenizer, rows: list[Query],
+                       cfg: RouterTrainConfig, *, seed: int, progress: bool) -> dict:
+    """Add the embedding exit to a trained student and fit it alone: the mean-pooled token
+    embeddings -> the labels and the student's own last-layer logits (what the exit must
+    agree with to be taken), on features computed once. The encoder and the other heads
+    do not change."""
+    t0 = time.perf_counter()
+    student.eval()
+    cached = []
+    with torch.no_grad():
+        for i in range(0, len(rows), 64):
+            batch = encode_queries(tokenizer, rows[i: i + 64])
+            x = inputs_of(batch)
+            cached.append(((student.pooled_embeddings(**x), student(**x)), batch))
+    head = student.add_embedding_exit()
+
+    def loss_of(feats: tuple[torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
+        pooled, last = feats
+        return router_loss(head(student.dropout(pooled)), batch["targets"], batch["intents"],
+                           last)
+
+    losses = fit_on_cached(list(head.parameters()), cached, loss_of, dropout=student.dropout,
+                           epochs=cfg.embedding_exit_epochs, lr=1e-2, seed=seed,
+                           desc="router embedding exit", progress=progress)
+    student.eval()
+    return {"seconds": round(time.perf_counter() - t0, 1), "steps": len(losses),
+            "final_loss": float(np.mean(losses[-20:])) if losses else None}
 
 
 def _calibrate(student: RouterModel, tokenizer, val: list[Query], log: Callable) -> dict:

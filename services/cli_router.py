@@ -30,10 +30,15 @@ def run_route(a: argparse.Namespace) -> int:
                   "no_expert": "no expert: out of scope",
                   "abstain": "abstain -> ontology encoder + tiny LLM"}[r["decision"]]
         print(f"{q}\n  -> {target}   (intent {r['intent']} {r['intent_confidence']:.2f}, "
-              f"confidence {r['confidence']:.3f}, exit after layer {r['exit_layer']}"
-              f"/{r['layers']})")
+              f"confidence {r['confidence']:.3f}, {_exit_text(r)})")
         print("     " + "  ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()))
     return 0
+
+
+def _exit_text(r: dict) -> str:
+    if r["exit_layer"] == 0:
+        return f"exit on the embeddings, 0/{r['layers']} layers"
+    return f"exit after layer {r['exit_layer']}/{r['layers']}"
 
 
 def eval_router(a: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from functools import cache
 
 LATENCY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
 BATCH = [1, 2, 4, 8, 16, 32, 64, 128]
-LAYERS = [1, 2, 3, 4, 5, 6, 8, 12]
+LAYERS = [0, 1, 2, 3, 4, 5, 6, 8, 12]  # layers run (0: the embedding exit)
 TOKENS_PER_S = [1, 2, 5, 10, 20, 50, 100, 200]
 
 
@@ -56,7 +56,7 @@ def _metrics() -> dict:
         "router_decisions": Counter("tinyexperts_router_decisions",
                                     "the router's decisions", ("decision",)),
         "router_exit_layer": Histogram("tinyexperts_router_exit_layer",
-                                       "the layer the router decided at (early exit)",
+                                       "layers the router ran before deciding (early exit)",
                                        LAYERS),
         "llm_latency": Histogram("tinyexperts_llm_answer_latency_ms",
                                  "a free-form answer of the graph LLM", LATENCY_MS),

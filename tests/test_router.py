@@ -36,6 +36,11 @@ QUERIES = ["does this Bosch 0242236541 plug fit a 2012 Civic", "P0171 system too
            "write a poem about the sea", "Denso 234-4209 oxygen sensor 4 wire", "hi"]
 
 
+def _enc(tokenizer):
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
 def test_batched_early_exit_matches_one_by_one(tokenizer):
     model = _router()
     with torch.no_grad():  # every head leans to "categorize" (both heads), weights vary it
@@ -486,6 +491,76 @@ def test_student_vocabulary_fills_the_parameter_budget(small_ontology, tokenizer
     roomy, d1 = build_student(teacher, tokenizer, data,
                               RouterTrainConfig(layers=(0, 1), max_params=budget), [], 0)
     assert d1["vocab"] == d0["vocab"] + 50 and roomy.num_params() == budget  # same layers
+    # with an embedding exit, its head's parameters come out of the same budget
+    _, d2 = build_student(teacher, tokenizer, data, RouterTrainConfig(
+        layers=(0, 1), max_params=budget, embedding_exit=True), [], 0)
+    head = (hidden + 1) * RouterModel.head_config().num_labels
+    assert d2["vocab"] == d1["vocab"] - -(-head // hidden)
+
+
+def test_embedding_exit_leaves_before_any_layer_and_matches_one_by_one(tokenizer):
+    model = _router()
+    head = model.add_embedding_exit()
+    assert model.exit_offset == 0 and len(model.all_exits(*_enc(tokenizer))) == 4
+    with torch.no_grad():  # the embedding exit is sure on some queries, unsure on others
+        head.weight.normal_(0, 0.1)  # confidences 0.70-0.76, all different
+        head.bias[:5] = (INTENT_SETS[0] * 2 - 1) * 2.0
+        head.bias[5:] = torch.nn.functional.one_hot(torch.tensor(0), len(INTENTS)) * 3.0
+    ids, mask = _enc(tokenizer)
+    with torch.no_grad():
+        exits = model.all_exits(ids, mask)
+    conf = exit_confidence(exits[0]).sort().values
+    tau = float(conf[3] + conf[4]) / 2  # half the rows leave on their embeddings
+    thresholds, temps = [tau, 1.01, 1.01, 0.0], [1.0] * 4
+    logits, ex = model.early_exit(ids, mask, thresholds, temps)
+    assert 0 < int((ex == 0).sum()) < len(QUERIES) and set(ex.tolist()) == {0, 3}
+    for i, q in enumerate(QUERIES):
+        one = tokenizer([q], return_tensors="pt")
+        lg, e1 = model.early_exit(one["input_ids"], one["attention_mask"], thresholds, temps)
+        assert int(e1[0]) == int(ex[i])
+        assert torch.allclose(lg[0], logits[i], atol=1e-4)
+        assert torch.allclose(logits[i], exits[int(ex[i])][i], atol=1e-4)
+    router = Router(model, tokenizer, {"temperatures": temps, "thresholds": thresholds,
+                                       "abstain_below": 0.0})
+    layers_run = [r["exit_layer"] for r in router.route(QUERIES)]
+    assert layers_run == [0 if int(e) == 0 else 3 for e in ex]
+    assert router.decide(QUERIES, early_exit=False)[1].tolist() == [3] * len(QUERIES)
+
+
+def test_embedding_exit_is_saved_loaded_and_served(tokenizer, tmp_path):
+    from router.runtime import as_served
+    from router.train import save_router
+
+    model = _router()
+    model.add_embedding_exit()
+    calib = {"temperatures": [1.0] * 4, "thresholds": [0.0] * 4, "abstain_below": 0.0}
+    save_router(model, calib, tokenizer, tmp_path)
+    loaded = Router.load(tmp_path, int8=False).model
+    assert torch.equal(loaded.embedding_exit.weight, model.embedding_exit.weight)
+    plain = _router()
+    save_router(plain, _calib(), tokenizer, tmp_path / "plain")
+    assert Router.load(tmp_path / "plain", int8=False).model.embedding_exit is None
+    served = as_served(model)
+    assert type(served.embedding_exit) is torch.nn.Linear  # heads stay float
+    ids, mask = _enc(tokenizer)
+    _, ex = served.early_exit(ids, mask, calib["thresholds"], calib["temperatures"])
+    assert ex.tolist() == [0] * len(QUERIES)  # threshold 0: everyone leaves first
+
+
+def test_fit_embedding_exit_trains_that_head_alone(small_ontology, tokenizer):
+    from router.train import RouterTrainConfig, fit_embedding_exit
+
+    model = _router(layers=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = router_datasets(small_ontology, 0,
+                           per_intent={"train": 20, "validation": 2, "test": 2})["train"]
+    report = fit_embedding_exit(model, tokenizer, rows, RouterTrainConfig(
+        embedding_exit_epochs=3), seed=0, progress=False)
+    assert report["steps"] == 3 * -(-len(rows) // 64)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing else moved
+    assert set(after) - set(before) == {"embedding_exit.weight", "embedding_exit.bias"}
+    assert not model.training and model.exit_offset == 0
 
 
 def test_products_are_named_the_ways_people_name_them():
