@@ -76,7 +76,7 @@ class RouterTrainConfig:
     exit_cost: float = 0.0
     # an exit on the mean-pooled embeddings, before any layer (RouterModel.embedding_exit),
     # fitted on the trained student for this many passes over cached features
-    embedding_exit: bool = False
+    embedding_exit: bool = True
     embedding_exit_epochs: int = 40
 
 
