@@ -14,7 +14,7 @@ only the remaining rows continue — hidden states and attention masks are index
 An optional first exit, `embedding_exit`, reads the mean-pooled token embeddings before
 any layer runs: a bag-of-words head, fitted after the rest is trained
 (`router.train.fit_embedding_exit`), for the queries whose words alone settle the route
-("P0301", "weather in Oslo tomorrow"). Exits are numbered in order — the embedding exit
+("weather in oslo tomorrow"). Exits are numbered in order — the embedding exit
 (when there is one), then one per layer — and `exit_offset` turns an exit's number into
 the number of layers run.
 """
