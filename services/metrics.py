@@ -26,7 +26,9 @@ from functools import cache
 
 LATENCY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
 BATCH = [1, 2, 4, 8, 16, 32, 64, 128]
-LAYERS = [0, 1, 2, 3, 4, 5, 6, 8, 12]  # layers run (0: the embedding exit)
+# layers run; Ray takes only positive bucket bounds, so the embedding exit (0 layers run)
+# counts in the bucket up to 0.5
+LAYERS = [0.5, 1, 2, 3, 4, 5, 6, 8, 12]
 TOKENS_PER_S = [1, 2, 5, 10, 20, 50, 100, 200]
 
 

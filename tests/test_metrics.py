@@ -1,4 +1,4 @@
-"""Metric functions on hand-made inputs with known answers."""
+"""Metric functions on hand-made inputs with known answers, and the serving metrics."""
 
 from __future__ import annotations
 
@@ -30,3 +30,18 @@ def test_classification_metrics_topk():
     m = classification_metrics(gold, ranked)
     assert m["accuracy"] == pytest.approx(0.5)
     assert m["top5"] == pytest.approx(0.75)  # "c" is not in the third ranking
+
+
+def test_every_serving_metric_can_be_created():
+    """Ray checks a histogram's buckets when it is made; a bad bound (0 or below) would make
+    `services.metrics._safe` skip every metric of the replica silently."""
+    from services import metrics
+
+    metrics._metrics.cache_clear()
+    try:
+        made = metrics._metrics()
+    finally:
+        metrics._metrics.cache_clear()
+    assert "router_exit_layer" in made and made["router_exit_layer"].boundaries[0] > 0
+    assert all(b > 0 for name in ("LATENCY_MS", "BATCH", "LAYERS", "TOKENS_PER_S")
+               for b in getattr(metrics, name))

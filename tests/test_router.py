@@ -483,13 +483,13 @@ def test_student_vocabulary_fills_the_parameter_budget(small_ontology, tokenizer
                            per_intent={"train": 50, "validation": 5, "test": 5})
     texts = [q.text for s in ("train", "validation") for q in data[s]]
     # a budget under the data's own wordpieces keeps them all and nothing more
-    tight, d0 = build_student(teacher, tokenizer, data,
-                              RouterTrainConfig(layers=(0, 1), max_params=0), [], 0)
+    tight, d0 = build_student(teacher, tokenizer, data, RouterTrainConfig(
+        layers=(0, 1), max_params=0, embedding_exit=False), [], 0)
     assert d0["vocab"] == len(vocabulary_to_keep(tokenizer, texts))
     hidden = tight.encoder.embeddings.word_embeddings.embedding_dim
     budget = tight.num_params() + 50 * hidden  # room for 50 more rows
-    roomy, d1 = build_student(teacher, tokenizer, data,
-                              RouterTrainConfig(layers=(0, 1), max_params=budget), [], 0)
+    roomy, d1 = build_student(teacher, tokenizer, data, RouterTrainConfig(
+        layers=(0, 1), max_params=budget, embedding_exit=False), [], 0)
     assert d1["vocab"] == d0["vocab"] + 50 and roomy.num_params() == budget  # same layers
     # with an embedding exit, its head's parameters come out of the same budget
     _, d2 = build_student(teacher, tokenizer, data, RouterTrainConfig(
