@@ -118,7 +118,7 @@ def calibrate(exit_logits: list[torch.Tensor], targets: torch.Tensor,
     full_correct = exact_match(scaled[-1], targets)
     full_acc = float(full_correct.float().mean())
     thresholds, left = [], torch.ones(len(targets), dtype=torch.bool)
-    reach = []  # share of the validation queries that run each layer
+    reach = []  # share of the validation queries that reach each exit
     for lg in scaled[:-1]:
         reach.append(float(left.float().mean()))
         conf = exit_confidence(lg)

@@ -70,10 +70,10 @@ class RouterTrainConfig:
     # every wordpiece of the training text and as many of the commonest English ones as fit
     max_params: int = 5_000_000
     # exit-cost-aware pruning: a unit's relevance is divided by reach ** exit_cost, where
-    # reach is the share of validation queries that run its layer (the full-width student's
-    # calibrated exits): a unit of the first layer costs every query, one of the last only
-    # the queries still there. 0 (the default) ranks units by relevance alone; other values
-    # are not measured yet.
+    # reach is the share of validation queries that get to its layer's exit (the full-width
+    # student's calibrated exits, one per layer at that point): a unit of the first layer
+    # costs every query, one of the last only the queries still there. 0 (the default)
+    # ranks units by relevance alone; other values are not measured yet.
     exit_cost: float = 0.0
     # an exit on the mean-pooled embeddings, before any layer (RouterModel.embedding_exit),
     # fitted on the trained student for this many passes over cached features
