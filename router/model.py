@@ -108,10 +108,18 @@ class RouterModel(ExpertModel):
             if self.training else embed_tokens(emb, input_ids)
         return h, additive_mask(attention_mask, h.dtype)
 
+    def exit_heads(self) -> list[nn.Linear]:
+        """Every exit's head, in order: the embedding exit's (when there is one), then
+        `heads()`."""
+        return [self.embedding_exit, *self.heads()] if self.embedding_exit is not None \
+            else self.heads()
+
     def exit_features(self, input_ids, attention_mask) -> list[torch.Tensor]:
-        """The mean-pooled output (B, H) of every layer: what each exit head reads."""
+        """What each exit head reads, in the order of `exit_heads`: the mean-pooled token
+        embeddings (with an embedding exit), then the mean-pooled output (B, H) of every
+        layer."""
         h, mask4 = self._embed(input_ids, attention_mask)
-        out = []
+        out = [masked_mean(h, attention_mask)] if self.embedding_exit is not None else []
         for layer in self.encoder.encoder.layer:
             h = layer(h, mask4)
             out.append(masked_mean(h, attention_mask))
@@ -119,13 +127,9 @@ class RouterModel(ExpertModel):
 
     def all_exits(self, input_ids, attention_mask) -> list[torch.Tensor]:
         """Logits (B, bits + intents) at every exit — for training and calibration."""
-        logits = [head(self.dropout(f)) for f, head in
-                  zip(self.exit_features(input_ids, attention_mask), self.heads(), strict=True)]
-        if self.embedding_exit is None:
-            return logits
-        return [self.embedding_exit(self.dropout(self.pooled_embeddings(input_ids,
-                                                                        attention_mask))),
-                *logits]
+        return [head(self.dropout(f)) for f, head in
+                zip(self.exit_features(input_ids, attention_mask), self.exit_heads(),
+                    strict=True)]
 
     def pooled_embeddings(self, input_ids, attention_mask) -> torch.Tensor:
         """What the embedding exit reads: the token vectors' masked mean, (B, H)."""
@@ -153,8 +157,9 @@ class RouterModel(ExpertModel):
         rows = torch.arange(n)
         mask = attention_mask
         layers = self.encoder.encoder.layer
-        steps = [(None, self.embedding_exit)] if self.embedding_exit is not None else []
-        steps += list(zip(layers, self.heads(), strict=True))
+        # the layer to run before each exit: none before the embedding exit
+        steps = list(zip([None] * (1 - self.exit_offset) + list(layers), self.exit_heads(),
+                         strict=True))
         for k, (layer, head) in enumerate(steps):
             if layer is not None:
                 h = run_layer(layer, h, mask4)
