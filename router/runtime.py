@@ -177,8 +177,8 @@ def evaluate_router(router: Router, rows: list[Query], batch_size: int = 64) -> 
             "ece": ece(bit_probs(lg), targets),
             "mean_exit_layer": float(ex.float().mean()) + router.model.exit_offset,
             # queries per exit, in order (the embedding exit first when there is one)
-            "exit_histogram": torch.bincount(ex, minlength=len(
-                router.model.encoder.encoder.layer) + 1 - router.model.exit_offset).tolist(),
+            "exit_histogram": torch.bincount(ex, minlength=len(router.model.exit_heads())
+                                             ).tolist(),
             "exact_match_by_phrasing": {
                 kind: float(correct[torch.tensor([q.phrasing == kind for q in rows])]
                             .float().mean())
