@@ -66,7 +66,7 @@ class UpdateConfig:
     merge_method: str = "ties"  # or "search": try density x weights on validation
     replay: float = REPLAY  # share of the parent's training rows trained on again
     lwf: float = LWF  # keep the parent's distribution over its own labels (KD weight)
-    rebalance: bool = True  # offset the adapted teacher's new labels, chosen on validation
+    rebalance: bool = True  # offset the new labels (teacher and warm student), on validation
     recompress: str = "auto"  # auto | warm | full
     warm_epochs: int = WARM_EPOCHS
     recipe: Path | None = None  # default: the active student's recipe
@@ -211,7 +211,8 @@ def update(expert: str, data: Path, cfg: UpdateConfig, root: Path, *, progress: 
     if plan["recompress"] == "warm":
         student = warm_start(expert, recipe, from_version=teacher,
                              student_version=plan["active"], root=root,
-                             epochs=cfg.warm_epochs, lwf=cfg.lwf, quick=cfg.quick,
+                             epochs=cfg.warm_epochs, lwf=cfg.lwf,
+                             rebalance=plan["rebalance"], quick=cfg.quick,
                              progress=progress, log=log)["version"]
     else:
         student = specialize(expert, recipe, from_version=teacher, root=root, quick=cfg.quick,

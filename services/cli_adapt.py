@@ -165,7 +165,8 @@ def add_update(p: argparse.ArgumentParser) -> None:
                         "keep the parent's distribution over its labels (default 1; 0 = off)")
     p.add_argument("--no-rebalance", action="store_true",
                    help="do not offset the new labels' logits (by default the offset that "
-                        "scores best on validation is folded into the adapted head)")
+                        "scores best on validation is folded into the adapted teacher's head "
+                        "and, again, into the warm-started student's)")
     p.add_argument("--recompress", default="auto",
                    help="warm: start the new student from the active one (minutes); full: "
                         "the whole recipe from the teacher; auto (default): warm when it can")

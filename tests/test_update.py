@@ -4,6 +4,7 @@ fails before any training."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,8 @@ from experts.core.paths import Paths
 from experts.core.registry import Registry
 from experts.data.datasets import load_data_path, load_expert_data, recorded_data
 from experts.data.formats import write_examples
+from experts.forgetting import OFFSETS
+from experts.predictor import load_predictor
 from experts.specialize.pipeline import specialize
 from experts.specialize.recipe import load_recipe
 from experts.update import UpdateConfig, fp32_parent, plan_update, update
@@ -86,6 +89,7 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
     # forgetting); the site brings no new labels, so no offset was chosen
     assert adapted.recipe["adapt"]["lwf"] == student.recipe["warm_start"]["lwf"] == 1.0
     assert adapted.recipe["adapt"]["rebalance"] and "rebalance" not in adapted.metrics
+    assert student.recipe["warm_start"]["rebalance"] is None
     assert student.labels == adapted.labels
     assert has_warm_start(reg.path("category", "v4"))  # the next update can start from it
     assert backend_of(reg.path("category", "v4")) == "torch-int8"
@@ -109,6 +113,46 @@ def test_update_adapts_the_teacher_recompresses_gates_and_activates(home, tmp_pa
     assert reg.rollback("category") == "v2"
     assert plan_update("category", site, cfg, home)["adapt_from"] == "v1"
 
+
+def _site_with_new_labels(home: Path, tmp_path: Path) -> tuple[Path, set[str]]:
+    """A site selling a third of the categories under names of its own: new labels."""
+    data = load_expert_data("category", Paths(home).data)
+    keep = set(sorted(data.labels)[::3])
+    folder = tmp_path / "new_labels_site"
+    for split, rows in data.splits.items():
+        write_examples(folder / f"{split}.jsonl", "classify",
+                       [dataclasses.replace(r, label=f"site {r.label}")
+                        for r in rows if r.label in keep])
+    return folder, {f"site {lab}" for lab in keep}
+
+
+def test_the_warm_student_offsets_new_labels_like_its_teacher(home, tmp_path):
+    """New labels are learnt from every new row but a fifth of the old ones, by the adapted
+    teacher and again by the warm student: both choose an offset for them on old + new
+    validation rows. (Without new labels neither does: the test above.)"""
+    site, new = _site_with_new_labels(home, tmp_path)
+    cfg = UpdateConfig(method="finetune", quick=True, max_old_drop=1.0, max_new_drop=1.0)
+    out = update("category", site, cfg, home, progress=False, log=quiet)
+    reg = Registry(Paths(home).registry)
+    adapted, student = (reg.manifest("category", out["adapted"]),
+                        reg.manifest("category", out["student"]))
+    assert new <= set(student.labels) and student.recipe["warm_start"]["new_labels"] == len(new)
+    warm = student.metrics["specialization"]["steps"][1]
+    assert warm["op"] == "warm-distill"
+    for chosen in (adapted.metrics["rebalance"], warm["details"]["rebalance"]):
+        assert chosen["offset"] in OFFSETS
+        assert chosen["rows"] == len(recorded_data(adapted, "category").splits["validation"])
+        # the offset is chosen for the best validation top-1, so it can only help there
+        assert chosen["validation_top1_after"] >= chosen["validation_top1_before"]
+    assert student.recipe["warm_start"]["rebalance"] == warm["details"]["rebalance"]["offset"]
+    # the offset went into the served head: the int8 student scores validation as recorded
+    served = load_predictor(reg, "category", out["student"])
+    rows = recorded_data(student, "category").splits["validation"]
+    index = {lab: i for i, lab in enumerate(served.labels)}
+    right = [int(lg.argmax()) == index[r.label] for lg, r in
+             zip(served.logits(rows), rows, strict=True)]
+    assert abs(sum(right) / len(rows) - warm["details"]["rebalance"]["validation_top1_after"]
+               ) < 0.05  # int8 rounding moves a few rows
 
 def test_registry_show_lineage_prints_the_chain(home, capsys, monkeypatch):
     monkeypatch.setenv("TINYEXPERTS_HOME", str(home))

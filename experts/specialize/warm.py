@@ -13,6 +13,9 @@ knowledge. So the warm start:
 3. distils it from the updated teacher on the teacher's data (the new rows plus the replayed
    old ones, see `experts.data.datasets.with_replay`) for `epochs` passes, with the
    recipe's distill settings (alpha, temperature, critical-class beta);
+   with `rebalance`, the new labels' logits then get the offset with the best validation
+   score over old and new rows (`experts.forgetting.rebalance_new_labels`), as the adapted
+   teacher's did: the student learnt the new labels from the same lopsided rows;
 4. quantizes it with the recipe's quantize step, measures every step as `specialize` does,
    gates on the recipe's `min_quality`, and registers it with parent = the teacher and the
    recipe it inherits plus a `warm_start` record.
@@ -30,7 +33,7 @@ import torch
 
 from experts.artifact import load_warm_start
 from experts.core.errors import TinyExpertsError
-from experts.forgetting import KeepParent
+from experts.forgetting import KeepParent, rebalance_new_labels
 from experts.ontology.schema import domain_text_at
 from experts.specialize.pipeline import load_start, measure, register_student, step_summary
 from experts.specialize.recipe import Recipe
@@ -73,10 +76,12 @@ def align_head(student, student_labels: list[str], teacher, teacher_labels: list
 
 def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_version: str,
                root: Path | None = None, epochs: int = WARM_EPOCHS, lwf: float = 0.0,
-               quick: bool = False, progress: bool = True, log: Callable = print) -> dict:
+               rebalance: bool = False, quick: bool = False, progress: bool = True,
+               log: Callable = print) -> dict:
     """A new student of `from_version` (an fp32 teacher), started from `student_version`;
     registered, not activated. `lwf` > 0 also keeps the starting student's own distribution
-    over its labels (`experts.forgetting.KeepParent`, that weight)."""
+    over its labels (`experts.forgetting.KeepParent`, that weight); `rebalance` offsets the
+    new labels' logits, chosen on validation (classifiers only)."""
     spec = get_spec(expert)
     paths, registry, from_version, parent, teacher, data = load_start(expert, from_version,
                                                                       root)
@@ -112,6 +117,9 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
                    "new_vocab_rows": vocab_rows, "epochs": epochs, "lwf": lwf,
                    **ctx.train(model, distill.model_copy(update={"epochs": epochs}),
                                "warm-distill", extra=keep)}
+        if rebalance and new_labels and spec.kind != "tag":
+            details["rebalance"] = rebalance_new_labels(ctx.predictor(model), new_labels,
+                                                        data.splits["validation"])
         rows.append({"step": 1, "op": "warm-distill",
                      "seconds": round(time.perf_counter() - t0, 1),
                      **measure(model, ctx, teacher.label_info), "details": details})
@@ -136,6 +144,7 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
             log(f"{expert}:   {step_summary(rows[-1], spec.main_metric)}")
         record = {**recipe.model_dump(),
                   "warm_start": {"from": student_version, "epochs": epochs, "lwf": lwf,
+                                 "rebalance": details.get("rebalance", {}).get("offset"),
                                  "new_labels": len(new_labels), "new_vocab_rows": vocab_rows}}
         manifest, report = register_student(
             registry, ctx, model, teacher, parent, rows, recipe=record, quantized=quantized,
