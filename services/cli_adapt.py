@@ -239,7 +239,8 @@ def run_update(a: argparse.Namespace) -> int:
                                f"{'; '.join(g['reasons'])}; nothing was activated",
                                where="update gate", fix="see `tinyexperts registry show "
                                f"{a.expert} {student}`; more data, another --method, or a "
-                               "looser --max-old-drop")
+                               "looser --max-old-drop; to serve it anyway: `tinyexperts "
+                               f"registry activate {a.expert} {student}`")
     if a.no_activate:
         result["activated"] = False
     elif a.url:

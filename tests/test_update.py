@@ -176,6 +176,7 @@ def test_a_failed_gate_activates_nothing_and_says_why(home, tmp_path, monkeypatc
                  "--recompress", "full", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "failed the update gate" in err and "dropped by 0.0500 > 0.01" in err
+    assert "registry activate category v4" in err  # how to serve it anyway
     reg = Registry(Paths(home).registry)
     assert reg.active("category") == "v2" and reg.versions("category") == ["v1", "v2", "v3",
                                                                           "v4"]
