@@ -73,7 +73,7 @@ class RouterTrainConfig:
     # reach is the share of validation queries that get to its layer's exit (the full-width
     # student's calibrated exits, one per layer at that point): a unit of the first layer
     # costs every query, one of the last only the queries still there. 0 (the default)
-    # ranks units by relevance alone; 0.5 pruned the first layer harder and lost 1.7 points
+    # ranks units by relevance alone; 0.5 pruned the first layer harder and lost 1.6 points
     # of test and 6 of external exact match (docs/experiments.md, "exit-cost pruning").
     exit_cost: float = 0.0
     # an exit on the mean-pooled embeddings, before any layer (RouterModel.embedding_exit),
