@@ -330,7 +330,7 @@ def adapt(expert: str, data_path: Path, cfg: AdaptConfig, registry: Registry, *,
     for p in model.parameters():
         p.requires_grad_(True)
     balance = rebalance_new_labels(predictor, new_labels, data.splits["validation"]) \
-        if cfg.rebalance and new_labels and predictor.kind != "tag" else None
+        if cfg.rebalance else None
     seconds = time.perf_counter() - t0
 
     test = evaluate(predictor, new_only.splits["test"])

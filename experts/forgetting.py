@@ -54,10 +54,13 @@ class KeepParent:
             reduction="batchmean")
 
 
-def rebalance_new_labels(predictor: Predictor, new_labels: list[str], validation) -> dict:
+def rebalance_new_labels(predictor: Predictor, new_labels: list[str], validation
+                         ) -> dict | None:
     """Fold the offset for `new_labels` with the best validation top-1 over old and new rows
     (the smallest such) into the head's bias; returns the choice and the old rows' top-1
-    before and after."""
+    before and after. None — nothing to offset — without new labels or for a tagger."""
+    if not new_labels or predictor.kind == "tag":
+        return None
     index = {lab: i for i, lab in enumerate(predictor.labels)}
     rows = [ex for ex in validation if ex.label in index]
     if not rows:  # nothing to choose on: no offset

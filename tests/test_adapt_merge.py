@@ -354,6 +354,9 @@ def test_rebalance_folds_the_smallest_best_offset_into_the_new_labels_bias(tiny_
     # no validation row to choose on: the head is left as it is
     assert rebalance_new_labels(p, ["new"], []) == {"offset": 0.0, "rows": 0}
     assert p.model.classifier.bias.tolist() == pytest.approx([0.5, 0.0, 0.35])
+    # no new label: nothing to offset, and the head is left as it is
+    assert rebalance_new_labels(p, [], rows) is None
+    assert p.model.classifier.bias.tolist() == pytest.approx([0.5, 0.0, 0.35])
     assert [r["label"] for r in p.predict(["any title"], top_k=1)] == ["a"]
 
 

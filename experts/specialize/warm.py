@@ -117,9 +117,10 @@ def warm_start(expert: str, recipe: Recipe, *, from_version: str, student_versio
                    "new_vocab_rows": vocab_rows, "epochs": epochs, "lwf": lwf,
                    **ctx.train(model, distill.model_copy(update={"epochs": epochs}),
                                "warm-distill", extra=keep)}
-        if rebalance and new_labels and spec.kind != "tag":
-            details["rebalance"] = rebalance_new_labels(ctx.predictor(model), new_labels,
-                                                        data.splits["validation"])
+        balance = rebalance_new_labels(ctx.predictor(model), new_labels,
+                                       data.splits["validation"]) if rebalance else None
+        if balance:
+            details["rebalance"] = balance
         rows.append({"step": 1, "op": "warm-distill",
                      "seconds": round(time.perf_counter() - t0, 1),
                      **measure(model, ctx, teacher.label_info), "details": details})
