@@ -26,7 +26,7 @@ from experts.core.registry import Registry
 from experts.core.report import markdown_table, write_csv
 from experts.core.targets import all_met, goal, judge
 from experts.data.datasets import load_expert_data, recorded_data
-from experts.data.external import any_hit, external_fits, read_external
+from experts.data.external import FURTHER, any_hit, external_fits, read_external
 from experts.evaluate import critical_of, quality, quality_external
 from experts.latency import measure_latency
 from experts.predictor import load_predictor
@@ -109,6 +109,7 @@ def bench_expert(registry: Registry, name: str, data_dir: Path, rounds: int,
         row[f"baseline_test_{m}"] = base_test[m]
         row["test_minus_baseline_pts"] = 100 * (q_s[m] - base_test[m])
     row.update(external_row(name, spec, data, teacher, student))
+    row.update(further_external_rows(name, spec, data, teacher, student))
     if "f1_critical" in q_t and "f1_critical" in q_s:  # critical types declared
         row.update(critical_rows(registry, name, version, test, q_t, q_s))
     return row
@@ -158,16 +159,18 @@ def critical_rows(registry: Registry, name: str, version: str, test, q_t: dict,
     return row
 
 
-def external_row(name: str, spec, data, teacher, student) -> dict:
-    """Teacher, student and baseline on the expert's external set (hand-written text no
-    template produced): the main metric, or any-label top-5 for fault codes, where the
-    baseline is a TF-IDF lookup of the official code descriptions with no training."""
+def external_row(name: str, spec, data, teacher, student, set_name: str | None = None,
+                 prefix: str = "external") -> dict:
+    """Teacher, student and baseline on one of the expert's external sets (hand-written text
+    no template produced; by default its main one): the main metric, or any-label top-5 for
+    fault codes, where the baseline is a TF-IDF lookup of the official code descriptions with
+    no training. Keys start with `prefix` (`external`, `external_summaries`, ...)."""
     try:
-        ext = read_external(name, spec.kind)
+        ext = read_external(set_name or name, spec.kind)
     except TinyExpertsError:
         return {}
     if not external_fits(ext, teacher.labels):
-        return {"external_metric": None, "external_note": "the external set's labels are "
+        return {f"{prefix}_metric": None, f"{prefix}_note": "the external set's labels are "
                 "not this model's (trained on another corpus)"}
     q_t, q_s = quality_external(teacher, ext), quality_external(student, ext)
     if ext.label_sets is not None:
@@ -181,15 +184,24 @@ def external_row(name: str, spec, data, teacher, student) -> dict:
         key = spec.main_metric
         base = baseline(spec.kind, data.splits["train"], ext.examples, critical_of(teacher))
         method = base["method"]
-    row = {"external_n": len(ext.examples), "external_metric": key,
-           "external_baseline": method,
-           f"teacher_external_{key}": q_t[key], f"student_external_{key}": q_s[key],
-           f"baseline_external_{key}": base[key],
-           "external_quality_ratio": q_s[key] / q_t[key] if q_t[key] else float("nan"),
-           "external_minus_baseline_pts": 100 * (q_s[key] - base[key])}
+    row = {f"{prefix}_n": len(ext.examples), f"{prefix}_metric": key,
+           f"{prefix}_baseline": method,
+           f"teacher_{prefix}_{key}": q_t[key], f"student_{prefix}_{key}": q_s[key],
+           f"baseline_{prefix}_{key}": base[key],
+           f"{prefix}_quality_ratio": q_s[key] / q_t[key] if q_t[key] else float("nan"),
+           f"{prefix}_minus_baseline_pts": 100 * (q_s[key] - base[key])}
     if key == "top5":
-        row["teacher_external_top1"], row["student_external_top1"] = q_t["top1"], q_s["top1"]
-        row["baseline_external_top1"] = base["top1"]
+        row[f"teacher_{prefix}_top1"], row[f"student_{prefix}_top1"] = q_t["top1"], q_s["top1"]
+        row[f"baseline_{prefix}_top1"] = base["top1"]
+    return row
+
+
+def further_external_rows(name: str, spec, data, teacher, student) -> dict:
+    """The expert's further external sets (`FURTHER`), each under `external_<short name>`."""
+    row: dict = {}
+    for short, set_name in FURTHER.get(name, {}).items():
+        row.update(external_row(name, spec, data, teacher, student, set_name,
+                                prefix=f"external_{short}"))
     return row
 
 
@@ -260,6 +272,13 @@ def quality_table(rows: list[dict]) -> str:
                if e else "— | — | — | —")
         lines.append(f"| {r['expert']} | {m} | {cell(r, f'teacher_{m}')} | "
                      f"{cell(r, f'student_{m}')} | {cell(r, f'baseline_test_{m}')} | {ext} |")
+        for short in FURTHER.get(r["expert"], {}):
+            p = f"external_{short}"
+            e = r.get(f"{p}_metric")
+            if e:
+                lines.append(f"| {r['expert']} ({short}) | | | | | {e} ({r[f'{p}_n']}) | "
+                             f"{cell(r, f'teacher_{p}_{e}')} | {cell(r, f'student_{p}_{e}')} | "
+                             f"{cell(r, f'baseline_{p}_{e}')} |")
     return "\n".join(lines)
 
 

@@ -115,7 +115,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_external(a: argparse.Namespace, spec, predictor) -> int:
-    from experts.data.external import read_external
+    from experts.data.external import FURTHER, read_external
     from experts.evaluate import quality_external
 
     ext = read_external(a.expert, spec.kind)
@@ -123,6 +123,10 @@ def _eval_external(a: argparse.Namespace, spec, predictor) -> int:
               "n_examples": len(ext.examples), **quality_external(predictor, ext)}
     if ext.label_sets is not None:
         report["scoring"] = "a hit is any of the line's labels"
+    for short, set_name in FURTHER.get(a.expert, {}).items():  # its further sets, beside
+        more = read_external(set_name, spec.kind)
+        report[f"{short}_n_examples"] = len(more.examples)
+        report.update({f"{short}_{k}": v for k, v in quality_external(predictor, more).items()})
     return _show_eval(a, predictor, report)
 
 

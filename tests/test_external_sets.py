@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from experts.baselines import description_lookup
 from experts.core.errors import TinyExpertsError
 from experts.data import external
-from experts.data.external import FILES, any_hit, external_fits, read_external
+from experts.data.external import FILES, FURTHER, any_hit, external_fits, read_external
 from experts.specs import get_spec
 from router.data import OUTPUTS, read_external_router
 
@@ -24,6 +25,19 @@ def test_every_expert_has_an_external_set_with_its_provenance(name):
     if name == "category":  # every line's label is one of the expert's categories
         labels = json.loads(json.dumps([e.label for e in ext.examples]))
         assert len(set(labels)) >= 25
+
+
+def test_fault_codes_has_a_second_set_of_paragraphs_that_never_name_a_code():
+    assert set(FURTHER) <= set(MIN_SIZE)
+    ext = read_external(FURTHER["fault_codes"]["summaries"], "classify")
+    assert len(ext.examples) >= 100
+    assert ext.label_sets is not None and all(1 <= len(s) <= 4 for s in ext.label_sets)
+    assert external.external_path("fault_codes_summaries").with_suffix(".md").is_file()
+    words = sorted(len(e.text.split()) for e in ext.examples)
+    assert words[0] >= 60  # paragraphs, past the expert's 48-token training length
+    assert not any(re.search(r"\b[PCBU][0-9]{4}\b", e.text, re.I) for e in ext.examples)
+    main = {e.text for e in read_external("fault_codes", "classify").examples}
+    assert not main & {e.text for e in ext.examples}
 
 
 def test_the_router_set_has_200_queries_over_every_skill_and_out_of_scope():
@@ -87,3 +101,33 @@ def test_an_external_set_is_scored_only_for_a_model_with_its_labels():
     assert not external_fits(cats, sorted({e.label for e in cats.examples})[1:])
     # any-label lines (fault codes) count a hit on any one label: always scored
     assert external_fits(read_external("fault_codes", "classify"), ["P0300"])
+
+
+def test_the_experts_bench_scores_a_further_set_beside_the_main_one():
+    from types import SimpleNamespace
+
+    from experts.bench_experts import further_external_rows, quality_table
+
+    ext = read_external("fault_codes_summaries", "classify")
+    labels = sorted({c for s in ext.label_sets for c in s})
+
+    class Ranker:  # names each line's first code, or always a code no line has
+        def __init__(self, right: bool):
+            self.right, self.labels = right, labels
+
+        def rank(self, examples, k):
+            return [[(e.label if self.right else "P0000", 1.0)] for e in examples]
+
+    data = SimpleNamespace(labels=labels, label_info={})
+    row = further_external_rows("fault_codes", get_spec("fault_codes"), data,
+                                Ranker(True), Ranker(False))
+    assert row["external_summaries_n"] == len(ext.examples)
+    assert row["teacher_external_summaries_top5"] == 1.0
+    assert row["student_external_summaries_top5"] == 0.0
+    assert row["external_summaries_quality_ratio"] == 0.0
+    assert 0.0 <= row["baseline_external_summaries_top5"] <= 1.0
+    assert "external_top5" not in " ".join(row)  # the main set's keys are its own
+    table = quality_table([{"expert": "fault_codes", **row}])
+    assert f"| fault_codes (summaries) | | | | | top5 ({len(ext.examples)}) | 1.000 | 0.000 |" \
+        in table
+    assert further_external_rows("category", get_spec("category"), data, None, None) == {}

@@ -1,7 +1,8 @@
 """External evaluation sets: text no template of tinyexperts produced, never trained on.
 
-One file per expert (and the router) in `experts/data/external_sets/`, each with a `.md` beside
-it that says where the text comes from. `tinyexperts eval EXPERT --split external` and
+One main file per expert (and the router) in `experts/data/external_sets/`, each with a `.md`
+beside it that says where the text comes from; an expert may have further sets (`FURTHER`),
+scored beside its main one. `tinyexperts eval EXPERT --split external` and
 `bench --suite experts` score them; nothing in the build or in specialization reads them.
 
 A fault-code text often fits more than one code (a misfire on cylinder 1 is also a random
@@ -22,7 +23,11 @@ from experts.specs import TaskKind
 EXTERNAL_DIR = Path(__file__).resolve().parent / "external_sets"
 FILES = {"category": "category.jsonl", "attributes": "attributes.conll",
          "compatibility": "compatibility.jsonl", "fault_codes": "fault_codes.jsonl",
-         "router": "router.jsonl"}
+         "router": "router.jsonl", "fault_codes_summaries": "fault_codes_summaries.jsonl"}
+ANY_LABEL = {"fault_codes", "fault_codes_summaries"}  # sets whose lines list several labels
+# further sets of an expert, scored beside its main one (`eval --split external`, the bench):
+# expert -> {short name: set}
+FURTHER = {"fault_codes": {"summaries": "fault_codes_summaries"}}
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def external_fits(ext: ExternalSet, labels: list[str]) -> bool:
 def read_external(name: str, kind: TaskKind) -> ExternalSet:
     """The external set of expert `name` (malformed lines stop with file:line)."""
     path = external_path(name)
-    if name != "fault_codes":
+    if name not in ANY_LABEL:
         return ExternalSet(name, path, read_examples(path, kind))
     examples, sets = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
