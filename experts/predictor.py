@@ -20,6 +20,7 @@ from experts.core.errors import ArtifactError
 from experts.core.registry import Registry
 from experts.data.formats import Example, TagExample, example_length
 from experts.encoding import as_examples, encode, model_inputs
+from experts.fitment_check import INCOMPATIBLE, fitment_conflict
 from experts.model import ExpertModel
 from experts.specs import EXPERTS
 
@@ -89,11 +90,24 @@ class Predictor:
         spec = EXPERTS.get(self.name)
         return tuple(t for t in (spec.code_types if spec else ()) if f"B-{t}" in self.labels)
 
+    def conflicts(self, examples: list[Example]) -> list[str | None]:
+        """Per pair, what its texts state that rules the pair out (`fitment_check`), for
+        an expert whose spec asks for the check and has the "incompatible" label."""
+        spec = EXPERTS.get(self.name)
+        if not (self.kind == "pair" and spec and spec.fitment_check
+                and INCOMPATIBLE in self.labels):
+            return [None] * len(examples)
+        return [fitment_conflict(ex.a, ex.b) for ex in examples]
+
     def rank(self, examples: list[Example], k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (label, probability) per example, best first."""
+        """Top-k (label, probability) per example, best first; a pair its texts rule out
+        is "incompatible" whatever the model says (`conflicts`)."""
         out = []
-        for lg in self.logits(examples):
+        for lg, conflict in zip(self.logits(examples), self.conflicts(examples), strict=True):
             probs = lg.softmax(-1)
+            if conflict:
+                probs = torch.zeros_like(probs)
+                probs[self.labels.index(INCOMPATIBLE)] = 1.0
             top = probs.topk(min(k, len(self.labels)))
             out.append([(self.labels[i], float(p)) for p, i in zip(top.values, top.indices,
                                                                     strict=True)])
@@ -106,9 +120,12 @@ class Predictor:
             return [self._tag_result(ex, tags)
                     for ex, tags in zip(examples, self.predict_tags(examples), strict=True)]
         results = []
-        for ranked in self.rank(examples, top_k):
+        for ranked, conflict in zip(self.rank(examples, top_k), self.conflicts(examples),
+                                    strict=True):
             best, score = ranked[0]
             res: dict = {"label": best, "score": round(score, 4)}
+            if conflict:
+                res["reason"] = conflict
             if self.kind == "classify":
                 res["top_k"] = [{"label": lab, "score": round(p, 4),
                                  **self.label_info.get(lab, {})} for lab, p in ranked]

@@ -43,6 +43,9 @@ class ExpertSpec:
     # tagging: entity types that are codes, made of letters and digits (a part number): a
     # predicted span of one without a digit is not an entity (`Predictor.predict_tags`)
     code_types: tuple[str, ...] = ()
+    # pairs: a stated year, engine size, cylinder count or drive that the vehicle contradicts
+    # makes the answer "incompatible" (`experts.fitment_check`)
+    fitment_check: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -69,6 +72,7 @@ EXPERTS: dict[str, ExpertSpec] = {
         description="(listing, vehicle or listing) -> compatible / incompatible",
         # "07-11" vs "2009" becomes a token match (experts.data.model_years)
         text_form="years",
+        fitment_check=True,
         # negatives ruled out evenly by year, model or engine: two epochs at lr 6e-5 ended
         # at validation accuracy 0.60; at 1e-4 it was 0.60 after two, 0.88 after three and
         # 0.94 after six (docs/experiments.md, 2026-12-05)

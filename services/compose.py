@@ -252,6 +252,10 @@ class Composer:
             verb = "fits" if fits else "does not fit"
             facts.append(Fact("fits", f"{what} {verb} {vehicle} (judged from the text)",
                               _source(result), conf, fits))
+            if pred.get("reason"):  # the texts' own years, engines or drive rule it out
+                out.append(f"{what.capitalize()} does not fit the {vehicle}: "
+                           f"{pred['reason']}.")
+                continue
             out.append(f"The compatibility expert judges that {what} {verb} the {vehicle} "
                        f"({conf:.0%} sure, judged from the text).")
         return out

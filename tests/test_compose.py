@@ -215,6 +215,17 @@ def test_a_pasted_listing_is_judged_by_the_compatibility_expert(composer):
     assert "83% sure" in answer
 
 
+def test_a_listing_ruled_out_by_its_own_text_says_why(composer):
+    reason = "the listing's years (2015-2018) do not include 2012"
+    compat = _expert("compatibility", [{"label": "incompatible", "score": 1.0,
+                                        "reason": reason}])
+    text = "Denso 234-9000 O2 sensor, fits 2015-2018 Honda Civic 1.8L. Will it fit my 2012 Civic?"
+    _, answer, facts = _answer(composer, text, ["compatibility"], {"compatibility": compat})
+    assert f"The listing does not fit the 2012 Honda Civic: {reason}." in answer
+    assert "sure" not in answer
+    assert [f.value for f in facts if f.kind == "fits"] == [False]
+
+
 def test_context_b_is_the_vehicle_when_given(composer):
     plan, _, _ = _answer(composer, "NGK 9723-B", ["compatibility"],
                          context={"b": "2012 Honda Fit"})

@@ -1,0 +1,62 @@
+"""The compatibility expert's fitment check: what a listing's own text rules out."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from experts.data.formats import PairExample
+from experts.fitment_check import fitment_conflict
+
+
+@pytest.mark.parametrize("listing, vehicle, says", [
+    ("Starter Toyota Corolla Matrix 1.8L 2003-2008", "2009 matrix 1.8", "2003-2008"),
+    ("Brake pads fits Mazda3 2.5L 2007 to 2013", "Mazda Mazda3 14 LT", "2014"),
+    ("Ignition Coil Nissan Altima 2.5L 2002 2003 2004 2005 2006", "2007 altima 2.5 s", "2007"),
+    ("Radiator for Camry '07-'11", "my 2012 camry", "2012"),
+    ("Glow plugs, Subaru Outback 2.5L 2016-2019", "my 2018 subaru outback (3.6 liter)",
+     "2.5L, not 3.6L"),
+    ("Fuel injectors for Mazda 3 2.0L 2004-2009", "06 mazda3 2.3", "not 2.3L"),
+    ("Serpentine Belt - Toyota Camry 2.5L 4-Cyl 2010-2017", "2012 Camry V6",
+     "4 cylinders, not 6 cylinders"),
+    ("Front Rotors Chevy Silverado 1500 2WD ONLY 2007-2013", "2010 silverado 1500 4x4",
+     "two-wheel drive only"),
+    ("Brake rotor Dodge Charger 300 RWD 2011-2018", "2015 charger sxt awd", "two-wheel"),
+])
+def test_a_stated_year_engine_cylinder_count_or_drive_rules_the_vehicle_out(
+        listing, vehicle, says):
+    conflict = fitment_conflict(listing, vehicle)
+    assert conflict is not None and says in conflict
+
+
+@pytest.mark.parametrize("listing, vehicle", [
+    ("Evap purge valve Ford F-150 2011-2016 3.5L 3.7L 5.0L", "2013 f150 3.7 v6"),
+    ("Wiper blades for Toyota Camry 2018+", "my 2019 camry hybrid"),
+    ("Fuel pump regulator 43.5 psi for Ford trucks 1990-2015", "2005 ford f150"),  # long range
+    ("FRAM oil filter (M20X1.5, 3.2-INCH TALL) Ford F-150 '14-'17", "2014 F150 3.5 6cyl"),
+    ("Headlight bulbs 9003/H4 Jeep Wrangler 1997-2018", "2012 wrangler v6"),  # H4 is a bulb
+    ("Front brake pads Honda Civic", "2013 civic 1.8"),  # the listing is silent
+    ("Alternator Silverado 1500 2007-2013 4.8L 5.3L", "2009 silverado"),  # vehicle is silent
+    ("Crank sensor VW Jetta 2019-2020 1.4L", "Jetta 2015 or 2019, 1.4L"),  # two years: not one
+])
+def test_nothing_is_ruled_out_when_the_texts_agree_or_do_not_say(listing, vehicle):
+    assert fitment_conflict(listing, vehicle) is None
+
+
+def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor):
+    p = tiny_predictor("compatibility", "pair", ["compatible", "incompatible"])
+    with torch.no_grad():  # a model that always says compatible
+        p.model.classifier.bias.copy_(torch.tensor([20.0, -20.0]))
+    out = p.predict([("plug fits 2012-2015 Civic 1.8L", "2019 Honda Civic"),
+                     ("plug fits 2012-2015 Civic 1.8L", "2013 Honda Civic 1.8")])
+    assert out[0]["label"] == "incompatible" and out[0]["score"] == 1.0
+    assert "2019" in out[0]["reason"]
+    assert out[1]["label"] == "compatible" and "reason" not in out[1]
+    examples = [PairExample("plug fits 2012-2015 Civic", "2019 Honda Civic", "incompatible")]
+    assert p.rank(examples, 2)[0] == [("incompatible", 1.0), ("compatible", 0.0)]
+    # only the compatibility expert checks: another pair expert's answer is its model's
+    other = tiny_predictor("my_pairs", "pair", ["compatible", "incompatible"])
+    with torch.no_grad():
+        other.model.classifier.bias.copy_(torch.tensor([20.0, -20.0]))
+    assert other.predict([("plug fits 2012-2015 Civic", "2019 Honda Civic")]
+                         )[0]["label"] == "compatible"
