@@ -77,5 +77,11 @@ def fitment_conflict(listing: str, vehicle: str) -> str | None:
 
 
 def _span(years: set[int]) -> str:
-    lo, hi = min(years), max(years)
-    return str(lo) if lo == hi else f"{lo}-{hi}"
+    """Years as runs: {2003, 2004, 2005, 2010} -> "2003-2005, 2010"."""
+    runs: list[list[int]] = []
+    for y in sorted(years):
+        if runs and y == runs[-1][-1] + 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)

@@ -14,6 +14,7 @@ from experts.fitment_check import fitment_conflict
     ("Brake pads fits Mazda3 2.5L 2007 to 2013", "Mazda Mazda3 14 LT", "2014"),
     ("Ignition Coil Nissan Altima 2.5L 2002 2003 2004 2005 2006", "2007 altima 2.5 s", "2007"),
     ("Radiator for Camry '07-'11", "my 2012 camry", "2012"),
+    ("Strut fits Civic 2001-2003, 2006-2008", "2005 civic", "(2001-2003, 2006-2008)"),
     ("Glow plugs, Subaru Outback 2.5L 2016-2019", "my 2018 subaru outback (3.6 liter)",
      "2.5L, not 3.6L"),
     ("Fuel injectors for Mazda 3 2.0L 2004-2009", "06 mazda3 2.3", "not 2.3L"),
