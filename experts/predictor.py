@@ -22,6 +22,7 @@ from experts.data.formats import Example, TagExample, example_length
 from experts.encoding import as_examples, encode, model_inputs
 from experts.fitment_check import INCOMPATIBLE, fitment_conflict
 from experts.model import ExpertModel
+from experts.ontology.linker import named_codes
 from experts.specs import EXPERTS
 
 
@@ -90,27 +91,39 @@ class Predictor:
         spec = EXPERTS.get(self.name)
         return tuple(t for t in (spec.code_types if spec else ()) if f"B-{t}" in self.labels)
 
-    def conflicts(self, examples: list[Example]) -> list[str | None]:
-        """Per pair, what its texts state that rules the pair out (`fitment_check`), for
-        an expert whose spec asks for the check and has the "incompatible" label."""
+    def stated(self, examples: list[Example]) -> list[tuple[list[str], str | None]]:
+        """Per example, the labels its own text settles whatever the model says, and why:
+        a pair whose texts rule it out is "incompatible" (`ExpertSpec.fitment_check`); a
+        trouble code the text names outright is one it is about (`ExpertSpec.named_codes`).
+        ([], None) where the text settles nothing."""
         spec = EXPERTS.get(self.name)
-        if not (self.kind == "pair" and spec and spec.fitment_check
-                and INCOMPATIBLE in self.labels):
-            return [None] * len(examples)
-        return [fitment_conflict(ex.a, ex.b) for ex in examples]
+        out: list[tuple[list[str], str | None]] = [([], None)] * len(examples)
+        if self.kind == "pair" and spec and spec.fitment_check and INCOMPATIBLE in self.labels:
+            for i, ex in enumerate(examples):
+                if why := fitment_conflict(ex.a, ex.b):
+                    out[i] = ([INCOMPATIBLE], why)
+        elif self.kind == "classify" and spec and spec.named_codes:
+            known = set(self.labels)
+            for i, ex in enumerate(examples):
+                if codes := [c for c in named_codes(ex.text) if c in known]:
+                    out[i] = (codes, f"the text names {', '.join(codes)}")
+        return out
 
     def rank(self, examples: list[Example], k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (label, probability) per example, best first; a pair its texts rule out
-        is "incompatible" whatever the model says (`conflicts`)."""
+        """Top-k (label, probability) per example, best first. Labels the text settles
+        (`stated`) come first with probability 1; a pair ruled out has no other answer."""
         out = []
-        for lg, conflict in zip(self.logits(examples), self.conflicts(examples), strict=True):
+        for lg, (settled, _) in zip(self.logits(examples), self.stated(examples),
+                                    strict=True):
             probs = lg.softmax(-1)
-            if conflict:
+            if settled and self.kind == "pair":
                 probs = torch.zeros_like(probs)
-                probs[self.labels.index(INCOMPATIBLE)] = 1.0
-            top = probs.topk(min(k, len(self.labels)))
-            out.append([(self.labels[i], float(p)) for p, i in zip(top.values, top.indices,
-                                                                    strict=True)])
+                probs[self.labels.index(settled[0])] = 1.0
+            top = probs.topk(min(k + len(settled), len(self.labels)))
+            model = [(self.labels[i], float(p)) for p, i in zip(top.values, top.indices,
+                                                                 strict=True)
+                     if self.labels[i] not in settled]
+            out.append(([(lab, 1.0) for lab in settled] + model)[:k])
         return out
 
     def predict(self, inputs: list, top_k: int = 5) -> list[dict]:
@@ -120,12 +133,12 @@ class Predictor:
             return [self._tag_result(ex, tags)
                     for ex, tags in zip(examples, self.predict_tags(examples), strict=True)]
         results = []
-        for ranked, conflict in zip(self.rank(examples, top_k), self.conflicts(examples),
+        for ranked, (_, why) in zip(self.rank(examples, top_k), self.stated(examples),
                                     strict=True):
             best, score = ranked[0]
             res: dict = {"label": best, "score": round(score, 4)}
-            if conflict:
-                res["reason"] = conflict
+            if why:
+                res["reason"] = why
             if self.kind == "classify":
                 res["top_k"] = [{"label": lab, "score": round(p, 4),
                                  **self.label_info.get(lab, {})} for lab, p in ranked]

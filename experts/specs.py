@@ -46,6 +46,9 @@ class ExpertSpec:
     # pairs: a stated year, engine size, cylinder count or drive that the vehicle contradicts
     # makes the answer "incompatible" (`experts.fitment_check`)
     fitment_check: bool = False
+    # classify: a trouble code the text names outright ("my scanner says P0455") is ranked
+    # first: the model learnt codes from what texts describe, not from the code's letters
+    named_codes: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -82,6 +85,7 @@ EXPERTS: dict[str, ExpertSpec] = {
         name="fault_codes", kind="classify", max_length=48, main_metric="top1",
         description="log line or symptom text -> OBD-II trouble code (top-k) and subsystem",
         prototype_head=True,
+        named_codes=True,
         # one epoch: the second gained 0.2 points of validation top-1 for 4 more minutes
         # quick: the description prototypes alone (top-1 0.72 on 600 test rows); a head
         # trained on one frozen example per code loses to them (0.64 after 10 epochs)

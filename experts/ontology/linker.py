@@ -29,6 +29,7 @@ from experts.ontology.schema import Node, Ontology
 
 CODE_RE = re.compile(r"(?<![\w-])([PBCUpbcu])([0-9][0-9A-Fa-f]{3})\b")
 YEAR = r"(?:19[89]\d|20[0-4]\d)"
+
 VEHICLE_YEAR = r"(?:19[89]\d|20[0-4]\d|['’]\d\d)"  # "2012" or "'12"
 # A bare two-digit year ("my 17 grand cherokee", "outback 18"): only beside a model, and
 # not a size or a count ("civic 12 volt", "14 mm", "pack of 4").
@@ -325,6 +326,15 @@ class OntologyLinker:
         if end - start > 80:  # mentions far apart: keep the first one only
             end = min(spans)[1]
         return text[start:end].strip(" ,.?")
+
+
+def named_codes(text: str) -> list[str]:
+    """The well-formed trouble codes `text` names, upper case, in order, each once."""
+    out: list[str] = []
+    for letter, digits in CODE_RE.findall(text):
+        if (code := (letter + digits).upper()) not in out:
+            out.append(code)
+    return out
 
 
 def _year(text: str) -> int:
