@@ -112,9 +112,12 @@ class Predictor:
     def rank(self, examples: list[Example], k: int) -> list[list[tuple[str, float]]]:
         """Top-k (label, probability) per example, best first. Labels the text settles
         (`stated`) come first with probability 1; a pair ruled out has no other answer."""
+        return self._rank(examples, k, self.stated(examples))
+
+    def _rank(self, examples: list[Example], k: int,
+              stated: list[tuple[list[str], str | None]]) -> list[list[tuple[str, float]]]:
         out = []
-        for lg, (settled, _) in zip(self.logits(examples), self.stated(examples),
-                                    strict=True):
+        for lg, (settled, _) in zip(self.logits(examples), stated, strict=True):
             probs = lg.softmax(-1)
             if settled and self.kind == "pair":
                 probs = torch.zeros_like(probs)
@@ -133,8 +136,8 @@ class Predictor:
             return [self._tag_result(ex, tags)
                     for ex, tags in zip(examples, self.predict_tags(examples), strict=True)]
         results = []
-        for ranked, (_, why) in zip(self.rank(examples, top_k), self.stated(examples),
-                                    strict=True):
+        stated = self.stated(examples)
+        for ranked, (_, why) in zip(self._rank(examples, top_k, stated), stated, strict=True):
             best, score = ranked[0]
             res: dict = {"label": best, "score": round(score, 4)}
             if why:

@@ -29,7 +29,6 @@ from experts.ontology.schema import Node, Ontology
 
 CODE_RE = re.compile(r"(?<![\w-])([PBCUpbcu])([0-9][0-9A-Fa-f]{3})\b")
 YEAR = r"(?:19[89]\d|20[0-4]\d)"
-
 VEHICLE_YEAR = r"(?:19[89]\d|20[0-4]\d|['’]\d\d)"  # "2012" or "'12"
 # A bare two-digit year ("my 17 grand cherokee", "outback 18"): only beside a model, and
 # not a size or a count ("civic 12 volt", "14 mm", "pack of 4").
