@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from experts.data.formats import Example, PairExample, TagExample, TextExample, split_words
+from experts.data.formats import (
+    Example,
+    PairExample,
+    TagExample,
+    TextExample,
+    plain_punctuation,
+    split_words,
+)
 from experts.data.model_years import spell_out_years
 from experts.specs import TaskKind
 
@@ -23,14 +30,19 @@ def encode(tokenizer, kind: TaskKind, examples: list[Example], max_length: int,
            label_to_id: dict[str, int] | None = None, text_form: str = ""
            ) -> dict[str, torch.Tensor]:
     """Tokenise a batch; adds `labels` when `label_to_id` is given. `text_form` names the
-    rewrite the model was trained with (`TEXT_FORMS`; its HeadConfig records it).
+    rewrite the model was trained with (`TEXT_FORMS`; its HeadConfig records it). Every
+    text and word is read with plain ASCII punctuation (`plain_punctuation`).
 
     For tagging also returns `word_index` (B, T): the word each first sub-token starts,
     -1 elsewhere, so predictions map back to words.
     """
     if kind == "tag":
         return _encode_tags(tokenizer, examples, max_length, label_to_id)
-    form = TEXT_FORMS[text_form]
+    rewrite = TEXT_FORMS[text_form]
+
+    def form(text: str) -> str:
+        return rewrite(plain_punctuation(text))
+
     if kind == "pair":
         batch = tokenizer([form(e.a) for e in examples], [form(e.b) for e in examples],
                           padding=True,
@@ -47,7 +59,8 @@ def encode(tokenizer, kind: TaskKind, examples: list[Example], max_length: int,
 
 def _encode_tags(tokenizer, examples: list[TagExample], max_length: int,
                  label_to_id: dict[str, int] | None) -> dict[str, torch.Tensor]:
-    batch = tokenizer([list(e.tokens) for e in examples], is_split_into_words=True,
+    batch = tokenizer([[plain_punctuation(w) for w in e.tokens] for e in examples],
+                      is_split_into_words=True,
                       padding=True, truncation=True, max_length=max_length,
                       return_tensors="pt")
     word_index = torch.full_like(batch["input_ids"], -1)

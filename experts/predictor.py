@@ -18,7 +18,7 @@ from experts.artifact import backend_of, load_expert_model
 from experts.core.assets import offline
 from experts.core.errors import ArtifactError
 from experts.core.registry import Registry
-from experts.data.formats import Example, TagExample, example_length
+from experts.data.formats import Example, TagExample, example_length, plain_punctuation
 from experts.encoding import as_examples, encode, model_inputs
 from experts.fitment_check import INCOMPATIBLE, fitment_conflict
 from experts.model import ExpertModel
@@ -95,17 +95,18 @@ class Predictor:
         """Per example, the labels its own text settles whatever the model says, and why:
         a pair whose texts rule it out is "incompatible" (`ExpertSpec.fitment_check`); a
         trouble code the text names outright is one it is about (`ExpertSpec.named_codes`).
-        ([], None) where the text settles nothing."""
+        ([], None) where the text settles nothing. The rules read the text as the model
+        does, with ASCII punctuation (`plain_punctuation`)."""
         spec = EXPERTS.get(self.name)
         out: list[tuple[list[str], str | None]] = [([], None)] * len(examples)
         if self.kind == "pair" and spec and spec.fitment_check and INCOMPATIBLE in self.labels:
             for i, ex in enumerate(examples):
-                if why := fitment_conflict(ex.a, ex.b):
+                if why := fitment_conflict(plain_punctuation(ex.a), plain_punctuation(ex.b)):
                     out[i] = ([INCOMPATIBLE], why)
         elif self.kind == "classify" and spec and spec.named_codes:
             known = set(self.labels)
             for i, ex in enumerate(examples):
-                if codes := [c for c in named_codes(ex.text) if c in known]:
+                if codes := [c for c in named_codes(plain_punctuation(ex.text)) if c in known]:
                     out[i] = (codes, f"the text names {', '.join(codes)}")
         return out
 

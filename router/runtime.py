@@ -18,6 +18,7 @@ from experts.artifact import torch_dynamic_int8
 from experts.core.assets import offline
 from experts.core.errors import ArtifactError, TinyExpertsError
 from experts.core.stats import percentile
+from experts.data.formats import plain_punctuation
 from router import NAME
 from router.calibrate import ece, exact_match
 from router.data import INTENTS, OUTPUTS, Query
@@ -93,7 +94,9 @@ class Router:
 
     def _encode(self, texts: list[str]) -> dict:
         """input_ids and attention_mask, padded to the longest text, cut where
-        training cut (the model's max_length)."""
+        training cut (the model's max_length); punctuation read as ASCII, as the experts
+        read it (`plain_punctuation`)."""
+        texts = [plain_punctuation(t) for t in texts]
         encodings = self._fast.encode_batch(texts) if len(texts) > 1 else \
             [self._fast.encode(texts[0])]
         return {"input_ids": torch.tensor([e.ids for e in encodings]),

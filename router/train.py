@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from experts import structure as st
 from experts.core.assets import minilm_dir
+from experts.data.formats import plain_punctuation
 from experts.model import ExpertModel
 from experts.specialize.distill import student_from_teacher
 from experts.specialize.importance import UnitScores, unit_scores
@@ -83,8 +84,8 @@ class RouterTrainConfig:
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
-    batch = dict(tokenizer([q.text for q in queries], padding=True, truncation=True,
-                           max_length=MAX_LENGTH, return_tensors="pt"))
+    batch = dict(tokenizer([plain_punctuation(q.text) for q in queries], padding=True,
+                           truncation=True, max_length=MAX_LENGTH, return_tensors="pt"))
     if with_labels:
         batch["targets"] = torch.tensor([q.target() for q in queries])
         batch["intents"] = torch.tensor([INTENTS.index(q.intent) for q in queries])

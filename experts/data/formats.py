@@ -27,6 +27,25 @@ def split_words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
+# Typographic punctuation as the ASCII the models are trained on. Phone keyboards type
+# curly quotes by default and web pages set dashes and non-breaking spaces; MiniLM reads
+# "’" and "'" as different tokens, and a student whose pruned vocabulary never met "’"
+# reads it as [UNK]. One character for one, so words and offsets stay where they were.
+_PLAIN = str.maketrans({
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    **dict.fromkeys("\u00a0\u2007\u2009\u202f", " "),
+    "\u00d7": "x", "\u2044": "/",
+})
+
+
+def plain_punctuation(text: str) -> str:
+    """`text` with curly quotes, primes, dashes, the multiplication sign, the fraction
+    slash and non-breaking spaces written as ASCII (one character each)."""
+    return text.translate(_PLAIN)
+
+
 @dataclass(frozen=True)
 class TextExample:
     text: str
