@@ -44,10 +44,16 @@ def test_nothing_is_ruled_out_when_the_texts_agree_or_do_not_say(listing, vehicl
     assert fitment_conflict(listing, vehicle) is None
 
 
-def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor):
-    p = tiny_predictor("compatibility", "pair", ["compatible", "incompatible"])
-    with torch.no_grad():  # a model that always says compatible
+def always_compatible(tiny_predictor, name: str = "compatibility"):
+    """A tiny pair expert whose model says "compatible" to everything."""
+    p = tiny_predictor(name, "pair", ["compatible", "incompatible"])
+    with torch.no_grad():
         p.model.classifier.bias.copy_(torch.tensor([20.0, -20.0]))
+    return p
+
+
+def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor):
+    p = always_compatible(tiny_predictor)
     out = p.predict([("plug fits 2012-2015 Civic 1.8L", "2019 Honda Civic"),
                      ("plug fits 2012-2015 Civic 1.8L", "2013 Honda Civic 1.8")])
     assert out[0]["label"] == "incompatible" and out[0]["score"] == 1.0
@@ -56,8 +62,6 @@ def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor
     examples = [PairExample("plug fits 2012-2015 Civic", "2019 Honda Civic", "incompatible")]
     assert p.rank(examples, 2)[0] == [("incompatible", 1.0), ("compatible", 0.0)]
     # only the compatibility expert checks: another pair expert's answer is its model's
-    other = tiny_predictor("my_pairs", "pair", ["compatible", "incompatible"])
-    with torch.no_grad():
-        other.model.classifier.bias.copy_(torch.tensor([20.0, -20.0]))
+    other = always_compatible(tiny_predictor, "my_pairs")
     assert other.predict([("plug fits 2012-2015 Civic", "2019 Honda Civic")]
                          )[0]["label"] == "compatible"

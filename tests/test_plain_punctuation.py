@@ -9,6 +9,7 @@ from experts.data.formats import PairExample, TagExample, TextExample, plain_pun
 from experts.encoding import encode
 from router.model import RouterModel
 from router.runtime import Router
+from tests.test_fitment_check import always_compatible
 from tests.test_router import _router
 
 CURLY = ("Don\u2019t need the \u201cspecs\u201d: NGK 6619 fits \u201907\u2013\u201911 Civic, "
@@ -41,9 +42,7 @@ def test_the_experts_read_curly_text_as_its_ascii_twin(tokenizer):
 
 
 def test_the_fitment_check_reads_curly_years(tiny_predictor):
-    p = tiny_predictor("compatibility", "pair", ["compatible", "incompatible"])
-    with torch.no_grad():  # a model that always says compatible
-        p.model.classifier.bias.copy_(torch.tensor([20.0, -20.0]))
+    p = always_compatible(tiny_predictor)
     # "’10-’12" is a range of years: read as two single years it ruled out 2011
     out = p.predict([("Throttle body for Honda Fit \u201910-\u201912", "\u201911 Fit 1.5L"),
                      ("Radiator for Camry \u201907\u2013\u201911", "my 2012 camry")])
