@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from experts.data.formats import plain_punctuation
 from experts.ontology.linker import word_alternation
 from ontology_gnn.generic_qa import words
 from ontology_gnn.graph import KnowledgeGraph
@@ -167,7 +168,8 @@ class EntityIndex:
     # ---- linking ----------------------------------------------------------------------
 
     def link(self, question: str) -> tuple[list[Link], list[str]]:
-        """(links, unknown mentions) for one question."""
+        """(links, unknown mentions) for one question, read with ASCII punctuation."""
+        question = plain_punctuation(question)
         links: list[Link] = []
         unknown: list[str] = []
         for code in CODE_RE.findall(question.upper()):

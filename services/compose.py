@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from experts.data.formats import plain_punctuation
 from experts.ontology.linker import Links, OntologyLinker, VehicleMention
 from experts.ontology.schema import Node, Ontology
 
@@ -97,13 +98,16 @@ class Composer:
     def plan(self, text: str, experts: list[str], context: dict[str, str] | None = None,
              part_spans: list[str] | None = None) -> Plan:
         """Link the text, decide what it asks, and build each expert's inputs.
-        `part_spans`: PART_NUMBER/VEHICLE-free extra part mentions (the attributes expert's)."""
-        links = self.linker.link(text, part_spans)
+        `part_spans`: PART_NUMBER/VEHICLE-free extra part mentions (the attributes expert's).
+        Linking reads the text with ASCII punctuation (`plain_punctuation`: "9723\u2013B" is
+        the part 9723-B); one character for one, so its offsets are the text's."""
+        plain = plain_punctuation(text)
+        links = self.linker.link(plain, [plain_punctuation(p) for p in part_spans or []])
         plan = Plan(text, links, list(experts), context_b=(context or {}).get("b"))
         if plan.context_b and links.products:  # a listed product against context.b
-            for v in self.linker.link(plan.context_b).vehicles:
+            for v in self.linker.link(plain_punctuation(plan.context_b)).vehicles:
                 links.vehicles.append(v)
-        plan.asks = self._asks(text, links, experts)
+        plan.asks = self._asks(plain, links, experts)
         for name in experts:
             if name == "compatibility":
                 pairs = self.pairs(plan, context)

@@ -175,6 +175,15 @@ def test_a_listed_product_gets_its_fitment_and_thread_from_the_catalog(composer)
     assert [f.value for f in facts if f.kind == "attribute"] == [{"THREAD": "M14x1.25"}]
 
 
+def test_a_part_number_and_year_typed_with_typographic_punctuation_still_link(composer):
+    compat = _expert("compatibility", [{"label": "compatible", "score": 0.9}])
+    text = "does the \u201cNGK 9723\u2013B\u201d fit my \u201913 Civic\u00a01.8?"
+    plan, answer, facts = _answer(composer, text, ["compatibility"], {"compatibility": compat})
+    assert plan.text == text and plan.links.products == [PLUG]
+    assert [v.ids for v in plan.links.vehicles] == [["vehicle:civic_2013_18"]]
+    assert answer.startswith("Yes: NGK 9723-B spark plug fits the 2013 Honda Civic")
+
+
 def test_fitment_for_some_engines_only_and_for_none(composer):
     _, answer, facts = _answer(composer, "NGK 9723-B fits 2012 Civic?", ["compatibility"])
     assert answer.startswith("Only some") and "1.8L I4" in answer

@@ -181,6 +181,15 @@ def test_retrieval_links_codes_part_numbers_names_and_vehicles(small_ontology, i
     assert unknown == ["P9999"]
 
 
+def test_retrieval_reads_a_part_number_typed_with_an_en_dash(small_ontology, index):
+    product = next(p for p in small_ontology.by_type("product")
+                   if "-" in p.attrs["part_number"])
+    dashed = product.attrs["part_number"].replace("-", "\u2013")
+    links, unknown = index.link(f"Who makes \u201c{dashed}\u201d?")
+    assert [lk.entity_id for lk in links if lk.how == "part_number"] == [product.id]
+    assert unknown == []
+
+
 def test_dense_fallback_finds_the_planted_entity(index):
     links, _ = index.link("the thing that measures exhaust oxygen")
     assert links and links[0].entity_id == "component:oxygen_sensor" and links[0].how == "dense"
