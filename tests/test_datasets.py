@@ -253,3 +253,34 @@ def test_hard_negatives_spread_over_year_model_and_engine(small_ontology):
     total = sum(cues.values())
     for cue in ("year", "model", "engine"):
         assert cues[cue] / total > 0.15, cues
+
+
+def test_tagger_training_titles_carry_unseen_brands_lines_and_seller_words(small_ontology):
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from experts.data.product_text import SELLER_WORDS
+    per = {"train": 6, "validation": 1, "test": 3}
+    cat, tag = title_datasets(small_ontology, 0, per)
+    catalog = {b.lower() for c in PART_CATEGORIES.values() for b in c["brands"]}
+
+    def brands(rows):
+        return [" ".join(r.tokens[s:e + 1]).lower() for r in rows
+                for t, s, e in get_entities(list(r.tags)) if t == "BRAND"]
+
+    train = brands(tag["train"])
+    unseen = [b for b in train if b not in catalog]
+    assert 0.15 < len(unseen) / len(train) < 0.45  # about 30 % of the titles
+    assert all(b in catalog for b in brands(tag["test"]))  # evaluation is as it was
+    assert all(b in catalog for b in brands(tag["validation"]))
+    for r in tag["train"]:  # aligned, no entity broken by an insertion
+        assert len(r.tokens) == len(r.tags)
+        assert split_words(detokenize(list(r.tokens))) == list(r.tokens)
+        for prev, t in zip(("O",) + r.tags, r.tags, strict=False):
+            if t.startswith("I-"):
+                assert prev[2:] == t[2:], r
+    text = [" ".join(r.tokens).lower() for r in tag["train"]]
+    seller = [w.lower() for w in SELLER_WORDS if " " in w]
+    assert sum(any(w in t for w in seller) for t in text) > len(text) // 20
+    assert not any(w in " ".join(e.text.lower() for e in cat["train"]) for w in
+                   ("fast shipping", "easy install"))  # the category titles are unchanged
+

@@ -61,6 +61,76 @@ ATTR_PREFIXES = {
 LABEL_COMPATIBLE, LABEL_INCOMPATIBLE = "compatible", "incompatible"
 
 
+# Listings people write name brands the catalog does not hold, product lines ("Iridium IX",
+# "Excel-G", "Night Breaker") and seller words ("Heavy Duty", "Front Left") that are no
+# attribute. A share of the training titles for the tagger carries them (`title_variety`),
+# so it learns a brand from where it stands (before the part number, after "by", in
+# brackets) rather than from a list of names, and leaves product lines untagged.
+_SYLLABLES = ["ar", "bel", "cor", "dex", "dur", "fal", "gor", "hal", "ion", "kar", "lan",
+              "mar", "nov", "or", "pra", "quin", "ral", "sen", "tor", "ul", "vex", "wen",
+              "xa", "yor", "zen", "tek", "tron", "lux", "ka", "mo", "ri", "sta"]
+_LINE_SUFFIXES = ["", "", " Pro", " Plus", " Ultra", " II", " HD", " Max", " Elite", "-X",
+                  " Series", " Select", " +", " Gold", " SE"]
+SELLER_WORDS = ["Heavy Duty", "Direct Fit", "OE Replacement", "Front", "Rear", "Left",
+                "Right", "Upper", "Lower", "Front Left", "Rear Right", "Driver Side",
+                "Passenger Side", "Universal", "High Performance", "Professional",
+                "Brand New", "Original", "Premium Quality", "Easy Install", "Fast Shipping",
+                "Warranty", "Free Shipping", "Replacement", "Assembly", "Kit"]
+
+
+def _pseudo_word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.choice([2, 2, 3]))).title()
+
+
+def unseen_brand(rng: random.Random) -> str:
+    """A brand-like name no catalog brand has: one or two made-up words, an acronym, a
+    hyphenated or slashed pair, in the cases sellers use."""
+    shape = rng.random()
+    if shape < 0.55:
+        name = _pseudo_word(rng)
+    elif shape < 0.8:
+        name = f"{_pseudo_word(rng)} {_pseudo_word(rng)}"
+    else:
+        name = f"{_pseudo_word(rng)}{rng.choice(['-', '/'])}{_pseudo_word(rng)}"
+    return _brand_variant(name, rng)
+
+
+def product_line(rng: random.Random) -> str:
+    return _pseudo_word(rng) + rng.choice(_LINE_SUFFIXES)
+
+
+def title_variety(words: list[str], tags: list[str], rng: random.Random, p_brand: float = 0.2,
+                  p_line: float = 0.25, p_seller: float = 0.3) -> tuple[list[str], list[str]]:
+    """The same tagged title with, each at its own rate, the brand swapped for an unseen
+    one, a product line after the brand and a seller phrase between two spans (both tagged
+    O). Words and tags stay aligned; no entity is split."""
+    words, tags = list(words), list(tags)
+    if "B-BRAND" in tags:
+        start = tags.index("B-BRAND")
+        end = start + 1
+        while end < len(tags) and tags[end] == "I-BRAND":
+            end += 1
+        if rng.random() < p_brand:
+            new = split_words(unseen_brand(rng))
+            words[start:end] = new
+            tags[start:end] = ["B-BRAND"] + ["I-BRAND"] * (len(new) - 1)
+            end = start + len(new)
+        if rng.random() < p_line:
+            line = split_words(product_line(rng))
+            words[end:end] = line
+            tags[end:end] = ["O"] * len(line)
+    if rng.random() < p_seller:
+        phrase = split_words(rng.choice(SELLER_WORDS))
+        text = " ".join(words)
+        if text == text.lower() or text == text.upper():
+            phrase = [w.lower() if text == text.lower() else w.upper() for w in phrase]
+        at = rng.choice([i for i in range(len(tags) + 1)
+                         if i in (0, len(tags)) or tags[i].startswith("B-")])
+        words[at:at] = phrase
+        tags[at:at] = ["O"] * len(phrase)
+    return words, tags
+
+
 def _brand_variant(brand: str, rng: random.Random) -> str:
     return rng.choice([brand, brand, brand.upper(), brand.lower()])
 
@@ -278,6 +348,9 @@ def title_datasets(onto: Ontology, seed: int, per_product: dict[str, int],
                 words, tags = render_title(p, rng.choice(templates[split]), rng, split)
                 cat[split].append(TextExample(detokenize(words), p["category"]))
                 tag[split].append(TagExample(tuple(words), tuple(tags)))
+    rng = random.Random(f"title-variety:{seed}")  # the rows above stay as they were
+    tag["train"] = [TagExample(*map(tuple, title_variety(ex.tokens, ex.tags, rng)))
+                    for ex in tag["train"]]
     rng = random.Random(f"titles-without-noun:{seed}")  # the rows above stay as they were
     for node in products["train"]:
         p = product_fields(node)
