@@ -284,3 +284,32 @@ def test_tagger_training_titles_carry_unseen_brands_lines_and_seller_words(small
     assert not any(w in " ".join(e.text.lower() for e in cat["train"]) for w in
                    ("fast shipping", "easy install"))  # the category titles are unchanged
 
+
+def test_listings_that_name_several_engines_fit_each_of_them(small_ontology, monkeypatch):
+    """A training listing may name several engines ("3.5L 3.7L 5.0L"); a vehicle with any of
+    them fits, one with another does not. Validation and test are as before."""
+    import re
+
+    from experts.data import product_text
+    from experts.data.product_text import pair_datasets
+    from experts.fitment_check import fitment_conflict
+
+    pairs = pair_datasets(small_ontology, 0, {"train": 6, "validation": 1, "test": 2})
+    disp = re.compile(r"(?<![\d.])(\d\.\d)(?!\d)")
+
+    def several(row) -> bool:  # a listing naming more than one displacement
+        return len(set(disp.findall(row.a))) > 1
+
+    multi = [r for r in pairs["train"] if several(r)]
+    monkeypatch.setattr(product_text, "MULTI_ENGINE_SHARE", 0.0)
+    single = product_text.pair_datasets(small_ontology, 0, {"train": 6, "validation": 1,
+                                                            "test": 2})
+    assert len(multi) > 2 * sum(several(r) for r in single["train"]) + 10
+    multi = [r for r in multi if r not in set(single["train"])]
+    fits = [r for r in multi if r.label == "compatible" and disp.findall(r.b)]
+    assert fits and {r.label for r in multi} == {"compatible", "incompatible"}
+    for r in fits:  # the buyer's engine is one the listing names, and no rule vetoes it
+        assert set(disp.findall(r.b)) <= set(disp.findall(r.a)), r
+        assert fitment_conflict(r.a, r.b) is None, r
+    base = pair_datasets(small_ontology, 0, {"train": 1, "validation": 1, "test": 2})
+    assert base["validation"] == pairs["validation"] and base["test"] == pairs["test"]

@@ -148,18 +148,23 @@ def _model_variant(name: str, rng: random.Random) -> str:
     return rng.choice(MODEL_ALIASES.get(name, [name]) + [name])
 
 
-def vehicle_phrase(make: str, models: list[str], years: tuple[int, int], engine: str | None,
+def vehicle_phrase(make: str, models: list[str], years: tuple[int, int],
+                   engine: str | list[str] | None,
                    rng: random.Random, seller_shapes: bool = False) -> str:
     """A fitment span like '2012-2015 Honda Civic 1.8L' in one of many shapes.
 
-    `engine` None: a fitment that names no engine. `seller_shapes`: also the other ways
+    `engine` None: a fitment that names no engine; a list: one that names several
+    (`engines_phrase`). `seller_shapes`: also the other ways
     sellers write year ranges and engines (`year_span`, `engine_phrase`), as most
     compatibility listings and half the titles (`render_title`) use them.
     """
     make_s = _model_variant(make, rng)
     model_s = "/".join(_model_variant(m, rng) for m in models[:3])
     y0, y1 = years
-    if seller_shapes:
+    if isinstance(engine, list):
+        yrs = year_span(y0, y1, rng) if seller_shapes else f"{y0}-{y1}"
+        eng = engines_phrase(engine, rng)
+    elif seller_shapes:
         yrs = year_span(y0, y1, rng)
         eng = engine_phrase(engine, rng) if engine else ""
     else:
@@ -211,6 +216,17 @@ def engine_phrase(engine: str, rng: random.Random) -> str:
     if "turbo" in engine.lower():
         forms += [f"{bare}t", f"{bare} turbo", f"{disp} Turbo"]
     return rng.choice(forms)
+
+
+def engines_phrase(engines: list[str], rng: random.Random) -> str:
+    """Several engines as one listing names them: '3.5L 3.7L 5.0L', '4.8/5.3/6.0',
+    '2.0L, 2.4L or 3.5L V6' — one shape for all of them."""
+    shape = rng.choice(["disp", "disp", "bare", "full"])
+    forms = [e.split()[0] if shape == "disp" else e.split()[0].removesuffix("L")
+             if shape == "bare" else e for e in engines]
+    if len(forms) > 2 and rng.random() < 0.25:
+        return ", ".join(forms[:-1]) + " or " + forms[-1]
+    return rng.choice([" ", " ", "/", ", ", " / "]).join(forms)
 
 
 _UNITS = {"mm": ["mm", " mm", "MM"], "in": ["in", " in", " inch", "-inch"],
@@ -425,6 +441,9 @@ def listing_text(p: dict, rng: random.Random, seller_shapes: bool = False) -> st
 # (`listing_text(seller_shapes=True)`, `buyer_vehicle_text`), and, of those, the share of
 # listings that name no engine
 SELLER_SHARE, ENGINE_FREE_SHARE = 0.6, 0.35
+# of the training split's seller listings that name an engine, the share that name several
+# (sellers list every engine a part fits: "for F-150 2011-2016 3.5L 3.7L 5.0L")
+MULTI_ENGINE_SHARE = 0.3
 
 
 def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
@@ -450,7 +469,8 @@ def pair_datasets(onto: Ontology, seed: int, per_product: dict[str, int]
                     rows.extend(engine_free_pairs(p, same_make, rng))
                 else:
                     rows.extend(engine_pairs(p, [by_id[i] for i in sorted(fit_ids)],
-                                              same_make, rng, seller))
+                                              same_make, rng, seller,
+                                              MULTI_ENGINE_SHARE if split == "train" else 0))
             for other in compatible.get(node.id, []):
                 if other in in_split:
                     q = product_fields(by_id[other])
@@ -493,11 +513,29 @@ def hard_negative(p: dict, same_make: list[Node], fit_ids: set[str], rng: random
     return rng.choice(pool)
 
 
+def several_engines(p: dict, same_make: list[Node], rng: random.Random) -> list[str]:
+    """The product's engine and one or two others its models had in its years, smallest
+    first (just the product's engine when the models had no other)."""
+    others = sorted({str(v.attrs["engine"]) for v in same_make
+                     if v.attrs["model"] in p["models"] and in_listed_years(v, p)}
+                    - {p["engine"]})
+    chosen = rng.sample(others, min(len(others), rng.choice([1, 1, 2])))
+    return sorted([p["engine"], *chosen], key=lambda e: float(e.split()[0].rstrip("Ll")))
+
+
 def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: random.Random,
-                  seller: bool) -> list[PairExample]:
+                  seller: bool, multi_engine: float = 0.0) -> list[PairExample]:
     """A listing naming its engine with a vehicle it fits and a hard negative
     (`hard_negative`). A buyer may leave the engine out only where the year or the model
-    already rules the vehicle out."""
+    already rules the vehicle out. `multi_engine`: the share of seller listings that name
+    several engines (`several_engines`); their label follows the text: a vehicle of the
+    listed models and years with any listed engine fits."""
+    if seller and multi_engine and rng.random() < multi_engine:
+        engines = several_engines(p, same_make, rng)
+        if len(engines) > 1:
+            p = {**p, "engine": engines}
+            fitting = [v for v in same_make if v.attrs["model"] in p["models"]
+                       and in_listed_years(v, p) and str(v.attrs["engine"]) in engines]
     pos = rng.choice(fitting)
     neg = hard_negative(p, same_make, {v.id for v in fitting}, rng)
     if not seller:
