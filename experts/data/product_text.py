@@ -83,8 +83,9 @@ def _pseudo_word(rng: random.Random) -> str:
 
 
 def unseen_brand(rng: random.Random) -> str:
-    """A brand-like name no catalog brand has: one or two made-up words, an acronym, a
-    hyphenated or slashed pair, in the cases sellers use."""
+    """A brand-like name no catalog brand has: one or two made-up words or a hyphenated or
+    slashed pair, in the cases sellers use. (Acronyms and "X & Y" taught the tagger to call
+    TPMS or any "&" a brand: docs/experiments.md.)"""
     shape = rng.random()
     if shape < 0.55:
         name = _pseudo_word(rng)
