@@ -103,8 +103,8 @@ def product_line(rng: random.Random) -> str:
 def title_variety(words: list[str], tags: list[str], rng: random.Random, p_brand: float = 0.2,
                   p_line: float = 0.25, p_seller: float = 0.3) -> tuple[list[str], list[str]]:
     """The same tagged title with, each at its own rate, the brand swapped for an unseen
-    one, a product line after the brand and a seller phrase between two spans (both tagged
-    O). Words and tags stay aligned; no entity is split."""
+    one, a product line after the brand and a seller phrase before an entity or at either
+    end (both tagged O). Words and tags stay aligned; no entity is split."""
     words, tags = list(words), list(tags)
     if "B-BRAND" in tags:
         start = tags.index("B-BRAND")
