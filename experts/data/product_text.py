@@ -223,8 +223,8 @@ def engines_phrase(engines: list[str], rng: random.Random) -> str:
     """Several engines as one listing names them: '3.5L 3.7L 5.0L', '4.8/5.3/6.0',
     '2.0L, 2.4L or 3.5L V6' — one shape for all of them."""
     shape = rng.choice(["disp", "disp", "bare", "full"])
-    forms = [e.split()[0] if shape == "disp" else e.split()[0].removesuffix("L")
-             if shape == "bare" else e for e in engines]
+    disp = [e.split()[0] for e in engines]
+    forms = {"disp": disp, "bare": [d.removesuffix("L") for d in disp], "full": engines}[shape]
     if len(forms) > 2 and rng.random() < 0.25:
         return ", ".join(forms[:-1]) + " or " + forms[-1]
     return rng.choice([" ", " ", "/", ", ", " / "]).join(forms)
@@ -487,6 +487,11 @@ def in_listed_years(v: Node, p: dict) -> bool:
     return p["years"][0] <= int(v.attrs["year"]) <= p["years"][1]
 
 
+def listed_vehicles(p: dict, same_make: list[Node]) -> list[Node]:
+    """The vehicles of the listing's models and years, whatever their engine."""
+    return [v for v in same_make if v.attrs["model"] in p["models"] and in_listed_years(v, p)]
+
+
 def hard_negative(p: dict, same_make: list[Node], fit_ids: set[str], rng: random.Random
                   ) -> Node:
     """A vehicle of the listing's make that it does not fit, told apart by one cue chosen
@@ -514,12 +519,10 @@ def hard_negative(p: dict, same_make: list[Node], fit_ids: set[str], rng: random
     return rng.choice(pool)
 
 
-def several_engines(p: dict, same_make: list[Node], rng: random.Random) -> list[str]:
-    """The product's engine and one or two others its models had in its years, smallest
-    first (just the product's engine when the models had no other)."""
-    others = sorted({str(v.attrs["engine"]) for v in same_make
-                     if v.attrs["model"] in p["models"] and in_listed_years(v, p)}
-                    - {p["engine"]})
+def several_engines(p: dict, inside: list[Node], rng: random.Random) -> list[str]:
+    """The product's engine and one or two others of the vehicles `inside` its models and
+    years, smallest first (just the product's engine when they had no other)."""
+    others = sorted({str(v.attrs["engine"]) for v in inside} - {p["engine"]})
     chosen = rng.sample(others, min(len(others), rng.choice([1, 1, 2])))
     return sorted([p["engine"], *chosen], key=lambda e: float(e.split()[0].rstrip("Ll")))
 
@@ -532,11 +535,11 @@ def engine_pairs(p: dict, fitting: list[Node], same_make: list[Node], rng: rando
     several engines (`several_engines`); their label follows the text: a vehicle of the
     listed models and years with any listed engine fits."""
     if seller and multi_engine and rng.random() < multi_engine:
-        engines = several_engines(p, same_make, rng)
+        inside = listed_vehicles(p, same_make)
+        engines = several_engines(p, inside, rng)
         if len(engines) > 1:
             p = {**p, "engine": engines}
-            fitting = [v for v in same_make if v.attrs["model"] in p["models"]
-                       and in_listed_years(v, p) and str(v.attrs["engine"]) in engines]
+            fitting = [v for v in inside if str(v.attrs["engine"]) in engines]
     pos = rng.choice(fitting)
     neg = hard_negative(p, same_make, {v.id for v in fitting}, rng)
     if not seller:
@@ -555,7 +558,7 @@ def engine_free_pairs(p: dict, same_make: list[Node], rng: random.Random
     """A listing that names no engine fits every engine of its models and years: a vehicle
     inside them, and one outside (`hard_negative`: the year or the model rules it out)."""
     free = {**p, "engine": None}
-    inside = [v for v in same_make if v.attrs["model"] in p["models"] and in_listed_years(v, p)]
+    inside = listed_vehicles(p, same_make)
     if not inside or len(inside) == len(same_make):
         return []
     pos = rng.choice(inside)
