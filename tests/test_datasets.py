@@ -7,7 +7,7 @@ import json
 import pytest
 
 from experts.core.errors import TinyExpertsError
-from experts.data.datasets import load_expert_data, write_default_datasets
+from experts.data.datasets import PER_ITEM, load_expert_data, write_default_datasets
 from experts.data.fault_text import WITH_CODE, WITHOUT_CODE
 from experts.data.formats import labels_of, read_examples, split_words
 from experts.data.phrasing import detokenize, split_templates
@@ -314,3 +314,39 @@ def test_listings_that_name_several_engines_fit_each_of_them(small_ontology, mon
         assert fitment_conflict(r.a, r.b) is None, r
     base = pair_datasets(small_ontology, 0, {"train": 1, "validation": 1, "test": 2})
     assert base["validation"] == pairs["validation"] and base["test"] == pairs["test"]
+
+
+
+def test_written_titles_parse_into_the_words_serving_splits():
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from experts.data.written_titles import parse_title
+
+    ex = parse_title('Brand: [BRAND Moog] | [PART_NUMBER 0 986 AF0 250] ([SIZE H4]) '
+                     '[SIZE 22"] for [VEHICLE 07-12 vw jetta 2.0t]')
+    assert ex.tokens == tuple(split_words('Brand: Moog | 0 986 AF0 250 (H4) 22" for '
+                                          '07-12 vw jetta 2.0t'))
+    spans = get_entities(list(ex.tags))
+    assert [t for t, _, _ in spans] == ["BRAND", "PART_NUMBER", "SIZE", "SIZE", "VEHICLE"]
+    assert [" ".join(ex.tokens[s:e + 1]) for _, s, e in spans] == [
+        "Moog", "0 986 AF0 250", "H4", '22 "', "07-12 vw jetta 2.0t"]
+    for bad, why in (("[COLOUR red] pads", "unknown entity type"),
+                     ("pads [BRAND ACDelco", "bracket"),
+                     ("[PART_NUMBER 12]34 rotor", "inside a word")):
+        with pytest.raises(TinyExpertsError, match=why):
+            parse_title(bad, "t.txt:1")
+
+
+def test_written_titles_join_the_tagger_training_split_only(data_dir, small_ontology):
+    from experts.data.written_titles import written_titles
+
+    written = written_titles()
+    assert len(written) >= 500  # the shipped file parses, every line
+    data = load_expert_data("attributes", data_dir)
+    as_written = {ex.tokens for ex in written}
+    assert as_written <= {ex.tokens for ex in data.splits["train"]}
+    for split in ("validation", "test"):
+        assert not as_written & {ex.tokens for ex in data.splits[split]}
+    # the rest of the training split is what the generator makes
+    _, generated = title_datasets(small_ontology, 0, PER_ITEM["titles"])
+    assert len(data.splits["train"]) == len(generated["train"]) + len(written)

@@ -27,6 +27,7 @@ from experts.data.formats import (
 )
 from experts.data.phrasing import SPLITS
 from experts.data.product_text import nouns_for, pair_datasets, title_datasets
+from experts.data.written_titles import written_titles
 from experts.ontology.default import ensure_ontology
 from experts.ontology.schema import Ontology
 from experts.specs import EXPERTS, get_spec
@@ -59,6 +60,8 @@ def split_path(data_dir: Path, expert: str, split: str) -> Path:
 def write_default_datasets(onto: Ontology, data_dir: Path, seed: int = 0) -> dict[str, dict]:
     """Derive all four experts' splits from the ontology; returns example counts."""
     cat, tags = title_datasets(onto, seed, PER_ITEM["titles"], NOUNLESS_TRAIN)
+    # the tagger's training split also gets the titles people wrote (training only)
+    tags["train"] = tags["train"] + list(written_titles())
     built: dict[str, dict[str, list[Example]]] = {
         "category": cat,
         "attributes": tags,
