@@ -23,11 +23,12 @@ INCOMPATIBLE = "incompatible"
 
 _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
 _YEAR_RANGE = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)-(19[5-9]\d|20[0-4]\d)(?!\d)")
-# an engine size: "2.5L", "2.5 l", "1.8-liter", "3.5 EcoBoost", "2.0T"; not a part of a
-# number ("43.5 psi", "M10x1.0") or a size with a unit ("4.5 inch", "2.5 mm")
+# an engine size: "2.5L", "2.5 l", "1.8-liter", "3.5 EcoBoost", "2.0T", "3.0 v6"; not a part
+# of a number ("43.5 psi", "M10x1.0") or a size with a unit ("4.5 inch", "2.5 mm", "5.0 V").
+# A unit is a word of its own: the "v" of "3.0 v6" is the cylinder layout, not volts.
 _DISPLACEMENT = re.compile(
     r"(?<![\w.])([0-8]\.\d)(?!\d)(?!\s*-?\s*(?:mm|cm|in|inch|inches|ft|oz|qt|gal|v|volt|volts|"
-    r"psi|bar|ohm|ohms|a|amp|amps|ah|w|kw|lb|lbs|kg|\"|'')(?![a-z]))", re.IGNORECASE)
+    r"psi|bar|ohm|ohms|a|amp|amps|ah|w|kw|lb|lbs|kg|\"|'')(?![a-z0-9]))", re.IGNORECASE)
 _CYLINDERS = re.compile(
     r"\b(?:[vil](4|5|6|8|10|12)|(3|4|5|6|8|10|12)\s*-?\s*cyl(?:inder)?s?)\b", re.IGNORECASE)
 _DRIVE = {"2wd": "two", "4x2": "two", "rwd": "two", "fwd": "two",

@@ -20,6 +20,8 @@ from experts.fitment_check import fitment_conflict
     ("Fuel injectors for Mazda 3 2.0L 2004-2009", "06 mazda3 2.3", "not 2.3L"),
     ("Serpentine Belt - Toyota Camry 2.5L 4-Cyl 2010-2017", "2012 Camry V6",
      "4 cylinders, not 6 cylinders"),
+    ("Alternator Ford Escape 2.5L 2009-2012", "2011 escape 3.0 v6", "2.5L, not 3.0L"),
+    ("Air filter 2015-2020 Ford F-150 2.7L 3.5L 5.0L", "2018 f150 3.3 V6", "not 3.3L"),
     ("Front Rotors Chevy Silverado 1500 2WD ONLY 2007-2013", "2010 silverado 1500 4x4",
      "two-wheel drive only"),
     ("Brake rotor Dodge Charger 300 RWD 2011-2018", "2015 charger sxt awd", "two-wheel"),
@@ -65,3 +67,13 @@ def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor
     other = always_compatible(tiny_predictor, "my_pairs")
     assert other.predict([("plug fits 2012-2015 Civic", "2019 Honda Civic")]
                          )[0]["label"] == "compatible"
+
+
+def test_an_engine_size_is_read_before_v6_but_not_before_a_voltage():
+    from experts.fitment_check import _displacements
+
+    assert _displacements("2011 escape 3.0 v6") == {"3.0"}
+    assert _displacements("2004 mustang 4.6 V8 gt") == {"4.6"}
+    for volts in ("cam sensor 5.0 v reference", "regulator 4.5V", "14.5 volt output"):
+        assert _displacements(volts) == set(), volts
+
