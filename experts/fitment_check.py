@@ -3,14 +3,18 @@
 The compatibility expert reads a listing and a vehicle and says compatible or not. Where
 the two texts state the same kind of fact and the facts disagree, no reading of the rest
 changes the answer: a part listed for 2003-2008 does not fit a 2009, a part for the 2.0L
-does not fit the 2.3L, a "2WD only" part does not fit a 4x4. A small encoder compares such
-numbers badly, so `fitment_conflict` finds these conflicts in the text itself and the
-expert's answer becomes "incompatible" with the conflict as its reason
-(`Predictor.rank`). It never makes a pair compatible: when a side is silent, or names
-several values, the model decides.
+does not fit the 2.3L, a "2WD only" part does not fit a 4x4, a part listed for the Camry and
+the Corolla does not fit an Avalon. A small encoder compares such numbers and names badly
+(a CX-3 against a listing for the Mazda 3, an F250 against the F-150), so
+`fitment_conflict` finds these conflicts in the text itself and the expert's answer
+becomes "incompatible" with the conflict as its reason (`Predictor.rank`). It never makes
+a pair compatible: when a side is silent, or names several values, the model decides.
 
 The vehicle side must name one vehicle: at most one model year (a second listing with a
-year range is left to the model).
+year range is left to the model) and, for the model rule, one model family. Model names
+come from a table of the makes and models sold in North America and Europe
+(`experts.data.vehicle_models`); a name that is also an everyday word ("Fit", "Spark",
+"Escape") counts only right after its make or a model year.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import re
 
 from experts.data.model_years import spell_out_years
+from experts.data.vehicle_models import MODEL_NAMES, ModelName, name_words
 
 INCOMPATIBLE = "incompatible"
 
@@ -74,7 +79,94 @@ def fitment_conflict(listing: str, vehicle: str) -> str | None:
     if len(own) == 1 and len(stated) == 1 and own != stated:
         return "the listing is for " + ("two-wheel" if stated == {"two"} else "all-wheel") + \
             " drive only"
+    own_models, stated_models = _families(_models(vehicle)), _models(listing, True)
+    if len(own_models) == 1 and stated_models and not any(
+            _same_family(own_models[0], m) for m in stated_models):
+        names = sorted({m.name for m in stated_models})
+        return f"the listing names {', '.join(names)}, not {own_models[0].name}"
     return None
+
+
+_YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
+_LONGEST = max(len(name_words(m.name)) for m in MODEL_NAMES.values()) + 1
+
+
+def _models(text: str, in_a_list: bool = False) -> list[ModelName]:
+    """The model names `text` mentions, longest first at each place: "grand cherokee" is
+    the Grand Cherokee, not the Cherokee; "f 150", "f-150" and "F150" are one name (the
+    words are compared with their separators removed). A name that is also an everyday
+    word ("Fit", "Escape") counts next to its make or a model year, a short name or code
+    ("LS", "X4", "I4") only after its make (`_stands_as_model`); with `in_a_list` (a
+    listing's "Escape/Fusion", "Golf/Passat", "328i/X3") an everyday word also counts
+    next to another name, a short one next to another of its make. A bare number after a
+    name ending in one is that name's sibling ("Silverado 1500 2500", "Ram 1500/2500")."""
+    words = name_words(spell_out_years(text))
+    spans: list[tuple[int, int, ModelName]] = []
+    i = 0
+    while i < len(words):
+        model, n = _name_at(words, i, spans[-1] if spans and spans[-1][1] == i else None)
+        if model is None:
+            i += 1
+            continue
+        spans.append((i, i + n, model))
+        i += n
+    kept = [_stands_as_model(m, words, a, b) for a, b, m in spans]
+    while in_a_list:
+        more = [k or any(kept[j] and (spans[j][1] == a or spans[j][0] == b)
+                         and (not m.make_first or bool(m.makes & spans[j][2].makes))
+                         for j in range(len(spans)))
+                for k, (a, b, m) in zip(kept, spans, strict=True)]
+        if more == kept:
+            break
+        kept = more
+    return [m for k, (_, _, m) in zip(kept, spans, strict=True) if k]
+
+
+def _name_at(words: list[str], i: int, before: tuple[int, int, ModelName] | None
+             ) -> tuple[ModelName | None, int]:
+    """The longest model name starting at words[i] and its length in words."""
+    for n in range(min(_LONGEST, len(words) - i), 0, -1):
+        if model := MODEL_NAMES.get("".join(words[i: i + n])):
+            return model, n
+    base = re.fullmatch(r"([a-z]+)\d+", before[2].key) if before else None
+    if base and words[i].isdigit():
+        key = base.group(1) + words[i]
+        if any(k.startswith(key) for k in MODEL_NAMES):
+            name = before[2].name.rstrip("0123456789 ") + " " + words[i]
+            return ModelName(key, name, before[2].makes, before[2].everyday_word), 1
+    return None, 0
+
+
+def _stands_as_model(model: ModelName, words: list[str], a: int, b: int) -> bool:
+    """Whether words[a:b], which spell `model`, are the model: always, unless the name is an
+    everyday word (then after its make or a year, or before a year) or a short name or code
+    (then after its make)."""
+    before = words[max(0, a - 2): a]
+    after_make = bool(before) and (before[-1] in model.makes or "".join(before) in model.makes)
+    if model.make_first or not model.everyday_word:
+        return after_make or not model.make_first
+    year = _YEAR_TOKEN.fullmatch
+    return (after_make or (bool(before) and year(before[-1]) is not None)
+            or (b < len(words) and year(words[b]) is not None))
+
+
+def _same_family(a: ModelName, b: ModelName) -> bool:
+    """One name is the other or extends it: "Silverado" and "Silverado 1500" are one
+    family (the listing that says Silverado names no engine size either), and so are
+    "Camry Solara" and "Solara" (the head, Camry, is a model name itself); the Cherokee
+    and the Grand Cherokee are not."""
+    short, long = sorted((a.key, b.key), key=len)
+    return long.startswith(short) or (long.endswith(short)
+                                      and long[: -len(short)] in MODEL_NAMES)
+
+
+def _families(models: list[ModelName]) -> list[ModelName]:
+    """`models` with the names of one family merged (the longest kept)."""
+    out: list[ModelName] = []
+    for m in sorted(models, key=lambda m: -len(m.key)):
+        if not any(_same_family(m, o) for o in out):
+            out.append(m)
+    return out
 
 
 def _span(years: set[int]) -> str:

@@ -22,11 +22,19 @@ from experts.fitment_check import fitment_conflict
      "4 cylinders, not 6 cylinders"),
     ("Alternator Ford Escape 2.5L 2009-2012", "2011 escape 3.0 v6", "2.5L, not 3.0L"),
     ("Air filter 2015-2020 Ford F-150 2.7L 3.5L 5.0L", "2018 f150 3.3 V6", "not 3.3L"),
+    ("Front Brake Pads Mazda 3 2014-2018", "2016 mazda cx-3", "Mazda 3, not CX-3"),
+    ("Wiper Blades Ford F-150 2015-2020 22 in pair", "2017 f250", "F-150, not F-250"),
+    ("Speed Sensor fits Jeep Grand Cherokee 1999-2004", "2001 jeep cherokee 4.0",
+     "not Cherokee"),
+    ("Evap Purge Valve Toyota Camry Corolla Tacoma 2005-2014", "2012 toyota tundra",
+     "Camry, Corolla, Tacoma, not Tundra"),
+    ("Thermostat Chrysler Town and Country 2011-2016 3.6L", "2013 dodge journey 3.6",
+     "Town & Country, not Journey"),
     ("Front Rotors Chevy Silverado 1500 2WD ONLY 2007-2013", "2010 silverado 1500 4x4",
      "two-wheel drive only"),
     ("Brake rotor Dodge Charger 300 RWD 2011-2018", "2015 charger sxt awd", "two-wheel"),
 ])
-def test_a_stated_year_engine_cylinder_count_or_drive_rules_the_vehicle_out(
+def test_a_stated_year_engine_cylinder_count_drive_or_model_rules_the_vehicle_out(
         listing, vehicle, says):
     conflict = fitment_conflict(listing, vehicle)
     assert conflict is not None and says in conflict
@@ -41,6 +49,20 @@ def test_a_stated_year_engine_cylinder_count_or_drive_rules_the_vehicle_out(
     ("Front brake pads Honda Civic", "2013 civic 1.8"),  # the listing is silent
     ("Alternator Silverado 1500 2007-2013 4.8L 5.3L", "2009 silverado"),  # vehicle is silent
     ("Crank sensor VW Jetta 2019-2020 1.4L", "Jetta 2015 or 2019, 1.4L"),  # two years: not one
+    # models: the same model or family however it is written, names next to each other in
+    # a listing, everyday words that are not the model, and vehicles that name two models
+    ("Honda Civic / Fit 2008-2012", "2010 honda fit"),
+    ("Cooling fan for Ford Escape/Fusion 2.5L 2010", "'10 escape 2.5"),
+    ("Crank Sensor Chevy 5.3 Vortec Silverado 1500 2500 1999-2007", "2002 silverado 2500"),
+    ("Alternator Chevy Silverado 2007-2013", "2010 Chevrolet Silverado 1500"),
+    ("Crank Sensor Toyota Camry Solara 2.4L 2002-2009", "2005 solara 2.4"),
+    ("Thermostat Chrysler Town and Country 2011-2016", "2013 chrysler town & country"),
+    ("Starter Ram 1500/2500 5.7L 2009-2018", "2012 dodge ram 2500 5.7"),
+    ("Spark Plug for 2010 Civc", "2010 honda civic"),  # "spark" is no model, "civc" unknown
+    ("Mass Air Flow Sensor fits X3 2014 - 2018 3.0-liter", "2017 BMW X3 3.0L I6 Turbo"),
+    ("Wiper blades Honda Accord/Civic 2013", "2013 civic lx"),  # LX is a trim here
+    ("Brake pads Honda Accord 2010", "2010 civic or accord"),  # two models: not one vehicle
+    ("Brake pads Honda Civic 2010", "will this fit my 2010 car"),  # "fit" is a word here
 ])
 def test_nothing_is_ruled_out_when_the_texts_agree_or_do_not_say(listing, vehicle):
     assert fitment_conflict(listing, vehicle) is None
