@@ -22,7 +22,13 @@ from __future__ import annotations
 import re
 
 from experts.data.model_years import spell_out_years
-from experts.data.vehicle_models import MODEL_NAMES, ModelName, name_words
+from experts.data.vehicle_models import (
+    MODEL_NAMES,
+    ModelName,
+    make_keys,
+    name_words,
+    umbrellas,
+)
 
 INCOMPATIBLE = "incompatible"
 
@@ -30,10 +36,10 @@ _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
 _YEAR_RANGE = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)-(19[5-9]\d|20[0-4]\d)(?!\d)")
 # an engine size: "2.5L", "2.5 l", "1.8-liter", "3.5 EcoBoost", "2.0T", "3.0 v6"; not a part
 # of a number ("43.5 psi", "M10x1.0") or a size with a unit ("4.5 inch", "2.5 mm", "5.0 V").
-# A unit is a word of its own: the "v" of "3.0 v6" is the cylinder layout, not volts.
+# The "v" of "3.0 v6" is the cylinder layout, not volts.
 _DISPLACEMENT = re.compile(
-    r"(?<![\w.])([0-8]\.\d)(?!\d)(?!\s*-?\s*(?:mm|cm|in|inch|inches|ft|oz|qt|gal|v|volt|volts|"
-    r"psi|bar|ohm|ohms|a|amp|amps|ah|w|kw|lb|lbs|kg|\"|'')(?![a-z0-9]))", re.IGNORECASE)
+    r"(?<![\w.])([0-8]\.\d)(?!\d)(?!\s*-?\s*(?:mm|cm|in|inch|inches|ft|oz|qt|gal|v(?!\d)|volt|volts|"
+    r"psi|bar|ohm|ohms|a|amp|amps|ah|w|kw|lb|lbs|kg|\"|'')(?![a-z]))", re.IGNORECASE)
 _CYLINDERS = re.compile(
     r"\b(?:[vil](4|5|6|8|10|12)|(3|4|5|6|8|10|12)\s*-?\s*cyl(?:inder)?s?)\b", re.IGNORECASE)
 _DRIVE = {"2wd": "two", "4x2": "two", "rwd": "two", "fwd": "two",
@@ -79,7 +85,7 @@ def fitment_conflict(listing: str, vehicle: str) -> str | None:
     if len(own) == 1 and len(stated) == 1 and own != stated:
         return "the listing is for " + ("two-wheel" if stated == {"two"} else "all-wheel") + \
             " drive only"
-    own_models, stated_models = _families(_models(vehicle)), _models(listing, True)
+    own_models, stated_models = _families(_vehicle_models(vehicle)), _listed_models(listing)
     if len(own_models) == 1 and stated_models and not any(
             _same_family(own_models[0], m) for m in stated_models):
         names = sorted({m.name for m in stated_models})
@@ -88,19 +94,40 @@ def fitment_conflict(listing: str, vehicle: str) -> str | None:
 
 
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
+_DECIMAL = re.compile(r"\d+\.\d+")  # "5.7" is an engine size, not the models "5" and "7"
 _LONGEST = max(len(name_words(m.name)) for m in MODEL_NAMES.values()) + 1
+_MAKES = make_keys()
+# a negation and what it rules out, up to the next punctuation: "(not for Civic Hybrid)",
+# "except Tundra", "will not fit Silverado HD"
+_NEGATED = re.compile(r"\b(?:not|except|excluding|excludes|exc|without|w/o|won'?t|cannot|"
+                      r"can'?t)\b[^,;|()\n]*", re.IGNORECASE)
 
 
-def _models(text: str, in_a_list: bool = False) -> list[ModelName]:
-    """The model names `text` mentions, longest first at each place: "grand cherokee" is
-    the Grand Cherokee, not the Cherokee; "f 150", "f-150" and "F150" are one name (the
-    words are compared with their separators removed). A name that is also an everyday
-    word ("Fit", "Escape") counts next to its make or a model year, a short name or code
-    ("LS", "X4", "I4") only after its make (`_stands_as_model`); with `in_a_list` (a
-    listing's "Escape/Fusion", "Golf/Passat", "328i/X3") an everyday word also counts
-    next to another name, a short one next to another of its make. A bare number after a
-    name ending in one is that name's sibling ("Silverado 1500 2500", "Ram 1500/2500")."""
-    words = name_words(spell_out_years(text))
+def _listed_models(listing: str) -> list[ModelName]:
+    """The models a listing says it fits (`_models` with names in a list, "Escape/Fusion"),
+    counting only models of a make the listing names or whose name carries it ("Mazda3"):
+    a brand or a word that is some make's model elsewhere ("Cooper" tires, a "Viper" remote
+    start, "Yukon" gears) is not the listing's fitment. Names after a negation ("not for
+    Civic Hybrid") are left out."""
+    words = name_words(_DECIMAL.sub(" ", spell_out_years(_NEGATED.sub(" ", listing))))
+    named = {w for w in words} | {a + b for a, b in zip(words, words[1:], strict=False)}
+    return [m for m in _models(words, in_a_list=True) if m.make_in_key or m.makes & named]
+
+
+def _vehicle_models(vehicle: str) -> list[ModelName]:
+    return _models(name_words(_DECIMAL.sub(" ", spell_out_years(vehicle))))
+
+
+def _models(words: list[str], in_a_list: bool = False) -> list[ModelName]:
+    """The model names among `words` (`name_words`), longest first at each place: "grand
+    cherokee" is the Grand Cherokee, not the Cherokee; "f 150", "f-150" and "F150" are one
+    name (the words are compared with their separators removed). A name that is also an
+    everyday word ("Fit", "Escape") counts right after its make or a model year, a short
+    name, code or body style ("LS", "X4", "I4", "Wagon") only after its make
+    (`_stands_as_model`); with `in_a_list` (a listing's "Escape/Fusion", "Golf/Passat",
+    "328i/X3") an everyday word also counts next to another name, a short one next to
+    another of its make. A bare number after a name ending in one is that name's sibling
+    ("Silverado 1500 2500", "Ram 1500/2500")."""
     spans: list[tuple[int, int, ModelName]] = []
     i = 0
     while i < len(words):
@@ -110,16 +137,19 @@ def _models(text: str, in_a_list: bool = False) -> list[ModelName]:
             continue
         spans.append((i, i + n, model))
         i += n
-    kept = [_stands_as_model(m, words, a, b) for a, b, m in spans]
-    while in_a_list:
-        more = [k or any(kept[j] and (spans[j][1] == a or spans[j][0] == b)
-                         and (not m.make_first or bool(m.makes & spans[j][2].makes))
-                         for j in range(len(spans)))
-                for k, (a, b, m) in zip(kept, spans, strict=True)]
-        if more == kept:
-            break
-        kept = more
+    kept = [_stands_as_model(m, words, a) for a, _, m in spans]
+    if in_a_list:  # a run of adjacent names: left to right, then right to left
+        order = list(range(1, len(spans)))
+        for j, k in [(j, j - 1) for j in order] + [(j - 1, j) for j in reversed(order)]:
+            if not kept[j] and kept[k] and _adjacent(spans[j], spans[k]):
+                kept[j] = True
     return [m for k, (_, _, m) in zip(kept, spans, strict=True) if k]
+
+
+def _adjacent(one: tuple[int, int, ModelName], other: tuple[int, int, ModelName]) -> bool:
+    """Names side by side in a list; a short name only beside one of its own make."""
+    touching = one[1] == other[0] or other[1] == one[0]
+    return touching and (not one[2].make_first or bool(one[2].makes & other[2].makes))
 
 
 def _name_at(words: list[str], i: int, before: tuple[int, int, ModelName] | None
@@ -129,35 +159,41 @@ def _name_at(words: list[str], i: int, before: tuple[int, int, ModelName] | None
         if model := MODEL_NAMES.get("".join(words[i: i + n])):
             return model, n
     base = re.fullmatch(r"([a-z]+)\d+", before[2].key) if before else None
-    if base and words[i].isdigit():
-        key = base.group(1) + words[i]
-        if any(k.startswith(key) for k in MODEL_NAMES):
-            name = before[2].name.rstrip("0123456789 ") + " " + words[i]
-            return ModelName(key, name, before[2].makes, before[2].everyday_word), 1
+    if base and words[i].isdigit() and (model := MODEL_NAMES.get(base.group(1) + words[i])):
+        return model, 1
     return None, 0
 
 
-def _stands_as_model(model: ModelName, words: list[str], a: int, b: int) -> bool:
-    """Whether words[a:b], which spell `model`, are the model: always, unless the name is an
-    everyday word (then after its make or a year, or before a year) or a short name or code
-    (then after its make)."""
+def _stands_as_model(model: ModelName, words: list[str], a: int) -> bool:
+    """Whether the words from words[a] on, which spell `model`, are the model: always,
+    unless the name is an everyday word (then right after its make or a model year) or a
+    short name, code or body style (then right after its make)."""
     before = words[max(0, a - 2): a]
     after_make = bool(before) and (before[-1] in model.makes or "".join(before) in model.makes)
-    if model.make_first or not model.everyday_word:
-        return after_make or not model.make_first
-    year = _YEAR_TOKEN.fullmatch
-    return (after_make or (bool(before) and year(before[-1]) is not None)
-            or (b < len(words) and year(words[b]) is not None))
+    if not model.everyday_word:
+        return True
+    if model.make_first:
+        return after_make
+    return after_make or (bool(before) and _YEAR_TOKEN.fullmatch(before[-1]) is not None)
 
 
 def _same_family(a: ModelName, b: ModelName) -> bool:
-    """One name is the other or extends it: "Silverado" and "Silverado 1500" are one
-    family (the listing that says Silverado names no engine size either), and so are
-    "Camry Solara" and "Solara" (the head, Camry, is a model name itself); the Cherokee
-    and the Grand Cherokee are not."""
-    short, long = sorted((a.key, b.key), key=len)
-    return long.startswith(short) or (long.endswith(short)
-                                      and long[: -len(short)] in MODEL_NAMES)
+    """Whether a listing for one may fit the other as far as the names tell: one name is
+    the other or extends it ("Silverado" and "Silverado 1500"; "Camry Solara" and "Solara",
+    whose head, Camry, is a model name itself, but not the Cherokee and the Grand
+    Cherokee), they name one vehicle ("Caravan" and "Grand Caravan", "Miata" and "MX-5"),
+    or one covers the other ("3 Series" and "328i", "Super Duty" and "F-250")."""
+    short, long = sorted((a.family, b.family), key=len)
+    if long.startswith(short) or (long.endswith(short) and long[: -len(short)] in MODEL_NAMES):
+        return True
+    over_a, over_b = umbrellas(a.key), umbrellas(b.key)
+    return (b.family in over_a or a.family in over_b
+            or (bool(over_a & over_b) and _base(a.key) == _base(b.key)))
+
+
+def _base(key: str) -> str:
+    """A badge without its drive or body letters: "328" for "328i", "328xi", "328ci"."""
+    return re.sub(r"(?<=\d)[a-z]+$", "", key)
 
 
 def _families(models: list[ModelName]) -> list[ModelName]:

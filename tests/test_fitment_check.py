@@ -30,6 +30,8 @@ from experts.fitment_check import fitment_conflict
      "Camry, Corolla, Tacoma, not Tundra"),
     ("Thermostat Chrysler Town and Country 2011-2016 3.6L", "2013 dodge journey 3.6",
      "Town & Country, not Journey"),
+    ("Toyota Tacoma 2015 (does not fit Tundra)", "2015 toyota tundra", "Tacoma, not Tundra"),
+    ("Mazda CX-5 2016", "2016 mazda 3 2.5", "CX-5, not Mazda 3"),
     ("Front Rotors Chevy Silverado 1500 2WD ONLY 2007-2013", "2010 silverado 1500 4x4",
      "two-wheel drive only"),
     ("Brake rotor Dodge Charger 300 RWD 2011-2018", "2015 charger sxt awd", "two-wheel"),
@@ -63,6 +65,25 @@ def test_a_stated_year_engine_cylinder_count_drive_or_model_rules_the_vehicle_ou
     ("Wiper blades Honda Accord/Civic 2013", "2013 civic lx"),  # LX is a trim here
     ("Brake pads Honda Accord 2010", "2010 civic or accord"),  # two models: not one vehicle
     ("Brake pads Honda Civic 2010", "will this fit my 2010 car"),  # "fit" is a word here
+    # a brand or word that is some make's model is not the listing's fitment
+    ("Cooper CS5 Grand Touring tire 215/55R17", "2012 toyota camry"),
+    ("Goodyear Wrangler TrailRunner AT 265/70R17", "2015 ford f150"),
+    ("Yukon Gear 4.56 ring and pinion Dana 44", "2010 jeep wrangler"),
+    ("Floor mats fit 2015-2020 Honda", "2017 honda accord"),
+    ("Fits most Honda models 2010-2015", "2012 honda civic"),
+    ("Subaru Outback 2012 roof rack", "2012 wagon"),  # a body style, not the VW Wagon
+    # one vehicle under two names, or a name that covers another
+    ("Dodge Grand Caravan 2008-2019", "2012 dodge caravan"),
+    ("Mazda MX-5 2010", "2010 mazda miata"),
+    ("BMW 3 Series 2010", "2010 bmw 328xi"),
+    ("Mercedes E-Class 2010", "2010 mercedes e350"),
+    ("Ford E-Series Econoline 2010", "2010 ford e350"),
+    ("Ford Super Duty 2017-2022", "2019 ford f250"),
+    ("Ford Crown Vic / Mercury Grand Marquis 1998-2011", "2005 ford crown victoria"),
+    # what a listing rules out is not what it fits; units and accents
+    ("Chevy 1500 trucks 2007-2013 (will not fit Silverado HD)", "2010 chevy silverado 1500"),
+    ("Battery cable 2.5mm2 for Honda Civic 2012-2015", "2013 honda civic 1.8"),
+    ("Bremsscheiben für Mercedes S-Klasse W221 2008", "Mercedes S500 2008"),
 ])
 def test_nothing_is_ruled_out_when_the_texts_agree_or_do_not_say(listing, vehicle):
     assert fitment_conflict(listing, vehicle) is None
@@ -91,11 +112,8 @@ def test_a_ruled_out_pair_is_incompatible_whatever_the_model_says(tiny_predictor
                          )[0]["label"] == "compatible"
 
 
-def test_an_engine_size_is_read_before_v6_but_not_before_a_voltage():
-    from experts.fitment_check import _displacements
-
-    assert _displacements("2011 escape 3.0 v6") == {"3.0"}
-    assert _displacements("2004 mustang 4.6 V8 gt") == {"4.6"}
-    for volts in ("cam sensor 5.0 v reference", "regulator 4.5V", "14.5 volt output"):
-        assert _displacements(volts) == set(), volts
-
+def test_an_engine_size_is_read_before_v6_but_not_before_a_unit():
+    listing = "Camshaft sensor {} Toyota Camry 2007-2011"
+    assert "not 2.4L" in fitment_conflict(listing.format("3.5 V6"), "2009 camry 2.4")
+    for unit in ("5.0 v reference", "4.5V output", "2.5mm2 cable", "3.5 in tall"):
+        assert fitment_conflict(listing.format(unit), "2009 camry 2.4") is None, unit

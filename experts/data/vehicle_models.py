@@ -17,6 +17,7 @@ or a model year beside them, and short names and codes that read as trims, count
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 MODELS: dict[str, list[str]] = {
@@ -359,6 +360,7 @@ MAKE_ALIASES: dict[str, list[str]] = {
     "Volkswagen": ["VW", "Volkswagon"],
     "Mercedes-Benz": ["Mercedes", "Benz", "MB", "Merc", "Mercedes Benz", "Mercedes-AMG"],
     "BMW": ["Bimmer", "Beemer", "Beamer"],
+    "Cadillac": ["Caddy"],
     "Alfa Romeo": ["Alfa"],
     "Land Rover": ["Land-Rover", "LandRover"],
     "Oldsmobile": ["Olds"],
@@ -381,7 +383,7 @@ MAKE_ALIASES: dict[str, list[str]] = {
 # Names that are also words of a listing or a buyer's question ("spark plug", "heating
 # element", "battery charger", "flex pipe", "master cylinder", "coil spring", "Continental
 # belt", "Odyssey battery", "Spectra Premium", "Mass Air Flow"). Short names and codes
-# ("LS", "X4", "I4") are `make_first`.
+# ("LS", "X4", "I4") and body styles ("pickup", "wagon") are `make_first`.
 EVERYDAY_WORDS = {
     "fit", "spark", "volt", "bolt", "note", "escape", "focus", "edge", "pilot", "element",
     "passport", "journey", "express", "transit", "accent", "soul", "sky", "relay", "aura",
@@ -401,13 +403,35 @@ EVERYDAY_WORDS = {
     "thesis", "van", "vision", "vista", "wagon", "wave", "wind", "dawn", "mini", "spectre",
     "delta", "crown", "sigma", "omega", "terra", "alliance", "arena", "clarity",
 }
-
-
-# trim levels, and engine or drive codes, that are also some make's model name
+# trim levels, engine or drive codes, body styles and another make's nickname ("Caddy")
+# that are also some make's model name
 TRIMS = {"lx", "ex", "exl", "se", "le", "xle", "sel", "gt", "gts", "sv", "sl", "xlt", "lt",
          "ls", "si", "ss", "rs", "st", "gs", "es", "gl", "gls", "glx", "dx", "ce", "sr",
          "sr5", "ltz", "slt", "sle", "sxt", "rt", "srt", "gxp", "hd", "sport", "awd", "ts",
-         "tl", "cl", "rl"}
+         "pickup", "van", "wagon", "coupe", "cabriolet", "roadster", "convertible",
+         "sedan", "hatchback", "truck", "suv", "minivan", "tl", "cl", "rl", "caddy"}
+
+# names for one vehicle, or a vehicle and its longer-wheelbase or renamed sibling: a listing
+# for one fits the other as far as the text can tell ("Caravan" for a Grand Caravan)
+SAME_VEHICLE = [
+    ("Caravan", "Grand Caravan"), ("Voyager", "Grand Voyager"), ("MX-5", "Miata", "MX-5 Miata"),
+    ("Fit", "Jazz"), ("Crown Victoria", "LTD Crown Victoria", "Crown Vic"),
+    ("Corvette", "Vette"), ("Thunderbird", "T-Bird"), ("Town & Country", "T&C"),
+    ("E-Series", "Econoline"),
+]
+# a name that covers others: a listing for the first fits each of the rest, and a buyer who
+# names the first is not told apart from them
+UMBRELLAS = {
+    "Super Duty": ["F-250", "F-250 Super Duty", "F-350", "F-450", "F-550"],
+    "E-Series": ["E-150", "E-250", "E-350", "E-450"],
+    "Silverado HD": ["Silverado 2500HD", "Silverado 3500HD"],
+    "C/K": ["C1500", "K1500", "C2500", "K2500", "C3500", "K3500", "C10"],
+    "Golf": ["GTI", "Golf R"], "Impreza": ["WRX", "WRX STI"], "Firebird": ["Trans Am"],
+    "DeVille": ["DTS"], "Seville": ["STS"],
+}
+# names not in MODELS, read as another: model -> other names people write for it
+MODEL_ALIASES = {"Crown Victoria": ["Crown Vic"], "Corvette": ["Vette"],
+                 "Thunderbird": ["T-Bird"], "Town & Country": ["T&C"]}
 
 
 @dataclass
@@ -416,36 +440,70 @@ class ModelName:
     name: str  # as written in the table
     makes: set[str] = field(default_factory=set)  # its makes and their aliases, as keys
     everyday_word: bool = False
-    # a name that reads as a trim, a count or an engine ("LS", "IS", "X4", "I4"): known
-    # only after its make ("lexus is", "bmw x4"); "2016 ls" is as often a Camry's trim
+    # a name that reads as a trim, a count, an engine or a body style ("LS", "IS", "X4",
+    # "I4", "Wagon"): known only after its make ("lexus is", "bmw x4"); "2016 ls" is as
+    # often a Camry's trim
     make_first: bool = False
+    make_in_key: bool = False  # a number named with its make: "mazda3", "ram1500"
+    family: str = ""  # the key of the vehicle it names (SAME_VEHICLE), else its own key
 
 
 def name_words(text: str) -> list[str]:
-    """Lower-case words without separators; "and" is dropped like "&" ("Town and
-    Country" is "Town & Country")."""
-    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w != "and"]
+    """Lower-case words without separators or accents; "and" is dropped like "&" ("Town
+    and Country" is "Town & Country")."""
+    plain = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    return [w for w in re.findall(r"[a-z0-9]+", plain) if w != "and"]
 
 
 def name_key(text: str) -> str:
     return "".join(name_words(text))
 
 
-def _model_names() -> dict[str, ModelName]:
-    out: dict[str, ModelName] = {}
-    for make, models in MODELS.items():
-        makes = {name_key(m) for m in [make, *MAKE_ALIASES.get(make, [])]}
-        for model in models:
-            key = name_key(model)
-            keys = [m + key for m in makes] if key.isdigit() else [key]
-            for k in keys:  # a number is named with its make: "Mazda 3"
-                entry = out.setdefault(k, ModelName(k, f"{make} {model}" if key.isdigit()
-                                                    else model))
-                entry.makes |= makes
-                entry.make_first = (key in TRIMS or (key.isalpha() and len(key) <= 2)
-                                    or bool(re.fullmatch(r"[a-z]\d\d?|\dx\d|ls\d", key)))
-                entry.everyday_word = key in EVERYDAY_WORDS or entry.make_first
+def make_keys() -> set[str]:
+    """Every make and make alias, as keys ("chevrolet", "chevy", "mercedesbenz")."""
+    return {name_key(m) for make in MODELS for m in [make, *MAKE_ALIASES.get(make, [])]}
+
+
+def umbrellas(key: str) -> set[str]:
+    """The families of the names that cover `key`: "3series" for "328i" / "328xi",
+    "cclass" for "c300", "mclass" for "ml350", "superduty" for "f250", both "eclass" and
+    "eseries" for "e350" (a Mercedes and a Ford van)."""
+    out = set(_UMBRELLA_OF.get(key, ()))
+    if m := re.fullmatch(r"(\d)\d\d(?:i|xi|ci|is|d|e|x|xd)?", key):
+        out.add(m.group(1) + "series")
+    if m := re.fullmatch(r"(c|e|s|ml|gl|glk|cl|sl|slk|cls|gle|gls|glc|cla)(\d{3})", key):
+        out.add({"ml": "m", "gle": "m", "gls": "gl"}.get(m.group(1), m.group(1)) + "class")
     return out
 
 
+def _model_names() -> dict[str, ModelName]:
+    out: dict[str, ModelName] = {}
+    aliases = {a: model for model, names in MODEL_ALIASES.items() for a in names}
+    for make, models in MODELS.items():
+        makes = {name_key(m) for m in [make, *MAKE_ALIASES.get(make, [])]}
+        extra = [a for a, model in aliases.items() if model in models]
+        for model in [*models, *extra]:
+            key = name_key(model)
+            shown = aliases.get(model, model)
+            keys = [m + key for m in makes] if key.isdigit() else [key]
+            for k in keys:  # a number is named with its make: "Mazda 3"
+                entry = out.setdefault(k, ModelName(k, f"{make} {model}" if key.isdigit()
+                                                    else shown))
+                entry.makes |= makes
+                entry.make_in_key = key.isdigit()
+                entry.make_first = (key in TRIMS or (key.isalpha() and len(key) <= 2)
+                                    or bool(re.fullmatch(r"[a-z]\d\d?|\dx\d|ls\d", key)))
+                entry.everyday_word = key in EVERYDAY_WORDS or entry.make_first
+                entry.family = k if key.isdigit() else name_key(aliases.get(model, model))
+    for names in SAME_VEHICLE:
+        for n in names:
+            if name_key(n) in out:
+                out[name_key(n)].family = name_key(names[0])
+    return out
+
+
+_UMBRELLA_OF: dict[str, set[str]] = {}
+for _top, _members in UMBRELLAS.items():
+    for _member in _members:
+        _UMBRELLA_OF.setdefault(name_key(_member), set()).add(name_key(_top))
 MODEL_NAMES = _model_names()
