@@ -1,4 +1,5 @@
-"""What a listing's text rules out for one vehicle: years, engine size, cylinders, drive.
+"""What a listing's text rules out for one vehicle: years, engine size, cylinders, drive,
+model.
 
 The compatibility expert reads a listing and a vehicle and says compatible or not. Where
 the two texts state the same kind of fact and the facts disagree, no reading of the rest
@@ -13,8 +14,9 @@ a pair compatible: when a side is silent, or names several values, the model dec
 The vehicle side must name one vehicle: at most one model year (a second listing with a
 year range is left to the model) and, for the model rule, one model family. Model names
 come from a table of the makes and models sold in North America and Europe
-(`experts.data.vehicle_models`); a name that is also an everyday word ("Fit", "Spark",
-"Escape") counts only right after its make or a model year.
+(`experts.data.vehicle_models`). A listing's model counts only when the listing names its
+make too (a "Cooper" tire or a "Viper" remote start names no fitment), and a name that is
+also an everyday word ("Fit", "Spark", "Escape") only right after its make or a model year.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from experts.data.model_years import spell_out_years
 from experts.data.vehicle_models import (
     MODEL_NAMES,
     ModelName,
-    make_keys,
     name_words,
     umbrellas,
 )
@@ -96,7 +97,6 @@ def fitment_conflict(listing: str, vehicle: str) -> str | None:
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
 _DECIMAL = re.compile(r"\d+\.\d+")  # "5.7" is an engine size, not the models "5" and "7"
 _LONGEST = max(len(name_words(m.name)) for m in MODEL_NAMES.values()) + 1
-_MAKES = make_keys()
 # a negation and what it rules out, up to the next punctuation: "(not for Civic Hybrid)",
 # "except Tundra", "will not fit Silverado HD"
 _NEGATED = re.compile(r"\b(?:not|except|excluding|excludes|exc|without|w/o|won'?t|cannot|"
@@ -110,7 +110,7 @@ def _listed_models(listing: str) -> list[ModelName]:
     start, "Yukon" gears) is not the listing's fitment. Names after a negation ("not for
     Civic Hybrid") are left out."""
     words = name_words(_DECIMAL.sub(" ", spell_out_years(_NEGATED.sub(" ", listing))))
-    named = {w for w in words} | {a + b for a, b in zip(words, words[1:], strict=False)}
+    named = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
     return [m for m in _models(words, in_a_list=True) if m.make_in_key or m.makes & named]
 
 

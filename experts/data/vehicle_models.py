@@ -10,8 +10,10 @@ general knowledge (not from any evaluation set). The fitment check reads them
 "F150" and "f 150"), to a `ModelName`. A name that is only a number ("3", "1500", "300")
 is known only after its make ("mazda3", "ram1500", "chrysler300"). Names that are also
 everyday words ("Fit", "Spark", "Escape") are marked, so that a reader can ask for the make
-or a model year beside them, and short names and codes that read as trims, counts or engines
-("LS", "X4", "I4") are known only after their make.
+or a model year before them, and short names, codes and body styles that read as trims,
+counts or engines ("LS", "X4", "I4", "Wagon") are known only after their make.
+`SAME_VEHICLE` and `UMBRELLAS` say which different names a listing may mean one vehicle by
+("Miata" and "MX-5"; "Super Duty" and "F-250").
 """
 
 from __future__ import annotations
@@ -457,11 +459,6 @@ def name_words(text: str) -> list[str]:
 
 def name_key(text: str) -> str:
     return "".join(name_words(text))
-
-
-def make_keys() -> set[str]:
-    """Every make and make alias, as keys ("chevrolet", "chevy", "mercedesbenz")."""
-    return {name_key(m) for make in MODELS for m in [make, *MAKE_ALIASES.get(make, [])]}
 
 
 def umbrellas(key: str) -> set[str]:
