@@ -68,10 +68,7 @@ EXPERTS: dict[str, ExpertSpec] = {
         # one ("part no . 7090") was tagged as a part number by every model
         # (docs/experiments.md, 2026-12-06)
         code_types=("PART_NUMBER",),
-        # lr 1e-4 (not 5e-5) since the written titles joined: teacher test F1 +1.75, its
-        # int8 student's validation +1.0, test +0.5, external +0.3 (two seeds; the
-        # student's F1_critical on test -0.5; docs/experiments.md, 2026-12-07)
-        train=TrainConfig(epochs=3, lr=1e-4, head_lr=3e-3),
+        train=TrainConfig(epochs=3, head_lr=3e-3),
     ),
     "compatibility": ExpertSpec(
         name="compatibility", kind="pair", max_length=112, main_metric="accuracy",
