@@ -109,13 +109,18 @@ def _listed_models(listing: str) -> list[ModelName]:
     a brand or a word that is some make's model elsewhere ("Cooper" tires, a "Viper" remote
     start, "Yukon" gears) is not the listing's fitment. Names after a negation ("not for
     Civic Hybrid") are left out."""
-    words = name_words(_DECIMAL.sub(" ", spell_out_years(_NEGATED.sub(" ", listing))))
+    words = _model_words(_NEGATED.sub(" ", listing))
     named = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
     return [m for m in _models(words, in_a_list=True) if m.make_in_key or m.makes & named]
 
 
 def _vehicle_models(vehicle: str) -> list[ModelName]:
-    return _models(name_words(_DECIMAL.sub(" ", spell_out_years(vehicle))))
+    return _models(_model_words(vehicle))
+
+
+def _model_words(text: str) -> list[str]:
+    """`name_words` of `text` with its years spelled out and its decimals dropped."""
+    return name_words(_DECIMAL.sub(" ", spell_out_years(text)))
 
 
 def _models(words: list[str], in_a_list: bool = False) -> list[ModelName]:
@@ -168,10 +173,10 @@ def _stands_as_model(model: ModelName, words: list[str], a: int) -> bool:
     """Whether the words from words[a] on, which spell `model`, are the model: always,
     unless the name is an everyday word (then right after its make or a model year) or a
     short name, code or body style (then right after its make)."""
-    before = words[max(0, a - 2): a]
-    after_make = bool(before) and (before[-1] in model.makes or "".join(before) in model.makes)
     if not model.everyday_word:
         return True
+    before = words[max(0, a - 2): a]
+    after_make = bool(before) and (before[-1] in model.makes or "".join(before) in model.makes)
     if model.make_first:
         return after_make
     return after_make or (bool(before) and _YEAR_TOKEN.fullmatch(before[-1]) is not None)

@@ -41,8 +41,9 @@ def parse_title(line: str, where: str = "") -> TagExample:
         outside = line[pos: m.start() if m else len(line)]
         if "[" in outside or "]" in outside:
             raise TinyExpertsError(f"{where}: a bracket outside '[TYPE words]' in {line!r}")
-        words += split_words(outside)
-        tags += ["O"] * len(split_words(outside))
+        plain_words = split_words(outside)
+        words += plain_words
+        tags += ["O"] * len(plain_words)
         if m is None:
             break
         kind, span = m.group(1), split_words(m.group(2))
