@@ -190,12 +190,13 @@ def prune_student(student: RouterModel, tokenizer, data: dict[str, list[Query]],
     details = prune_by_scores(student, scores, heads=cfg.heads, ffn=cfg.ffn, drop_layers=0)
     details["reach_before_pruning"] = reach
     texts = [q.text for s in ("train", "validation") for q in data[s]] + domain_text
-    keep = vocabulary_to_keep(tokenizer, texts)
     emb = student.encoder.embeddings.word_embeddings
     # the embedding exit, fitted later, counts against the same budget
     later = (emb.embedding_dim + 1) * student.head_config.num_labels if cfg.embedding_exit else 0
     rows_allowed = ((cfg.max_params - student.num_params() - later) // emb.embedding_dim
                     + emb.num_embeddings)
+    # the data's pieces first, its commonest where they alone would pass the budget
+    keep = vocabulary_to_keep(tokenizer, texts, limit=rows_allowed)
     for piece in sorted(frequent_wordpieces(tokenizer, cfg.common_vocab)):  # commonest first
         if len(keep) >= rows_allowed:
             break

@@ -482,15 +482,26 @@ def test_student_vocabulary_fills_the_parameter_budget(small_ontology, tokenizer
     data = router_datasets(small_ontology, 0,
                            per_intent={"train": 50, "validation": 5, "test": 5})
     texts = [q.text for s in ("train", "validation") for q in data[s]]
-    # a budget under the data's own wordpieces keeps them all and nothing more
+    base = len(vocabulary_to_keep(tokenizer, []))  # special tokens and characters
+    used = len(vocabulary_to_keep(tokenizer, texts))
+    # no room: special tokens and characters alone
     tight, d0 = build_student(teacher, tokenizer, data, RouterTrainConfig(
         layers=(0, 1), max_params=0, embedding_exit=False), [], 0)
-    assert d0["vocab"] == len(vocabulary_to_keep(tokenizer, texts))
+    assert d0["vocab"] == base < used
     hidden = tight.encoder.embeddings.word_embeddings.embedding_dim
-    budget = tight.num_params() + 50 * hidden  # room for 50 more rows
+    # room for 10 rows: the data's 10 commonest pieces
+    budget = tight.num_params() + 10 * hidden
+    some, d1 = build_student(teacher, tokenizer, data, RouterTrainConfig(
+        layers=(0, 1), max_params=budget, embedding_exit=False), [], 0)
+    assert d1["vocab"] == base + 10 and some.num_params() == budget
+    commonest = collections.Counter(i for t in texts for i in tokenizer(
+        t, add_special_tokens=False)["input_ids"]).most_common(1)[0][0]
+    assert vocabulary_to_keep(tokenizer, texts, limit=base + 10) >= {commonest}
+    # room for every piece of the data and 50 more: the 50 commonest English pieces
+    budget = tight.num_params() + (used - base + 50) * hidden
     roomy, d1 = build_student(teacher, tokenizer, data, RouterTrainConfig(
         layers=(0, 1), max_params=budget, embedding_exit=False), [], 0)
-    assert d1["vocab"] == d0["vocab"] + 50 and roomy.num_params() == budget  # same layers
+    assert d1["vocab"] == used + 50 and roomy.num_params() == budget  # same layers
     # with an embedding exit, its head's parameters come out of the same budget
     _, d2 = build_student(teacher, tokenizer, data, RouterTrainConfig(
         layers=(0, 1), max_params=budget, embedding_exit=True), [], 0)

@@ -8,6 +8,7 @@ pipeline, which measures every step the same way.
 
 from __future__ import annotations
 
+import collections
 import copy
 import random
 from collections.abc import Callable
@@ -101,9 +102,10 @@ class StepContext:
         return vocabulary_to_keep(self.tokenizer, texts)
 
 
-def vocabulary_to_keep(tokenizer, texts: list[str]) -> set[int]:
+def vocabulary_to_keep(tokenizer, texts: list[str], limit: int | None = None) -> set[int]:
     """Special tokens, every single ASCII character (alone and as a "##" continuation), and
-    every token the texts use.
+    every token the texts use; with `limit`, at most that many ids: the texts' tokens used
+    most often first (special tokens and characters are kept even past it).
 
     Characters are never domain knowledge: without them an unseen part number or a bracket
     in a new listing template becomes [UNK] (this cost the attributes expert 2 points of
@@ -115,9 +117,14 @@ def vocabulary_to_keep(tokenizer, texts: list[str]) -> set[int]:
         for piece in (c, f"##{c}"):
             if piece in vocab:
                 ids.add(vocab[piece])
+    used: collections.Counter[int] = collections.Counter()
     for i in range(0, len(texts), 1024):
         for row in tokenizer(texts[i : i + 1024], add_special_tokens=False)["input_ids"]:
-            ids.update(row)
+            used.update(row)
+    for piece, _ in used.most_common():
+        if limit is not None and len(ids) >= limit:
+            break
+        ids.add(piece)
     return ids
 
 
