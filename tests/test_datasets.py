@@ -350,3 +350,29 @@ def test_written_titles_join_the_tagger_training_split_only(data_dir, small_onto
     # the rest of the training split is what the generator makes
     _, generated = title_datasets(small_ontology, 0, PER_ITEM["titles"])
     assert len(data.splits["train"]) == len(generated["train"]) + len(written)
+
+
+def test_a_size_or_thread_is_its_value_not_what_it_measures(small_ontology):
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from experts.data.formats import MEASURED_NOUNS, value_words
+    from experts.data.written_titles import written_titles
+
+    assert value_words("SIZE", ["0.8mm", "Gap"]) == 1
+    assert value_words("SIZE", ["3", "inch", "dual", "outlet"]) == 2
+    assert value_words("SIZE", ["5", "wire"]) == 2  # a count of wires is the size itself
+    assert value_words("SIZE", ["bore"]) == 1  # never empty
+    assert value_words("THREAD", ["3/4-16", "thread"]) == 1
+    assert value_words("BRAND", ["Hex", "Gap"]) == 2  # other types keep their words
+    _, tag = title_datasets(small_ontology, 0, {"train": 6, "validation": 1, "test": 3})
+    nouns = MEASURED_NOUNS["SIZE"] | MEASURED_NOUNS["THREAD"]
+    after = 0
+    for rows in (*tag.values(), written_titles()):
+        for r in rows:
+            for kind, s, e in get_entities(list(r.tags)):
+                if kind in MEASURED_NOUNS:
+                    assert r.tokens[e].lower() not in nouns or s == e, r
+                    if e + 1 < len(r.tokens) and r.tokens[e + 1].lower() in nouns:
+                        assert r.tags[e + 1] == "O"
+                        after += 1
+    assert after > 20  # the catalog's "0.044 in gap" and the writers' "2.5\" inlet" are read

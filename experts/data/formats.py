@@ -27,6 +27,30 @@ def split_words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
+# A size is a number and its unit ("0.8mm", "2.5 in", "255 LPH"), a thread its diameter
+# and pitch ("M14x1.25", "3/4-16"). The words after them that say what is measured ("gap",
+# "bore", "inlet", "long", "thread") are not part of them: "0.8mm Gap" tags "0.8mm" alone
+# and "3/4-16 thread" tags "3/4-16", as people annotating listings do.
+MEASURED_NOUNS = {
+    "SIZE": frozenset({
+        "gap", "bore", "housing", "inlet", "outlet", "cable", "harness", "hex", "reach",
+        "length", "long", "tall", "height", "thick", "thickness", "diameter", "dia", "od",
+        "id", "wide", "width", "deep", "depth", "high", "dual", "center", "centre", "pipe",
+        "tube", "tank"}),
+    "THREAD": frozenset({"thread", "threads", "threaded"}),
+}
+
+
+def value_words(kind: str, words: list[str]) -> int:
+    """How many of an entity's words are its value: for a size or a thread the trailing
+    words that name what is measured (`MEASURED_NOUNS`) are not; the first word always is."""
+    nouns = MEASURED_NOUNS.get(kind, frozenset())
+    n = len(words)
+    while n > 1 and words[n - 1].lower() in nouns:
+        n -= 1
+    return n
+
+
 # Typographic punctuation as the ASCII the models are trained on. Phone keyboards type
 # curly quotes by default and web pages set dashes and non-breaking spaces; MiniLM reads
 # "’" and "'" as different tokens, and a student whose pruned vocabulary never met "’"

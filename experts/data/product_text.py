@@ -11,7 +11,13 @@ from __future__ import annotations
 import random
 import re
 
-from experts.data.formats import PairExample, TagExample, TextExample, split_words
+from experts.data.formats import (
+    PairExample,
+    TagExample,
+    TextExample,
+    split_words,
+    value_words,
+)
 from experts.data.phrasing import add_typos, detokenize, recase, split_of, split_templates
 from experts.ontology.catalog_tables import COMPANION_CATEGORIES, MODEL_ALIASES, PART_CATEGORIES
 from experts.ontology.schema import Node, Ontology
@@ -314,7 +320,10 @@ def render_title(p: dict, template: str, rng: random.Random, split: str = "train
         prefix = rng.choice(ATTR_PREFIXES.get(kind, [""]))
         if prefix:
             attr_parts.append((prefix, "O"))
-        attr_parts.append((value_variant(kind, value, rng), kind))
+        # "0.8 mm gap": the size is "0.8 mm"; "gap" says what it measures
+        value_w = split_words(value_variant(kind, value, rng))
+        n = value_words(kind, value_w)
+        attr_parts += [(" ".join(value_w[:n]), kind), (" ".join(value_w[n:]), "O")]
     slots["ATTRS"] = attr_parts
     words: list[str] = []
     tags: list[str] = []
