@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 
 import pytest
@@ -352,7 +353,7 @@ def test_written_titles_join_the_tagger_training_split_only(data_dir, small_onto
     assert len(data.splits["train"]) == len(generated["train"]) + len(written)
 
 
-def test_a_size_or_thread_is_its_value_not_what_it_measures(small_ontology):
+def test_a_size_thread_or_material_is_its_value_not_what_it_measures(small_ontology):
     from seqeval.metrics.sequence_labeling import get_entities
 
     from experts.data.formats import MEASURED_NOUNS, value_words
@@ -363,16 +364,18 @@ def test_a_size_or_thread_is_its_value_not_what_it_measures(small_ontology):
     assert value_words("SIZE", ["5", "wire"]) == 2  # a count of wires is the size itself
     assert value_words("SIZE", ["bore"]) == 1  # never empty
     assert value_words("THREAD", ["3/4-16", "thread"]) == 1
+    assert value_words("MATERIAL", ["Aluminum", "Housing"]) == 1
+    assert value_words("MATERIAL", ["iridium", "ix"]) == 1
     assert value_words("BRAND", ["Hex", "Gap"]) == 2  # other types keep their words
     _, tag = title_datasets(small_ontology, 0, {"train": 6, "validation": 1, "test": 3})
-    nouns = MEASURED_NOUNS["SIZE"] | MEASURED_NOUNS["THREAD"]
-    after = 0
+    after = collections.Counter()
     for rows in (*tag.values(), written_titles()):
         for r in rows:
             for kind, s, e in get_entities(list(r.tags)):
-                if kind in MEASURED_NOUNS:
+                if nouns := MEASURED_NOUNS.get(kind):
                     assert r.tokens[e].lower() not in nouns or s == e, r
                     if e + 1 < len(r.tokens) and r.tokens[e + 1].lower() in nouns:
                         assert r.tags[e + 1] == "O"
-                        after += 1
-    assert after > 20  # the catalog's "0.044 in gap" and the writers' "2.5\" inlet" are read
+                        after[kind] += 1
+    # the catalog's "0.044 in gap" and "aluminum housing", the writers' "2.5\" inlet"
+    assert after["SIZE"] > 20 and after["MATERIAL"] > 5, after

@@ -28,9 +28,11 @@ def split_words(text: str) -> list[str]:
 
 
 # A size is a number and its unit ("0.8mm", "2.5 in", "255 LPH"), a thread its diameter
-# and pitch ("M14x1.25", "3/4-16"). The words after them that say what is measured ("gap",
-# "bore", "inlet", "long", "thread") are not part of them: "0.8mm Gap" tags "0.8mm" alone
-# and "3/4-16 thread" tags "3/4-16", as people annotating listings do.
+# and pitch ("M14x1.25", "3/4-16"), a material the material ("aluminum", "iridium"). The
+# words after them that say what is measured or what is made of it ("gap", "bore",
+# "inlet", "long", "thread", "housing", "core") are not part of them: "0.8mm Gap" tags
+# "0.8mm" alone, "3/4-16 thread" tags "3/4-16" and "aluminum housing" tags "aluminum", as
+# people annotating listings do. So is a product line after a material ("Iridium IX").
 MEASURED_NOUNS = {
     "SIZE": frozenset({
         "gap", "bore", "housing", "inlet", "outlet", "cable", "harness", "hex", "reach",
@@ -38,12 +40,14 @@ MEASURED_NOUNS = {
         "id", "wide", "width", "deep", "depth", "high", "dual", "center", "centre", "pipe",
         "tube", "tank"}),
     "THREAD": frozenset({"thread", "threads", "threaded"}),
+    "MATERIAL": frozenset({"housing", "core", "body", "case", "ix"}),
 }
 
 
 def value_words(kind: str, words: list[str]) -> int:
-    """How many of an entity's words are its value: for a size or a thread the trailing
-    words that name what is measured (`MEASURED_NOUNS`) are not; the first word always is."""
+    """How many of an entity's words are its value: for a size, a thread or a material the
+    trailing words that name what is measured or made of it (`MEASURED_NOUNS`) are not; the
+    first word always is."""
     nouns = MEASURED_NOUNS.get(kind, frozenset())
     n = len(words)
     while n > 1 and words[n - 1].lower() in nouns:
