@@ -13,10 +13,10 @@ before, so their scores stay comparable (docs/experts.md, "Data and splits").
 
 Format: one title per line; an entity is `[TYPE words]`, every other word is O; lines
 starting with `#` are comments. Each title is split into words exactly as serving splits
-text (`split_words`), so the tags line up with what the tagger will be given. A SIZE or
-THREAD span holds the value alone (`formats.value_words`): the writers' 37 spans such as
-"[SIZE 87.5mm bore]" were rewritten "[SIZE 87.5mm] bore" when tinyexperts took that
-convention.
+text (`split_words`), so the tags line up with what the tagger will be given. A SIZE,
+THREAD or MATERIAL span holds the value alone (`formats.value_words`): the writers' 37
+size and thread spans such as "[SIZE 87.5mm bore]" were rewritten "[SIZE 87.5mm] bore"
+when tinyexperts took that convention (their materials already were).
 """
 
 from __future__ import annotations
