@@ -81,6 +81,18 @@ class RouterTrainConfig:
     # fitted on the trained student for this many passes over cached features
     embedding_exit: bool = True
     embedding_exit_epochs: int = 40
+    # the student's exits in its loss: "depth" weighs exit k (1-based) by k, so the last
+    # layer, which sets what the early exits must agree with, gets 4 of 10 shares, not 1 of
+    # 4; "uniform" is the mean over exits (the router until 2026-12-07)
+    exit_weighting: str = "depth"
+
+
+def exit_weights(n_exits: int, how: str) -> list[float]:
+    """Each exit's share of the student's loss, first exit first; the shares sum to 1."""
+    if how not in ("depth", "uniform"):
+        raise ValueError(f"exit_weighting {how!r}: choose 'depth' or 'uniform'")
+    raw = [float(k + 1) if how == "depth" else 1.0 for k in range(n_exits)]
+    return [w / sum(raw) for w in raw]
 
 
 def encode_queries(tokenizer, queries: list[Query], with_labels: bool = True) -> dict:
@@ -127,8 +139,9 @@ def _train(model: RouterModel, tokenizer, rows: list[Query], cfg: RouterTrainCon
             with mixed_precision():
                 outs = model.all_exits(**inputs_of(batch))
             outs = [o.float() for o in (outs if all_exits else outs[-1:])]
-            loss = sum(router_loss(o, batch["targets"], batch["intents"], t_logits)
-                       for o in outs) / len(outs)
+            weights = exit_weights(len(outs), cfg.exit_weighting)
+            loss = sum(w * router_loss(o, batch["targets"], batch["intents"], t_logits)
+                       for w, o in zip(weights, outs, strict=True))
             losses.append(optimizer_step(loss, opt, sched, body + heads))
             step += 1
             bar.update(1)

@@ -690,3 +690,38 @@ def test_a_buyers_vehicle_after_a_determiner_keeps_one(small_ontology):
     texts = [q.text for rows in data.values() for q in rows]
     assert any(re.search(r"\bmy\b", t, re.IGNORECASE) for t in texts)
     assert not any(doubled.search(t) for t in texts)
+
+
+def test_router_exit_weights_give_the_last_exit_the_largest_share():
+    from router.train import exit_weights
+
+    assert exit_weights(4, "depth") == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert exit_weights(4, "uniform") == pytest.approx([0.25] * 4)
+    assert exit_weights(1, "depth") == [1.0]  # the teacher's one head
+    with pytest.raises(ValueError, match="exit_weighting"):
+        exit_weights(3, "last")
+
+
+@pytest.mark.parametrize("how", ["depth", "uniform"])
+def test_the_router_student_is_trained_with_its_exit_weighting(small_ontology, tokenizer,
+                                                               monkeypatch, how):
+    import router.train as rt
+
+    data = router_datasets(small_ontology, 0,
+                           per_intent={"train": 8, "validation": 4, "test": 2})
+    asked = collections.Counter()
+    weights = rt.exit_weights
+
+    def spy(n_exits, h):
+        asked[(n_exits, h)] += 1
+        return weights(n_exits, h)
+
+    monkeypatch.setattr(rt, "exit_weights", spy)
+    cfg = rt.RouterTrainConfig(layers=(0, 1), full_width_epochs=0.0, student_epochs=1.0,
+                               heads=0.5, ffn=0.5, max_params=10**9, exit_weighting=how,
+                               embedding_exit=False)
+    rt.train_router(data, tokenizer, encoder_config=tiny_encoder_config(tokenizer.vocab_size),
+                    cfg=cfg, progress=False, log=lambda *_: None)
+    batches = -(-len(data["train"]) // cfg.batch_size)
+    # the teacher's one head, then the student's two exits, at every step
+    assert asked == {(1, how): batches, (2, how): batches}
