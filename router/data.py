@@ -45,6 +45,7 @@ from experts.data.product_text import (
     render_title,
     vehicle_text,
 )
+from experts.ontology.catalog import singular
 from experts.ontology.obd_symptoms import CONDITIONS
 from experts.ontology.schema import Ontology
 from experts.specialize.probes import probe_texts
@@ -437,10 +438,6 @@ def _symptom_report(parts: dict, phr: dict, split: str, rng: random.Random) -> s
     """What a driver or mechanic writes about a fault, from the symptom table."""
     cond = rng.choice(CONDITIONS)
     return symptom_line(rng.choice(phr["symptoms"][split]), cond, rng)
-
-
-def singular(category: str) -> str:
-    return category[:-1] if category.endswith("s") else category
 
 
 def product_mention(p: dict, title: str, rng: random.Random) -> str:

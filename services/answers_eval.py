@@ -30,6 +30,7 @@ from experts.data.product_text import (
     listing_text,
     product_fields,
 )
+from experts.ontology.catalog import singular
 from experts.ontology.schema import Ontology
 
 HANDWRITTEN = Path(__file__).resolve().parent / "eval" / "answers_handwritten.jsonl"
@@ -136,7 +137,7 @@ def generated_set(ontology: Ontology, data_dir: Path, per_kind: int = 40,
 
     def product_words(p) -> dict:
         return {"brand": p.attrs["brand"], "pn": p.attrs["part_number"],
-                "item": str(p.attrs["category"]).rstrip("s")}
+                "item": singular(str(p.attrs["category"]))}
 
     n = 0
     while n < per_kind:
@@ -216,7 +217,7 @@ def generated_set(ontology: Ontology, data_dir: Path, per_kind: int = 40,
             continue
         v = rng.choice(vehicles)
         rows.append({"kind": "unknown_part", "text": rng.choice(FITS_PHRASES[:4]).format(
-            brand=p.attrs["brand"], pn=fake, item=str(p.attrs["category"]).rstrip("s"),
+            brand=p.attrs["brand"], pn=fake, item=singular(str(p.attrs["category"])),
             vehicle=vehicle_text(v)), "gold": [{"kind": "unknown", "value": fake}]})
         n += 1
     return [{**r, "set": "generated"} for r in rows]

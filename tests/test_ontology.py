@@ -7,6 +7,8 @@ import json
 import pytest
 
 from experts.core.errors import TinyExpertsError
+from experts.ontology.catalog import singular
+from experts.ontology.catalog_tables import PART_CATEGORIES
 from experts.ontology.default import build_default
 from experts.ontology.obd_codes import components_of, subsystem_of, trouble_codes
 from experts.ontology.schema import Ontology
@@ -111,6 +113,21 @@ def test_default_build_covers_the_catalog(small_ontology):
             v = index[vid].attrs
             assert v["make"] == product.attrs["make"] and v["engine"] == product.attrs["engine"]
             assert product.attrs["year_from"] <= v["year"] <= product.attrs["year_to"]
+
+
+def test_product_names_use_the_category_in_the_singular(small_ontology):
+    """A product is named as a listing names one item: "battery", not "batterie"."""
+    assert singular("spark plugs") == "spark plug"
+    assert singular("batteries") == "battery"
+    assert singular("throttle bodies") == "throttle body"
+    assert singular("brake switches") == "brake switch"
+    assert singular("glass") == "glass"  # already singular
+    named = {p.attrs["category"]: p.name for p in small_ontology.by_type("product")}
+    for category, name in named.items():
+        noun = singular(category)
+        assert name.endswith(" " + noun), (category, name)
+        # the head noun is one the category's own listings use
+        assert noun.split()[-1] in " ".join(PART_CATEGORIES[category]["nouns"]).lower().split()
 
 
 def test_save_load_round_trip(tmp_path, small_ontology):

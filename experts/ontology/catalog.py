@@ -20,6 +20,16 @@ from experts.ontology.catalog_tables import (
 )
 
 
+def singular(category: str) -> str:
+    """One item of a part category, as a listing names it: "spark plugs" -> "spark plug",
+    "batteries" -> "battery", "brake switches" -> "brake switch"."""
+    if category.endswith("ies"):
+        return category[:-3] + "y"
+    if category.endswith(("ches", "shes", "sses", "xes")):
+        return category[:-2]
+    return category[:-1] if category.endswith("s") and not category.endswith("ss") else category
+
+
 @dataclass(frozen=True)
 class Vehicle:
     id: str
@@ -48,7 +58,7 @@ class Product:
 
     @property
     def name(self) -> str:
-        return f"{self.brand} {self.part_number} {self.category.rstrip('s')}"
+        return f"{self.brand} {self.part_number} {singular(self.category)}"
 
 
 def slug(text: str) -> str:
