@@ -130,6 +130,18 @@ def test_linker_reads_years_and_engines_as_buyers_type_them():
     assert vehicles("does it fit 12 models of the civic") == []
 
 
+@pytest.mark.parametrize(("text", "kinds"), [
+    ("NGK 9723-B how many amps", ["SIZE"]),  # a measure after "how many" is not a count
+    ("how many wires does the NGK 9723-B have", ["SIZE"]),
+    ("what's the amperage of the NGK 9723-B", ["SIZE"]),
+    ("how many volts is NGK 9723-B", ["VOLTAGE"]),
+    ("how many come in the box, NGK 9723-B?", ["QUANTITY"]),
+    ("NGK 9723-B, 4 pieces, 12 volt, for a 2012 civic", []),  # a listing's words: not asked
+])
+def test_linker_reads_which_attribute_a_question_asks_for(text, kinds):
+    assert OntologyLinker(_ontology()).link(text).attribute_kinds == kinds
+
+
 def test_a_vehicle_named_in_a_pasted_listing_and_again_in_the_question_is_asked_as_asked(
         composer):
     """The listing's "2012 Civic" and the question's "Civic '12 2.4L" are two mentions: the

@@ -48,18 +48,25 @@ PART_TOKEN_RE = re.compile(r"(?<![\w-])([A-Za-z]{0,5}-?\d[\dA-Za-z]*"
                            r"(?:[-.][\dA-Za-z]+|\s\d[\dA-Za-z]*)*)(?![\w-])")
 PART_CUES = re.compile(r"(?:part\s*(?:no\.?|number|#)?|p/?n|#|sku|item)\s*[:#]?\s*$", re.I)
 
-# Words that ask for one attribute kind (the catalog's attribute kinds).
+# Words that ask for one attribute kind (the catalog's attribute kinds). The catalog's SIZE
+# holds every measure of a part: amps, pins, ribs, teeth, bore, flow, kW, watts, CCA, ...
+SIZE_UNITS = ("amps", "amp", "pins", "wires", "ribs", "grooves", "teeth", "terminals",
+              "watts", "cc", "psi", "kw")
 ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "THREAD": ("thread", "threads", "thread size", "thread pitch"),
     "SIZE": ("size", "gap", "diameter", "length", "width", "how big", "how long", "dimensions",
-             "amp hours", "cca", "wattage"),
+             "amp hours", "cca", "wattage", "amperage", "amp rating", "output", "flow rate",
+             "bore", *(f"how many {u}" for u in SIZE_UNITS)),
     "MATERIAL": ("material", "made of", "made from", "electrode", "what metal", "compound"),
     "QUANTITY": ("how many", "quantity", "pack of", "count", "pieces", "pcs", "how much in"),
     "COLOR": ("color", "colour"),
     "VOLTAGE": ("voltage", "volts", "volt", "how many v"),
 }
+# "how many" asks for a count unless a measure follows ("how many amps": the size)
+_NOT_A_COUNT = "|".join([*SIZE_UNITS, "volts?", "v"])
 ATTRIBUTE_PATTERNS: dict[str, list[re.Pattern]] = {
-    kind: [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)") for w in words]
+    kind: [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)" + (
+        rf"(?!\s+(?:{_NOT_A_COUNT})(?!\w))" if w == "how many" else "")) for w in words]
     for kind, words in ATTRIBUTE_WORDS.items()}
 ENGLISH_WORD_MODELS = {"fit", "focus", "escape", "fusion", "accord", "rogue"}
 
