@@ -11,6 +11,8 @@ Rules (what the ontology holds wins over a model's guess, and the answer says wh
 - a part the catalog does not hold: the answer says so and uses only what the text gives —
   the category expert's label for the text, the attributes expert's spans, the
   compatibility expert's judgement of the text against the vehicle — never a catalog value;
+- a part type and one vehicle, no particular part: the catalog's products of that type
+  that fit the vehicle (of the named brand, when one is named);
 - a trouble code: its ontology record (meaning, subsystem); "what part should I buy" → the
   part categories of the components it affects (or, when it names none, of its subsystem's
   components), and products of those categories that fit the named vehicle;
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from experts.data.formats import plain_punctuation
+from experts.ontology.catalog import singular
 from experts.ontology.linker import Links, OntologyLinker, VehicleMention
 from experts.ontology.schema import Node, Ontology
 
@@ -41,6 +44,7 @@ YEAR_RANGE = re.compile(r"\b(?:19|20)\d\d\s*(?:-|–|to)\s*(?:(?:19|20)\d\d|\d\d
 COMPATIBLE = "compatible"
 MAX_LISTED = 3  # vehicles, products or codes named in one sentence
 MAX_PRODUCTS = 2  # two parts in one question: each gets its answer
+MAX_SHOWN = 5  # products named when the catalog lists what fits a vehicle
 
 
 @dataclass
@@ -122,14 +126,17 @@ class Composer:
     def _asks(self, text: str, links: Links, experts: list[str]) -> set[str]:
         asks: set[str] = set()
         part_named = bool(links.products or links.unknown_parts or links.listing)
-        if WHICH_VEHICLES_CUE.search(text) and part_named:
+        shop = self._shops(text, links)
+        if shop:
+            asks.add("shop")  # "which spark plugs fit a 2016 altima": the catalog's list
+        elif WHICH_VEHICLES_CUE.search(text) and part_named:
             asks.add("vehicles")
         elif "compatibility" in experts or (links.vehicles and (
                 (FIT_CUE.search(text) and part_named) or links.products or links.unknown_parts)):
             asks.add("fits")  # a part number and a vehicle in one question: does it fit?
-        if links.attribute_kinds and (part_named or "attributes" in experts):
+        if links.attribute_kinds and not shop and (part_named or "attributes" in experts):
             asks.add("attribute")
-        if "category" in experts or CATEGORY_CUE.search(text):
+        if ("category" in experts and not shop) or CATEGORY_CUE.search(text):
             asks.add("category")
         if not asks and links.products:  # "what is part number 452-7505": what it is
             asks.add("category")
@@ -142,6 +149,14 @@ class Composer:
             if BUY_CUE.search(text):
                 asks.add("parts")
         return asks
+
+    def _shops(self, text: str, links: Links) -> bool:
+        """A part category and a vehicle, no particular part ("brake pads for my 2014
+        malibu", "which spark plugs fit a 2016 altima"): the catalog can list what fits.
+        Not for a pasted listing (its own fitment is what is asked) or a trouble code."""
+        return bool(links.categories and links.vehicles and not links.products
+                    and not links.unknown_parts and not links.codes
+                    and not YEAR_RANGE.search(text) and len(_distinct(links.vehicles)) == 1)
 
     def pairs(self, plan: Plan, context: dict[str, str] | None) -> list[dict]:
         """(listing, vehicle) pairs for the compatibility expert: (text, context.b) when b is
@@ -205,6 +220,8 @@ class Composer:
             sentences.append(f"{code} is not in the ontology (it lists the standard codes).")
             facts.append(Fact("unknown", f"{code} is not a listed trouble code",
                               "ontology:codes", 1.0, code))
+        if "shop" in plan.asks:
+            sentences += self._shop(links, facts)
         if "vehicles" in plan.asks:
             sentences += self._vehicles(links, facts)
         if "fits" in plan.asks:
@@ -301,6 +318,58 @@ class Composer:
         facts.append(Fact("vehicles", f"{product.name} fits {text} ({n} vehicles)",
                           f"ontology:{pid}", 1.0, sorted(self.fits.get(pid, ()))))
         return [f"{product.name} fits the {text} ({n} vehicles in the catalog)."]
+
+    def _shop(self, links: Links, facts: list[Fact]) -> list[str]:
+        """The catalog's products of each named category that fit the named vehicle (of the
+        named brand, when one is named and the catalog has it), engines said when the
+        vehicle's engines differ."""
+        vehicle = links.vehicles[0]
+        wanted = set(vehicle.ids)
+        named_brands = {self.nodes[b].name for b in links.brands}
+        brands = " or ".join(sorted(named_brands))
+        out = []
+        for cat in links.categories[:MAX_LISTED]:
+            cname = self.nodes[cat].name
+            fitting = [p for p in self.products_in.get(cat, []) if self.fits.get(p, set()) & wanted]
+            of_brand = [p for p in fitting if self.nodes[p].attrs.get("brand") in named_brands]
+            if brands and not of_brand:
+                out.append(f"The catalog lists no {brands} {cname} for the {vehicle.name}.")
+                facts.append(Fact("products", f"no {brands} {cname} fits the {vehicle.name}",
+                                  f"ontology:{cat}", 1.0, []))
+                if fitting:
+                    out.append(self._listed(fitting, cname, vehicle, facts, other=True))
+                continue
+            if not fitting:
+                out.append(f"The catalog lists no {cname} for the {vehicle.name}.")
+                facts.append(Fact("products", f"no {cname} fits the {vehicle.name}",
+                                  f"ontology:{cat}", 1.0, []))
+                continue
+            out.append(self._listed(of_brand or fitting, cname, vehicle, facts, brands))
+        return out
+
+    def _listed(self, products: list[str], category: str, vehicle: VehicleMention,
+                facts: list[Fact], brand: str = "", other: bool = False) -> str:
+        """"The catalog lists 2 brake pads for the 2014 Chevrolet Malibu: A (2.4L I4); B",
+        each product a fact; the engine is named when the product fits only some of the
+        vehicle's."""
+        wanted = set(vehicle.ids)
+        engines_of = {v: str(self.nodes[v].attrs.get("engine")) for v in wanted}
+        named = []
+        for pid in products[:MAX_SHOWN]:
+            product = self.nodes[pid]
+            engines = sorted({engines_of[v] for v in self.fits.get(pid, set()) & wanted})
+            only = (f" ({' or '.join(engines)})"
+                    if len(engines) < len(set(engines_of.values())) else "")
+            named.append(product.name + only)
+            facts.append(Fact("products", f"{product.name} fits the {vehicle.name}{only} "
+                              f"(catalog fitment: {self._fitment(product)})",
+                              f"ontology:{pid}", 1.0, product.name))
+        more = f"; and {len(products) - MAX_SHOWN} more" if len(products) > MAX_SHOWN else ""
+        brand = f"{brand} " if brand else ""
+        count = (f"one {brand}{singular(category)}" + (" of another brand" if other else "")
+                 if len(products) == 1 else
+                 f"{len(products)} {brand}{category}" + (" of other brands" if other else ""))
+        return f"The catalog lists {count} for the {vehicle.name}: {'; '.join(named)}{more}."
 
     def _attributes(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
         out = []

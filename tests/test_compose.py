@@ -333,6 +333,42 @@ def test_two_parts_in_one_question_each_get_their_answer(composer):
     assert "No: NGK 9723-B spark plug" in answer and "Yes: Bosch 0 221 504 470" in answer
 
 
+@pytest.mark.parametrize("experts", [["llm"], ["compatibility"], ["category"]])
+def test_a_part_type_and_a_vehicle_get_the_catalogs_parts_that_fit(composer, experts):
+    """ "which spark plugs fit a 2012 civic": whatever the router chose, the catalog lists
+    its products of that type for the vehicle, naming the engine when it fits only some."""
+    plan, answer, facts = _answer(composer, "which spark plugs fit a 2012 civic?", experts)
+    assert "shop" in plan.asks and "fits" not in plan.asks
+    assert answer == ("The catalog lists one spark plug for the 2012 Honda Civic: "
+                      "NGK 9723-B spark plug (1.8L I4).")
+    assert [(f.kind, f.source, f.value) for f in facts] == [
+        ("products", f"ontology:{PLUG}", "NGK 9723-B spark plug")]
+    # with the engine named, it fits the whole vehicle asked about: no engine is added
+    _, answer, _ = _answer(composer, "spark plugs for my 2013 civic 1.8", experts)
+    assert answer.endswith(": NGK 9723-B spark plug.")
+    # none of that type fits
+    _, answer, facts = _answer(composer, "coil pack for a 2012 civic", experts)
+    assert answer == "The catalog lists no ignition coils for the 2012 Honda Civic."
+    assert [f.value for f in facts] == [[]]
+
+
+def test_a_named_brand_narrows_the_catalogs_list_and_says_when_it_has_none(composer):
+    _, answer, facts = _answer(composer, "ngk plugs for a 2013 civic", ["category"])
+    assert answer.startswith("The catalog lists one NGK spark plug for the 2013 Honda Civic")
+    _, answer, facts = _answer(composer, "bosch spark plugs for a 2013 civic", ["category"])
+    assert answer.startswith("The catalog lists no Bosch spark plugs for the 2013 Honda Civic."
+                             " The catalog lists one spark plug of another brand")
+    assert [f.value for f in facts] == [[], "NGK 9723-B spark plug"]
+
+
+def test_a_part_number_a_pasted_listing_or_a_code_is_not_a_catalog_search(composer):
+    for text in ("does the NGK 9723-B spark plug fit a 2012 civic?",  # a product: fitment
+                 "spark plug fits 2012-2013 Civic, will it fit my 2013 civic?",  # a listing
+                 "p0301 on my 2013 civic, which spark plugs should I buy"):  # a code
+        plan, _, _ = _answer(composer, text, ["compatibility"])
+        assert "shop" not in plan.asks, text
+
+
 def test_the_ingress_builds_its_composer_once_and_retries_a_broken_ontology_only_when_it_changes(
         tmp_path):
     """No ontology: no composed answers, and /healthz says why. A broken file is read once,
