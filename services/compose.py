@@ -334,36 +334,44 @@ class Composer:
             of_brand = [p for p in fitting if self.nodes[p].attrs.get("brand") in named_brands]
             if brands and not of_brand:
                 out.append(f"The catalog lists no {brands} {cname} for the {vehicle.name}.")
-                facts.append(Fact("products", f"no {brands} {cname} fits the {vehicle.name}",
+                facts.append(Fact("products", f"no {brands} {cname} fit the {vehicle.name}",
                                   f"ontology:{cat}", 1.0, []))
                 if fitting:
-                    out.append(self._listed(fitting, cname, vehicle, facts, other=True))
+                    out.append(self._listed(fitting, cname, links, facts, other=True))
                 continue
             if not fitting:
                 out.append(f"The catalog lists no {cname} for the {vehicle.name}.")
-                facts.append(Fact("products", f"no {cname} fits the {vehicle.name}",
+                facts.append(Fact("products", f"no {cname} fit the {vehicle.name}",
                                   f"ontology:{cat}", 1.0, []))
                 continue
-            out.append(self._listed(of_brand or fitting, cname, vehicle, facts, brands))
+            out.append(self._listed(of_brand or fitting, cname, links, facts, brands))
         return out
 
-    def _listed(self, products: list[str], category: str, vehicle: VehicleMention,
-                facts: list[Fact], brand: str = "", other: bool = False) -> str:
+    def _listed(self, products: list[str], category: str, links: Links, facts: list[Fact],
+                brand: str = "", other: bool = False) -> str:
         """"The catalog lists 2 brake pads for the 2014 Chevrolet Malibu: A (2.4L I4); B",
         each product a fact; the engine is named when the product fits only some of the
-        vehicle's."""
+        vehicle's, and the attributes the question asks for ("what thread") are given."""
+        vehicle = links.vehicles[0]
         wanted = set(vehicle.ids)
         engines_of = {v: str(self.nodes[v].attrs.get("engine")) for v in wanted}
         named = []
         for pid in products[:MAX_SHOWN]:
             product = self.nodes[pid]
             engines = sorted({engines_of[v] for v in self.fits.get(pid, set()) & wanted})
-            only = (f" ({' or '.join(engines)})"
-                    if len(engines) < len(set(engines_of.values())) else "")
-            named.append(product.name + only)
-            facts.append(Fact("products", f"{product.name} fits the {vehicle.name}{only} "
-                              f"(catalog fitment: {self._fitment(product)})",
+            some = len(engines) < len(set(engines_of.values()))
+            with_engine = f" with the {' or '.join(engines)}" if some else ""
+            facts.append(Fact("products", f"{product.name} fits the {vehicle.name}{with_engine}"
+                              f" (catalog fitment: {self._fitment(product)})",
                               f"ontology:{pid}", 1.0, product.name))
+            notes = [" or ".join(engines)] if some else []
+            for kind in links.attribute_kinds:
+                value = product.attrs.get(f"attr_{kind}")
+                notes.append(f"{kind.lower()} {value or 'not listed'}")
+                facts.append(Fact("attribute", f"{product.name} {kind.lower()}: "
+                                  f"{value or 'not listed'}", f"ontology:{pid}", 1.0,
+                                  {kind: value} if value else None))
+            named.append(product.name + (f" ({', '.join(notes)})" if notes else ""))
         more = f"; and {len(products) - MAX_SHOWN} more" if len(products) > MAX_SHOWN else ""
         brand = f"{brand} " if brand else ""
         count = (f"one {brand}{singular(category)}" + (" of another brand" if other else "")

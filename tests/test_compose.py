@@ -346,6 +346,11 @@ def test_a_part_type_and_a_vehicle_get_the_catalogs_parts_that_fit(composer, exp
     # with the engine named, it fits the whole vehicle asked about: no engine is added
     _, answer, _ = _answer(composer, "spark plugs for my 2013 civic 1.8", experts)
     assert answer.endswith(": NGK 9723-B spark plug.")
+    # the attribute asked is given for each product listed
+    _, answer, facts = _answer(composer, "what thread are the spark plugs for a 2012 civic",
+                               experts)
+    assert answer.endswith(": NGK 9723-B spark plug (1.8L I4, thread M14x1.25).")
+    assert [f.value for f in facts if f.kind == "attribute"] == [{"THREAD": "M14x1.25"}]
     # none of that type fits
     _, answer, facts = _answer(composer, "coil pack for a 2012 civic", experts)
     assert answer == "The catalog lists no ignition coils for the 2012 Honda Civic."
