@@ -38,7 +38,8 @@ FIT_CUE = re.compile(r"\b(fits?|fitting|fitment|compatible|compatibility|work (?
                      r"for (?:a|an|my|the|(?:19|20)\d\d))\b", re.I)
 WHICH_VEHICLES_CUE = re.compile(r"\b(which|what)\s+(vehicles?|cars?|models?|trucks?)\b", re.I)
 CATEGORY_CUE = re.compile(r"\b(what|which)\s+(kind|type|sort|category)\b|\bcategory\b", re.I)
-BUY_CUE = re.compile(r"\b(buy|replace|replacement|order|need|part|parts|fix|repair)\b", re.I)
+BUY_CUE = re.compile(r"\b(buy|replace|replacement|order|need|part|parts|fix|repair|check|"
+                     r"inspect|look at|causes?|culprit)\b", re.I)
 MEANING_CUE = re.compile(r"\b(mean|means|meaning|what is|what's|stand for|definition)\b", re.I)
 YEAR_RANGE = re.compile(r"\b(?:19|20)\d\d\s*(?:-|–|to)\s*(?:(?:19|20)\d\d|\d\d)\b")
 COMPATIBLE = "compatible"
@@ -366,7 +367,7 @@ class Composer:
                               f"ontology:{pid}", 1.0, product.name))
             notes = [" or ".join(engines)] if some else []
             for kind in links.attribute_kinds:
-                value = product.attrs.get(f"attr_{kind}")
+                value = _attribute(product, kind)
                 notes.append(f"{kind.lower()} {value or 'not listed'}")
                 facts.append(Fact("attribute", f"{product.name} {kind.lower()}: "
                                   f"{value or 'not listed'}", f"ontology:{pid}", 1.0,
@@ -385,7 +386,7 @@ class Composer:
         for product in products:
             its = "Its" if len(products) == 1 else f"{product.name}:"
             for kind in links.attribute_kinds:
-                value = product.attrs.get(f"attr_{kind}")
+                value = _attribute(product, kind)
                 word = kind.lower()
                 if value is None:
                     out.append(f"The catalog lists no {word} for {product.name}.")
@@ -489,6 +490,13 @@ class Composer:
             else:
                 out.append(f"The catalog has none of these for the {vehicle.name}.")
         return out
+
+
+def _attribute(product: Node, kind: str) -> str | None:
+    """A catalog product's value of one attribute kind ("THREAD" -> "M14x1.25"); the brand is
+    the product's own field."""
+    value = product.attrs.get("brand" if kind == "BRAND" else f"attr_{kind}")
+    return str(value) if value else None
 
 
 def _distinct(vehicles: list[VehicleMention]) -> list[VehicleMention]:

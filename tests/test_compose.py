@@ -136,6 +136,8 @@ def test_linker_reads_years_and_engines_as_buyers_type_them():
     ("what's the amperage of the NGK 9723-B", ["SIZE"]),
     ("how many volts is NGK 9723-B", ["VOLTAGE"]),
     ("how many come in the box, NGK 9723-B?", ["QUANTITY"]),
+    ("who makes 9723-B", ["BRAND"]),
+    ("what category is this: brand new NGK 9723-B plug", []),  # "brand new": no brand asked
     ("NGK 9723-B, 4 pieces, 12 volt, for a 2012 civic", []),  # a listing's words: not asked
 ])
 def test_linker_reads_which_attribute_a_question_asks_for(text, kinds):
@@ -201,6 +203,12 @@ def test_fitment_for_some_engines_only_and_for_none(composer):
     assert answer.startswith("Only some") and "1.8L I4" in answer
     _, answer, facts = _answer(composer, "NGK 9723-B fits 2012 Honda Fit?", ["compatibility"])
     assert answer.startswith("No: ") and [f.value for f in facts if f.kind == "fits"] == [False]
+
+
+def test_the_brand_of_a_catalog_product_is_its_own(composer):
+    _, answer, facts = _answer(composer, "what brand is 9723-B?", ["attributes"])
+    assert answer == "Its brand is NGK."
+    assert [f.value for f in facts if f.kind == "attribute"] == [{"BRAND": "NGK"}]
 
 
 def test_an_attribute_the_catalog_does_not_list_is_said_to_be_missing(composer):
@@ -274,6 +282,13 @@ def test_a_code_gets_its_meaning_and_the_parts_to_check(composer):
     _, answer, facts = _answer(composer, "scanner says P0171, what part should I buy")
     assert [f.value for f in facts if f.kind == "part_categories"] == [["oxygen sensors"]]
     assert "fuel and air metering" in answer
+    # "what should I check" and "what causes it" ask for the parts too; "what does it mean"
+    # does not
+    for text in ("P0301 2013 civic what should i check", "what causes p0301?"):
+        _, _, facts = _answer(composer, text)
+        assert [f.value for f in facts if f.kind == "part_categories"] == [["spark plugs"]]
+    _, _, facts = _answer(composer, "what does P0301 mean?")
+    assert [f.kind for f in facts] == ["code"]
 
 
 def test_symptoms_go_through_the_fault_codes_experts_top_k(composer):

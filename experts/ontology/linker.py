@@ -61,12 +61,14 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "QUANTITY": ("how many", "quantity", "pack of", "count", "pieces", "pcs", "how much in"),
     "COLOR": ("color", "colour"),
     "VOLTAGE": ("voltage", "volts", "volt", "how many v"),
+    "BRAND": ("brand", "who makes", "who made", "manufacturer", "make of"),
 }
-# "how many" asks for a count unless a measure follows ("how many amps": the size)
-_NOT_A_COUNT = "|".join([*SIZE_UNITS, "volts?", "v"])
+# Words that do not ask when another follows: "how many" asks for a count unless a measure
+# follows ("how many amps": the size); "brand new" is no question about the brand.
+NOT_BEFORE = {"how many": "|".join([*SIZE_UNITS, "volts?", "v"]), "brand": "new"}
 ATTRIBUTE_PATTERNS: dict[str, list[re.Pattern]] = {
     kind: [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)" + (
-        rf"(?!\s+(?:{_NOT_A_COUNT})(?!\w))" if w == "how many" else "")) for w in words]
+        rf"(?!\s+(?:{NOT_BEFORE[w]})(?!\w))" if w in NOT_BEFORE else "")) for w in words]
     for kind, words in ATTRIBUTE_WORDS.items()}
 ENGLISH_WORD_MODELS = {"fit", "focus", "escape", "fusion", "accord", "rogue"}
 
@@ -354,7 +356,7 @@ def _asked(low: str, m: re.Match) -> bool:
     question word before it, or it closes the text ("NGK 1234 voltage?")."""
     before = low[max(0, m.start() - 48): m.start()]
     after = low[m.end():].strip()
-    return (m.group(0).startswith("how ") or bool(QUESTION_WORD.search(before))
+    return (m.group(0).startswith(("how ", "who ")) or bool(QUESTION_WORD.search(before))
             or after in ("", "?", "??") or after[:1] == "?")
 
 
