@@ -97,6 +97,12 @@ class Composer:
         self.products_in: dict[str, list[str]] = {}
         for prod, cat in self.is_a.items():
             self.products_in.setdefault(cat, []).append(prod)
+        self.components_of = ontology.neighbors("for_component")  # category -> components
+        self.codes_at: dict[str, list[str]] = {}  # component -> the codes that affect it
+        for code, comps in self.affects.items():
+            for comp in comps:
+                self.codes_at.setdefault(comp, []).append(code)
+        self.fitting: dict[str, int] = Counter(v for vs in self.fits.values() for v in vs)
 
     # ---- plan -------------------------------------------------------------------------
 
@@ -240,6 +246,63 @@ class Composer:
         if "parts" in plan.asks and codes:
             sentences += self._parts(codes[0], _distinct(links.vehicles), facts)
         return (" ".join(sentences) if sentences else None), facts
+
+    def describe(self, entity_id: str) -> tuple[str | None, list[Fact]]:
+        """What the ontology holds about one entity, in a sentence with its facts: the graph
+        LLM names an entity ("knock sensors"), this says what the records link it to (None
+        for an entity it does not know or has nothing to say of)."""
+        node = self.nodes.get(entity_id)
+        facts: list[Fact] = []
+        if node is None:
+            return None, facts
+        if node.type == "code":
+            return self._code_sentence(entity_id, facts), facts
+        if node.type == "product":
+            facts.append(self._product_fact(entity_id))
+            return f"The catalog lists it as {node.text}.", facts
+        if node.type in ("component", "part_category"):
+            cats = (self.categories_for.get(entity_id, []) if node.type == "component"
+                    else [entity_id])
+            comps = ([entity_id] if node.type == "component"
+                     else self.components_of.get(entity_id, []))
+            out = [self._sold_as(c, facts) for c in cats[:MAX_LISTED]]
+            out += [self._codes_at(c, facts) for c in comps[:1]]
+            out = [s for s in out if s]
+            return (" ".join(out) or None), facts
+        if node.type == "vehicle":
+            n = self.fitting.get(entity_id, 0)
+            facts.append(Fact("vehicle", f"{n} catalog products fit the {node.name}",
+                              f"ontology:{entity_id}", 1.0, n))
+            parts = "one part" if n == 1 else f"{n} parts"
+            fit = "fits" if n == 1 else "fit"
+            return f"The catalog lists {parts} that {fit} the {node.name}.", facts
+        return None, facts
+
+    def _sold_as(self, cat: str, facts: list[Fact]) -> str:
+        products = self.products_in.get(cat, [])
+        if not products:
+            return ""
+        name = self.nodes[cat].name
+        brands = [b for b, _ in Counter(str(self.nodes[p].attrs.get("brand"))
+                                        for p in products).most_common(MAX_LISTED)]
+        facts.append(Fact("category", f"{name}: {len(products)} catalog products",
+                          f"ontology:{cat}", 1.0, name))
+        count = f"one {singular(name)}" if len(products) == 1 else f"{len(products)} {name}"
+        others = " and others" if len(products) > len(brands) else ""
+        return f"The catalog lists {count} (from {', '.join(brands)}{others})."
+
+    def _codes_at(self, comp: str, facts: list[Fact]) -> str:
+        codes = sorted(self.codes_at.get(comp, []), key=lambda c: self.nodes[c].name)
+        if not codes:
+            return ""
+        name = self.nodes[comp].name
+        shown = [self.nodes[c].name for c in codes[:MAX_LISTED]]
+        facts.append(Fact("codes", f"{len(codes)} trouble codes affect the {name}",
+                          f"ontology:{comp}", 1.0, shown))
+        more = ", …" if len(codes) > MAX_LISTED else ""
+        count = "One trouble code points" if len(codes) == 1 else \
+            f"{len(codes)} trouble codes point"
+        return f"{count} at the {name} ({', '.join(shown)}{more})."
 
     # ---- the pieces -------------------------------------------------------------------
 

@@ -336,6 +336,12 @@ class Ingress:
             answer = "No expert covers this question: it is outside the ontology."
         if answer is None and not explicit and route["decision"] in ("llm", "abstain"):
             answer, route["llm"], latency["llm"] = await self._ask_llm(req.text)
+            if composer is not None and route["llm"].get("answer_entity"):
+                # what the ontology's records say of the entity the LLM named
+                said, found = composer.describe(route["llm"]["answer_entity"])
+                if said:
+                    answer = f"{answer.rstrip('.')}. {said}"
+                    facts = [f.as_dict() for f in found]
         return QueryResponse(
             route=route, results=results, answer=answer, facts=facts,
             versions={n: r.version for n, r in results.items()},
@@ -354,7 +360,7 @@ class Ingress:
         if "error" in r:
             return f"The ontology encoder + tiny LLM could not answer: {r['error']}", {}, ms
         used = {"entities": [e["name"] for e in r["entities"]], "versions": r["versions"],
-                "prompt_tokens": r["prompt_tokens"]}
+                "prompt_tokens": r["prompt_tokens"], "answer_entity": r.get("answer_entity")}
         return r["answer"], used, ms
 
     async def ask(self, req: AskRequest) -> dict:

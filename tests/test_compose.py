@@ -409,3 +409,45 @@ def test_the_ingress_builds_its_composer_once_and_retries_a_broken_ontology_only
     _ontology().save(path)
     os.utime(path, (tried + 5, tried + 5))
     assert isinstance(ingress._composer(), Composer) and ingress.composer_error is None
+
+
+def test_what_the_ontology_says_of_an_entity_the_llm_names(composer):
+    said, facts = composer.describe("category:spark_plugs")
+    assert said == ("The catalog lists one spark plug (from NGK). One trouble code points at "
+                    "the spark plug (P0301).")
+    assert [(f.kind, f.source) for f in facts] == [
+        ("category", "ontology:category:spark_plugs"), ("codes", "ontology:component:spark_plug")]
+    said, _ = composer.describe("component:o2")  # a component the catalog does not sell
+    assert said == "One trouble code points at the oxygen sensor (P0131)."
+    said, _ = composer.describe("vehicle:civic_2012_18")
+    assert said == "The catalog lists one part that fits the 2012 Honda Civic 1.8L I4."
+    assert composer.describe("code:P0301")[0].startswith('P0301 means "Cylinder 1 Misfire')
+    assert composer.describe("brand:ngk") == (None, [])
+    assert composer.describe("no:such") == (None, [])
+
+
+def test_a_routed_llm_answer_says_what_the_ontology_holds_of_the_entity_it_names():
+    import asyncio
+
+    from services.ingress import Ingress  # imports Ray: only these tests need it
+    from services.schemas import QueryRequest
+
+    class Ask:
+        async def remote(self, text):
+            return {"answer": "spark plugs", "answer_entity": "category:spark_plugs",
+                    "entities": [{"name": "spark plugs"}], "versions": {}, "prompt_tokens": 9}
+
+    ingress = object.__new__(Ingress.func_or_class)  # the logic, without Ray Serve
+    ingress.composer, ingress.experts, ingress.llm = Composer(_ontology()), {}, type(
+        "LLM", (), {"ask": Ask()})()
+
+    async def route(text):
+        return {"decision": "llm", "experts": [], "latency_ms": 0.1}
+
+    ingress._route = route
+    out = asyncio.run(ingress._query(QueryRequest(text="what do plugs do?")))
+    assert out.answer == ("spark plugs. The catalog lists one spark plug (from NGK). One "
+                          "trouble code points at the spark plug (P0301).")
+    assert [f.source for f in out.facts] == ["ontology:category:spark_plugs",
+                                              "ontology:component:spark_plug"]
+    assert out.route["llm"]["answer_entity"] == "category:spark_plugs"
