@@ -285,7 +285,7 @@ class Composer:
         name = self.nodes[cat].name
         brands = [b for b, _ in Counter(str(self.nodes[p].attrs.get("brand"))
                                         for p in products).most_common(MAX_LISTED)]
-        facts.append(Fact("category", f"{name}: {len(products)} catalog products",
+        facts.append(Fact("catalog", f"{name}: {len(products)} catalog products",
                           f"ontology:{cat}", 1.0, name))
         count = f"one {singular(name)}" if len(products) == 1 else f"{len(products)} {name}"
         others = " and others" if len(products) > len(brands) else ""
@@ -499,7 +499,12 @@ class Composer:
         area = f" ({self.nodes[sub].name.lower()})" if sub else ""
         facts.append(Fact("code", f"{node.name}: {meaning}{area}", f"ontology:{code_id}", 1.0,
                           node.name))
-        return f"{node.name} means \"{meaning}\"{area}."
+        parts = [self.nodes[c].name for c in self.affects.get(code_id, [])][:MAX_LISTED]
+        if not parts:
+            return f"{node.name} means \"{meaning}\"{area}."
+        facts.append(Fact("components", f"{node.name} affects the {' and the '.join(parts)}",
+                          f"ontology:{code_id}", 1.0, parts))
+        return f"{node.name} means \"{meaning}\"{area}; it affects the {' and the '.join(parts)}."
 
     def _symptoms(self, result: dict | None, facts: list[Fact]) -> tuple[list[str], list[str]]:
         preds = _predictions(result)

@@ -273,8 +273,14 @@ def test_without_a_vehicle_compatibility_asks_for_one(composer):
 
 def test_a_code_gets_its_meaning_and_the_parts_to_check(composer):
     _, answer, facts = _answer(composer, "What does trouble code P0301 mean?")
-    assert answer == 'P0301 means "Cylinder 1 Misfire Detected" (ignition system or misfire).'
-    assert [(f.kind, f.source) for f in facts] == [("code", "ontology:code:P0301")]
+    assert answer == ('P0301 means "Cylinder 1 Misfire Detected" (ignition system or misfire)'
+                      '; it affects the spark plug.')
+    assert [(f.kind, f.source, f.value) for f in facts] == [
+        ("code", "ontology:code:P0301", "P0301"),
+        ("components", "ontology:code:P0301", ["spark plug"])]
+    _, answer, _ = _answer(composer, "what is P0171")  # a code that names no component
+    assert answer == 'P0171 means "System Too Lean" (fuel and air metering).'
+
     _, answer, facts = _answer(composer, "p0301 on my 2013 civic, what part should I buy")
     assert [f.value for f in facts if f.kind == "part_categories"] == [["spark plugs"]]
     assert [f.value for f in facts if f.kind == "products"] == ["NGK 9723-B spark plug"]
@@ -288,7 +294,7 @@ def test_a_code_gets_its_meaning_and_the_parts_to_check(composer):
         _, _, facts = _answer(composer, text)
         assert [f.value for f in facts if f.kind == "part_categories"] == [["spark plugs"]]
     _, _, facts = _answer(composer, "what does P0301 mean?")
-    assert [f.kind for f in facts] == ["code"]
+    assert [f.kind for f in facts] == ["code", "components"]
 
 
 def test_symptoms_go_through_the_fault_codes_experts_top_k(composer):
@@ -416,7 +422,7 @@ def test_what_the_ontology_says_of_an_entity_the_llm_names(composer):
     assert said == ("The catalog lists one spark plug (from NGK). One trouble code points at "
                     "the spark plug (P0301).")
     assert [(f.kind, f.source) for f in facts] == [
-        ("category", "ontology:category:spark_plugs"), ("codes", "ontology:component:spark_plug")]
+        ("catalog", "ontology:category:spark_plugs"), ("codes", "ontology:component:spark_plug")]
     said, _ = composer.describe("component:o2")  # a component the catalog does not sell
     assert said == "One trouble code points at the oxygen sensor (P0131)."
     said, _ = composer.describe("vehicle:civic_2012_18")
