@@ -114,8 +114,16 @@ def start(config, *, address: str | None = None, home: Path | None = None,
     env = {"TINYEXPERTS_HOME": str(home)} if home else {}
     options = {} if address else {  # only for a new local cluster
         "include_dashboard": False, "_metrics_export_port": metrics_port}
-    ray.init(address=address, namespace=SERVE_NAMESPACE, log_to_driver=False,
-             runtime_env={"env_vars": env} if env else None, **options)
+    try:
+        ray.init(address=address, namespace=SERVE_NAMESPACE, log_to_driver=False,
+                 runtime_env={"env_vars": env} if env else None, **options)
+    except Exception as err:  # noqa: BLE001 - Ray raises bare Exception when a node hangs
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise TinyExpertsError(
+            f"Ray did not start: {reason}", where=f"ray.init(address={address!r})",
+            fix="a Ray cluster left over from an earlier run may hold the machine: stop it "
+                "with `.venv/bin/ray stop --force` and start again" if not address else
+                "check that the cluster at --address is up (`ray status`)") from None
     serve.start(http_options=config.http_options.model_dump(),
                 grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
                 proxy_location=config.proxy_location)

@@ -41,3 +41,20 @@ def test_an_unknown_mode_is_refused_with_the_choices():
     with pytest.raises(TinyExpertsError) as err:
         choose_ingress("nginx")
     assert err.value.where == "--ingress" and "haproxy" in err.value.fix
+
+
+def test_ray_that_does_not_start_is_one_clear_error_not_a_traceback(monkeypatch):
+    """A Ray node that times out at start (e.g. a cluster left over from an earlier run holds
+    the machine) raises Ray's bare Exception; serving says what failed and how to fix it."""
+    import ray
+
+    from services.runner import DEFAULT_CONFIG, load_serve_config, start
+
+    def hung(*args, **kwargs):
+        raise Exception("The current node timed out during startup.\nmore detail")
+
+    monkeypatch.setattr(ray, "init", hung)
+    with pytest.raises(TinyExpertsError) as err:
+        start(load_serve_config(DEFAULT_CONFIG))
+    assert err.value.what == "Ray did not start: The current node timed out during startup."
+    assert "ray stop --force" in err.value.fix
