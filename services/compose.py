@@ -37,6 +37,11 @@ FIT_CUE = re.compile(r"\b(fits?|fitting|fitment|compatible|compatibility|work (?
                      r"go(?:es)? (?:on|in)|right (?:\w+ ){0,4}for|will it|install|"
                      r"for (?:a|an|my|the|(?:19|20)\d\d))\b", re.I)
 WHICH_VEHICLES_CUE = re.compile(r"\b(which|what)\s+(vehicles?|cars?|models?|trucks?)\b", re.I)
+# asking for a part's fitment list without naming a vehicle: "compatible vehicles for
+# 057S", "what does the 057S fit", "fitment for 057S"
+FITMENT_LIST_CUE = re.compile(
+    r"\b(compatible|fitting|applicable|matching)\s+(vehicles?|cars?|models?|trucks?)\b|"
+    r"\bwhat\s+(?:does|do|will|would)\b.{0,40}\bfit\b|\bfitment\s+(?:list|for|of)\b", re.I)
 CATEGORY_CUE = re.compile(r"\b(what|which)\s+(kind|type|sort|category)\b|\bcategory\b", re.I)
 BUY_CUE = re.compile(r"\b(buy|replace|replacement|order|need|part|parts|fix|repair|check|"
                      r"inspect|look at|causes?|culprit)\b", re.I)
@@ -136,7 +141,8 @@ class Composer:
         shop = self._shops(text, links)
         if shop:
             asks.add("shop")  # "which spark plugs fit a 2016 altima": the catalog's list
-        elif WHICH_VEHICLES_CUE.search(text) and part_named:
+        elif part_named and (WHICH_VEHICLES_CUE.search(text) or (
+                not links.vehicles and FITMENT_LIST_CUE.search(text))):
             asks.add("vehicles")
         elif "compatibility" in experts or (links.vehicles and (
                 (FIT_CUE.search(text) and part_named) or links.products or links.unknown_parts)):

@@ -345,6 +345,23 @@ def test_a_part_number_and_a_vehicle_alone_ask_whether_it_fits(composer):
     assert "fits" not in plan.asks  # a code and a vehicle: the parts to check, not fitment
 
 
+@pytest.mark.parametrize("text", [
+    "which vehicles does the NGK 9723-B fit?", "compatible vehicles for ngk 9723-B",
+    "what does the 9723-B fit", "fitment for 9723-B?"])
+def test_a_part_without_a_vehicle_gets_the_vehicles_it_fits(composer, text):
+    plan, answer, facts = _answer(composer, text, ["compatibility"])
+    assert plan.asks == {"vehicles"}
+    assert answer == ("NGK 9723-B spark plug fits the 2012-2013 Honda Civic 1.8L I4 "
+                      "(2 vehicles in the catalog).")
+    assert [f.value for f in facts if f.kind == "vehicles"] == [
+        ["vehicle:civic_2012_18", "vehicle:civic_2013_18"]]
+
+
+def test_what_does_it_fit_with_a_vehicle_named_is_a_fitment_question(composer):
+    plan, answer, _ = _answer(composer, "what does 9723-B fit, a 2013 civic?", ["compatibility"])
+    assert "fits" in plan.asks and answer.startswith("Yes: NGK 9723-B spark plug fits")
+
+
 def test_two_parts_in_one_question_each_get_their_answer(composer):
     _, answer, facts = _answer(
         composer, "do NGK 9723-B and Bosch 0 221 504 470 fit a 2012 honda fit?",
