@@ -289,12 +289,12 @@ class Composer:
         if not products:
             return ""
         name = self.nodes[cat].name
-        brands = [b for b, _ in Counter(str(self.nodes[p].attrs.get("brand"))
-                                        for p in products).most_common(MAX_LISTED)]
+        by_brand = Counter(str(self.nodes[p].attrs.get("brand")) for p in products)
+        brands = [b for b, _ in by_brand.most_common(MAX_LISTED)]
         facts.append(Fact("catalog", f"{name}: {len(products)} catalog products",
                           f"ontology:{cat}", 1.0, name))
         count = f"one {singular(name)}" if len(products) == 1 else f"{len(products)} {name}"
-        others = " and others" if len(products) > len(brands) else ""
+        others = " and others" if len(by_brand) > len(brands) else ""
         return f"The catalog lists {count} (from {', '.join(brands)}{others})."
 
     def _codes_at(self, comp: str, facts: list[Fact]) -> str:
