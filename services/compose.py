@@ -147,6 +147,8 @@ class Composer:
         elif "compatibility" in experts or (links.vehicles and (
                 (FIT_CUE.search(text) and part_named) or links.products or links.unknown_parts)):
             asks.add("fits")  # a part number and a vehicle in one question: does it fit?
+        if links.unknown_parts and self._shops(text, links, unknown_ok=True):
+            asks.add("alternatives")  # the catalog's parts of that type for that vehicle
         if links.attribute_kinds and not shop and (part_named or "attributes" in experts):
             asks.add("attribute")
         if ("category" in experts and not shop) or CATEGORY_CUE.search(text):
@@ -163,12 +165,13 @@ class Composer:
                 asks.add("parts")
         return asks
 
-    def _shops(self, text: str, links: Links) -> bool:
+    def _shops(self, text: str, links: Links, unknown_ok: bool = False) -> bool:
         """A part category and a vehicle, no particular part ("brake pads for my 2014
         malibu", "which spark plugs fit a 2016 altima"): the catalog can list what fits.
-        Not for a pasted listing (its own fitment is what is asked) or a trouble code."""
+        Not for a pasted listing (its own fitment is what is asked) or a trouble code.
+        `unknown_ok`: a part number the catalog lacks may be named too."""
         return bool(links.categories and links.vehicles and not links.products
-                    and not links.unknown_parts and not links.codes
+                    and (unknown_ok or not links.unknown_parts) and not links.codes
                     and not YEAR_RANGE.search(text) and len(_distinct(links.vehicles)) == 1)
 
     def pairs(self, plan: Plan, context: dict[str, str] | None) -> list[dict]:
@@ -235,6 +238,7 @@ class Composer:
                               "ontology:codes", 1.0, code))
         if "shop" in plan.asks:
             sentences += self._shop(links, facts)
+        tail = self._alternatives(links, facts) if "alternatives" in plan.asks else []
         if "vehicles" in plan.asks:
             sentences += self._vehicles(links, facts)
         if "fits" in plan.asks:
@@ -251,6 +255,7 @@ class Composer:
             sentences += [self._code_sentence(c, facts) for c in codes[:MAX_LISTED]]
         if "parts" in plan.asks and codes:
             sentences += self._parts(codes[0], _distinct(links.vehicles), facts)
+        sentences += tail
         return (" ".join(sentences) if sentences else None), facts
 
     def describe(self, entity_id: str) -> tuple[str | None, list[Fact]]:
@@ -417,8 +422,23 @@ class Composer:
             out.append(self._listed(of_brand or fitting, cname, links, facts, brands))
         return out
 
+    def _alternatives(self, links: Links, facts: list[Fact]) -> list[str]:
+        """A part number the catalog lacks, with its type and a vehicle: what the catalog
+        has of that type for the vehicle (products only: nothing is said of the unknown
+        part itself)."""
+        vehicle = links.vehicles[0]
+        out = []
+        for cat in links.categories[:1]:
+            fitting = [p for p in self.products_in.get(cat, [])
+                       if self.fits.get(p, set()) & set(vehicle.ids)]
+            if fitting:
+                out.append(self._listed(fitting, self.nodes[cat].name, links, facts,
+                                        attributes=False, lead="Instead, the catalog lists"))
+        return out
+
     def _listed(self, products: list[str], category: str, links: Links, facts: list[Fact],
-                brand: str = "", other: bool = False) -> str:
+                brand: str = "", other: bool = False, attributes: bool = True,
+                lead: str = "The catalog lists") -> str:
         """"The catalog lists 2 brake pads for the 2014 Chevrolet Malibu: A (2.4L I4); B",
         each product a fact; the engine is named when the product fits only some of the
         vehicle's, and the attributes the question asks for ("what thread") are given."""
@@ -435,7 +455,7 @@ class Composer:
                               f" (catalog fitment: {self._fitment(product)})",
                               f"ontology:{pid}", 1.0, product.name))
             notes = [" or ".join(engines)] if some else []
-            for kind in links.attribute_kinds:
+            for kind in links.attribute_kinds if attributes else []:
                 value = _attribute(product, kind)
                 notes.append(f"{kind.lower()} {value or 'not listed'}")
                 facts.append(Fact("attribute", f"{product.name} {kind.lower()}: "
@@ -447,7 +467,7 @@ class Composer:
         count = (f"one {brand}{singular(category)}" + (" of another brand" if other else "")
                  if len(products) == 1 else
                  f"{len(products)} {brand}{category}" + (" of other brands" if other else ""))
-        return f"The catalog lists {count} for the {vehicle.name}: {'; '.join(named)}{more}."
+        return f"{lead} {count} for the {vehicle.name}: {'; '.join(named)}{more}."
 
     def _attributes(self, links: Links, result: dict | None, facts: list[Fact]) -> list[str]:
         out = []

@@ -227,7 +227,13 @@ def test_an_unknown_part_gets_no_invented_product_or_fitment(composer):
     assert "no part numbered 0242236541" in answer
     assert "cannot be told" in answer and "not stated" in answer
     assert not [f for f in facts if f.kind in ("fits", "product", "attribute")]
-    assert not [f for f in facts if f.source.startswith("ontology:product")]
+    # the catalog's parts of that type for that vehicle are offered instead, as such
+    assert answer.endswith("Instead, the catalog lists one spark plug for the 2012 Honda "
+                           "Civic: NGK 9723-B spark plug (1.8L I4).")
+    assert [(f.kind, f.value) for f in facts if f.source.startswith("ontology:product")] == [
+        ("products", "NGK 9723-B spark plug")]
+    _, answer, facts = _answer(composer, "does this Bosch 0242236541 plug fit a 2012 Fit?")
+    assert not [f for f in facts if f.source.startswith("ontology:product")]  # none fits
     _, answer, _ = _answer(composer, "Which vehicles does the Bosch 0242236541 fit?")
     assert "cannot list" in answer
 
