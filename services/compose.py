@@ -123,7 +123,7 @@ class Composer:
         if plan.context_b and links.products:  # a listed product against context.b
             for v in self.linker.link(plain_punctuation(plan.context_b)).vehicles:
                 links.vehicles.append(v)
-        plan.asks = self._asks(plain, links, experts)
+        plan.asks = self._asks(plain, links, experts, paired=bool(plan.context_b))
         for name in experts:
             if name == "compatibility":
                 pairs = self.pairs(plan, context)
@@ -135,10 +135,13 @@ class Composer:
                 plan.inputs[name] = [text]
         return plan
 
-    def _asks(self, text: str, links: Links, experts: list[str]) -> set[str]:
+    def _asks(self, text: str, links: Links, experts: list[str], paired: bool = False
+              ) -> set[str]:
+        """What the query asks. `paired`: the caller sent the second item (`context.b`), so
+        the text is one item to judge against it, never a catalog search."""
         asks: set[str] = set()
         part_named = bool(links.products or links.unknown_parts or links.listing)
-        shop = self._shops(text, links)
+        shop = not paired and self._shops(text, links)
         if shop:
             asks.add("shop")  # "which spark plugs fit a 2016 altima": the catalog's list
         elif part_named and (WHICH_VEHICLES_CUE.search(text) or (
@@ -147,7 +150,7 @@ class Composer:
         elif "compatibility" in experts or (links.vehicles and (
                 (FIT_CUE.search(text) and part_named) or links.products or links.unknown_parts)):
             asks.add("fits")  # a part number and a vehicle in one question: does it fit?
-        if links.unknown_parts and self._shops(text, links, unknown_ok=True):
+        if links.unknown_parts and not paired and self._shops(text, links, unknown_ok=True):
             asks.add("alternatives")  # the catalog's parts of that type for that vehicle
         if links.attribute_kinds and not shop and (part_named or "attributes" in experts):
             asks.add("attribute")

@@ -268,6 +268,16 @@ def test_context_b_is_the_vehicle_when_given(composer):
     plan, answer, facts = _answer(composer, "NGK 9723-B", ["compatibility"],
                                   context={"b": "2012 Honda Fit"})
     assert [f.value for f in facts if f.kind == "fits"] == [False]  # catalog: Civic only
+    # a listing sent with its vehicle as context.b is judged, even when its own text names
+    # a part type and a year: no catalog search
+    compat = _expert("compatibility", [{"label": "compatible", "score": 0.8}])
+    text = "Bosch spark plug for 2012 civic, laser iridium, 4 pcs"
+    plan, answer, facts = _answer(composer, text, ["compatibility"], {"compatibility": compat},
+                                  context={"b": "2012 Honda Fit"})
+    assert "shop" not in plan.asks and plan.inputs["compatibility"] == [
+        {"a": text, "b": "2012 Honda Fit"}]
+    assert [(f.kind, f.value) for f in facts] == [("fits", True)]
+    assert "judged from the text" in answer
 
 
 def test_without_a_vehicle_compatibility_asks_for_one(composer):
