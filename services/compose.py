@@ -171,11 +171,12 @@ class Composer:
     def _shops(self, text: str, links: Links, unknown_ok: bool = False) -> bool:
         """A part category and a vehicle, no particular part ("brake pads for my 2014
         malibu", "which spark plugs fit a 2016 altima"): the catalog can list what fits.
-        Not for a pasted listing (its own fitment is what is asked) or a trouble code.
+        Not for a pasted listing (a year range or a second vehicle mention, as
+        `_pasted_listing` reads it: the listing is judged) or a trouble code.
         `unknown_ok`: a part number the catalog lacks may be named too."""
         return bool(links.categories and links.vehicles and not links.products
                     and (unknown_ok or not links.unknown_parts) and not links.codes
-                    and not YEAR_RANGE.search(text) and len(_distinct(links.vehicles)) == 1)
+                    and not YEAR_RANGE.search(text) and len(links.vehicles) == 1)
 
     def pairs(self, plan: Plan, context: dict[str, str] | None) -> list[dict]:
         """(listing, vehicle) pairs for the compatibility expert: (text, context.b) when b is
