@@ -423,7 +423,7 @@ def test_a_named_brand_narrows_the_catalogs_list_and_says_when_it_has_none(compo
 def test_a_part_number_a_pasted_listing_or_a_code_is_not_a_catalog_search(composer):
     for text in ("does the NGK 9723-B spark plug fit a 2012 civic?",  # a product: fitment
                  "spark plug fits 2012-2013 Civic, will it fit my 2013 civic?",  # a listing
-                 "iridium spark plug for 2013 Civic 1.8 - fits my 2013 civic?",  # named twice
+                 "iridium spark plug for 2013 Civic - fits my 2013 civic?",  # named twice
                  "p0301 on my 2013 civic, which spark plugs should I buy"):  # a code
         plan, _, _ = _answer(composer, text, ["compatibility"])
         assert "shop" not in plan.asks, text
