@@ -66,10 +66,11 @@ class Expert:
                 return
             predictor = load_predictor(self.registry, self.name, wanted)  # re-hashes every file
             before = (self.state[1], self.state[0].backend) if self.state else None
-            self.state = (predictor, wanted)
-            metrics.expert_serving(self.name, wanted, predictor.backend, before)
+            # the old error goes first: whoever sees the new version never sees it beside it
             self.last_error = None
             self.refused = None
+            self.state = (predictor, wanted)
+            metrics.expert_serving(self.name, wanted, predictor.backend, before)
             self.loaded_at = time.time()
             log.info("expert %s now serves %s", self.name, wanted)
         except TinyExpertsError as err:
