@@ -409,7 +409,7 @@ class Composer:
         out = []
         for cat in links.categories[:MAX_LISTED]:
             cname = self.nodes[cat].name
-            fitting = [p for p in self.products_in.get(cat, []) if self.fits.get(p, set()) & wanted]
+            fitting = self._fitting(cat, wanted)
             of_brand = [p for p in fitting if self.nodes[p].attrs.get("brand") in named_brands]
             if brands and not of_brand:
                 out.append(f"The catalog lists no {brands} {cname} for the {vehicle.name}.")
@@ -426,6 +426,11 @@ class Composer:
             out.append(self._listed(of_brand or fitting, cname, links, facts, brands))
         return out
 
+    def _fitting(self, category: str, vehicle_ids: set[str]) -> list[str]:
+        """The catalog's products of one category that fit any of these vehicles."""
+        return [p for p in self.products_in.get(category, [])
+                if self.fits.get(p, set()) & vehicle_ids]
+
     def _alternatives(self, links: Links, facts: list[Fact]) -> list[str]:
         """A part number the catalog lacks, with its type and a vehicle: what the catalog
         has of that type for the vehicle (products only: nothing is said of the unknown
@@ -433,8 +438,7 @@ class Composer:
         vehicle = links.vehicles[0]
         out = []
         for cat in links.categories[:1]:
-            fitting = [p for p in self.products_in.get(cat, [])
-                       if self.fits.get(p, set()) & set(vehicle.ids)]
+            fitting = self._fitting(cat, set(vehicle.ids))
             if fitting:
                 out.append(self._listed(fitting, self.nodes[cat].name, links, facts,
                                         attributes=False, lead="Instead, the catalog lists"))
@@ -578,8 +582,7 @@ class Composer:
         out = [f"Parts to check for {code}, from {how}: {', '.join(names)}."]
         for vehicle in vehicles[:1]:
             wanted = set(vehicle.ids)
-            fitting = [p for c in cats for p in self.products_in.get(c, [])
-                       if self.fits.get(p, set()) & wanted][:MAX_LISTED]
+            fitting = [p for c in cats for p in self._fitting(c, wanted)][:MAX_LISTED]
             if fitting:
                 pnames = [self.nodes[p].name for p in fitting]
                 facts += [Fact("products", f"{self.nodes[p].name} fits the {vehicle.name}",
